@@ -1,0 +1,56 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "BackupKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "BackupKit", targets: ["BackupKit"]),
+        .library(name: "BackupSources", targets: ["BackupSources"]),
+        .library(name: "BackupSinks", targets: ["BackupSinks"]),
+        .library(name: "BackupNotifiers", targets: ["BackupNotifiers"]),
+        .library(name: "BackupKitTesting", targets: ["BackupKitTesting"]),
+        .executable(name: "backupctl", targets: ["backupctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries. Each gets a [system] module map whose shim.h holds what Swift cannot call directly.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        .target(
+            name: "BackupKit",
+            dependencies: [
+                "CArchive", "CZlib", "CZstd",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(name: "BackupSources", dependencies: ["BackupKit"]),
+        .target(name: "BackupSinks", dependencies: ["BackupKit"]),
+        .target(name: "BackupNotifiers", dependencies: ["BackupKit"]),
+        .target(name: "BackupKitTesting", dependencies: ["BackupKit"]),
+        .executableTarget(
+            name: "backupctl",
+            dependencies: [
+                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "BackupKitTests",
+            dependencies: ["BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting", "CArchive"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

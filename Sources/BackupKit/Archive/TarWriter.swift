@@ -1,0 +1,126 @@
+import CArchive
+
+/// Writes pax tar through libarchive into a compression stage.
+final class TarWriter: ArchiveWriter {
+    private let archive: OpaquePointer
+    private let compressor: any Compressor
+    private let callback: ArchiveCallbackContext
+    private var current: (path: String, size: Int64, written: Int64)?
+    private(set) var entryCount = 0
+    private(set) var contentBytes: Int64 = 0
+
+    init(compressor: any Compressor) throws {
+        self.compressor = compressor
+        callback = ArchiveCallbackContext()
+        guard let archive = archive_write_new() else { throw BackupError(.archive, "libarchive: cannot create a writer") }
+        self.archive = archive
+        let compressorRef = compressor
+        callback.write = { try compressorRef.write($0) }
+        try check(archive_write_set_format_pax_restricted(archive), "select the pax format")
+        try check(archive_write_add_filter_none(archive), "select no filter")
+        try check(
+            archive_write_open2(archive, Unmanaged.passUnretained(callback).toOpaque(), nil, tarWriteCallback, nil, nil),
+            "open the archive"
+        )
+    }
+
+    deinit { archive_write_free(archive) }
+
+    func beginEntry(_ entry: ArchiveEntry) throws {
+        precondition(current == nil, "beginEntry before endEntry")
+        guard let native = archive_entry_new() else { throw BackupError(.archive, "libarchive: out of memory") }
+        defer { archive_entry_free(native) }
+        archive_entry_set_pathname_utf8(native, entry.path)
+        switch entry.kind {
+        case .file:
+            archive_entry_set_filetype(native, bk_ae_ifreg)
+            archive_entry_set_size(native, entry.size)
+        case .hardlink:
+            archive_entry_set_filetype(native, bk_ae_ifreg)
+            archive_entry_set_size(native, 0)
+            archive_entry_set_hardlink_utf8(native, entry.linkTarget ?? "")
+        case .directory:
+            archive_entry_set_filetype(native, bk_ae_ifdir)
+        case .symlink:
+            archive_entry_set_filetype(native, bk_ae_iflnk)
+            archive_entry_set_symlink_utf8(native, entry.linkTarget ?? "")
+        case .special:
+            throw BackupError(.archive, "'\(entry.path)' is a device, FIFO or socket; BackupKit does not archive those")
+        }
+        archive_entry_set_perm(native, mode_t(entry.permissions & 0o7777))
+        archive_entry_set_uid(native, Int64(entry.userID))
+        archive_entry_set_gid(native, Int64(entry.groupID))
+        archive_entry_set_mtime(native, time_t(entry.modificationTime.seconds), Int(entry.modificationTime.nanoseconds))
+        for (key, value) in entry.attributes.sorted(by: { $0.key < $1.key }) {
+            var bytes = Array(value.utf8)
+            archive_entry_xattr_add_entry(native, key, &bytes, bytes.count)
+        }
+        try check(archive_write_header(archive, native), "write the header of '\(entry.path)'")
+        current = (entry.path, entry.kind == .file ? entry.size : 0, 0)
+        entryCount += 1
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard var entry = current else { throw BackupError(.archive, "tar: data written outside an entry") }
+        guard entry.written + Int64(bytes.count) <= entry.size else {
+            throw BackupError(.archive, "tar: '\(entry.path)' got more than its declared \(entry.size) bytes")
+        }
+        var offset = 0
+        while offset < bytes.count {
+            let count = archive_write_data(archive, bytes.baseAddress! + offset, bytes.count - offset)
+            if count < 0 { try check(Int32(count), "write the data of '\(entry.path)'") }
+            offset += count
+        }
+        entry.written += Int64(bytes.count)
+        contentBytes += Int64(bytes.count)
+        current = entry
+    }
+
+    func endEntry() throws {
+        guard let entry = current else { return }
+        current = nil
+        guard entry.written == entry.size else {
+            throw BackupError(.archive, "tar: '\(entry.path)' got \(entry.written) of its declared \(entry.size) bytes")
+        }
+        try check(archive_write_finish_entry(archive), "finish '\(entry.path)'")
+    }
+
+    func finish() throws {
+        try check(archive_write_close(archive), "close the archive")
+        try compressor.finish()
+    }
+
+    private func check(_ status: Int32, _ what: String) throws {
+        if status >= ARCHIVE_OK { return }
+        if let error = callback.error { throw error }
+        // A warning means libarchive changed something (a name it could not convert, say): fail closed.
+        throw BackupError(.archive, "tar: cannot \(what): \(archiveErrorText(archive))")
+    }
+}
+
+/// The state a C callback reaches through its `void *` context. A Swift error cannot cross the C
+/// boundary: the callback stores it here and returns -1, and the caller rethrows it.
+final class ArchiveCallbackContext {
+    var write: ((UnsafeRawBufferPointer) throws -> Void)?
+    var read: ((UnsafeMutableRawBufferPointer) throws -> Int)?
+    var readBuffer: UnsafeMutableRawBufferPointer?
+    var error: (any Error)?
+
+    deinit { readBuffer?.deallocate() }
+}
+
+private let tarWriteCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeRawPointer?, Int) -> Int = {
+    _, context, buffer, length in
+    let state = Unmanaged<ArchiveCallbackContext>.fromOpaque(context!).takeUnretainedValue()
+    do {
+        try state.write?(UnsafeRawBufferPointer(start: buffer, count: length))
+        return length
+    } catch {
+        state.error = error
+        return -1
+    }
+}
+
+func archiveErrorText(_ archive: OpaquePointer) -> String {
+    archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+}

@@ -1,0 +1,219 @@
+import CZlib
+import Dispatch
+
+/// gzip on every core, the way pigz does it.
+///
+/// Input is cut into 128 KiB blocks. Each block is deflated on its own, primed with the 32 KiB before it
+/// as a dictionary, and ended with a sync flush, so the blocks concatenate into one valid deflate stream;
+/// the last block ends the stream. The output is a single gzip member that `gunzip` reads as usual. The
+/// CRC-32 of each block is combined in order for the trailer.
+///
+/// Blocks go in batches: while one batch is compressed by the worker threads, the caller fills the next,
+/// so tar writing, hashing and compression overlap. Memory is two batches, whatever the input size.
+final class ParallelGzipCompressor: Compressor {
+    static let blockSize = 128 * 1024
+    static let dictionarySize = 32 * 1024
+
+    private let level: Int32
+    private let output: ByteOutput
+    private let blocksPerBatch: Int
+    private var filling: GzipBatch
+    private var spare: GzipBatch?
+    private var inFlight: (batch: GzipBatch, done: DispatchGroup)?
+    private var wroteHeader = false
+    private var crc: uLong = crc32(0, nil, 0)
+    private var totalInput: UInt64 = 0
+    private var finished = false
+
+    init(level: Int, threads: Int, output: @escaping ByteOutput) {
+        self.level = Int32(level)
+        self.output = output
+        blocksPerBatch = max(4, threads * 4)
+        filling = GzipBatch(blocks: blocksPerBatch, blockSize: Self.blockSize, dictionarySize: Self.dictionarySize, level: Int32(level))
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var remaining = bytes
+        while !remaining.isEmpty {
+            let taken = filling.append(remaining)
+            remaining = UnsafeRawBufferPointer(rebasing: remaining[taken...])
+            if filling.isFull { try dispatch(isLast: false) }
+        }
+        totalInput &+= UInt64(bytes.count)
+    }
+
+    func finish() throws {
+        precondition(!finished, "finish called twice")
+        finished = true
+        if filling.count > 0 || inFlight == nil {
+            try dispatch(isLast: true)
+            try drain()
+        } else {
+            // Everything went out in full batches that ended with a sync flush: close the deflate
+            // stream with an empty final block (BFINAL=1, fixed Huffman, end-of-block).
+            try drain()
+            try emitHeaderIfNeeded()
+            try withUnsafeBytes(of: [UInt8](arrayLiteral: 0x03, 0x00)) { try output(UnsafeRawBufferPointer($0)) }
+        }
+        var trailer = [UInt8](repeating: 0, count: 8)
+        let crc32Value = UInt32(truncatingIfNeeded: crc)
+        let size32 = UInt32(truncatingIfNeeded: totalInput)
+        for i in 0..<4 {
+            trailer[i] = UInt8(truncatingIfNeeded: crc32Value >> (8 * UInt32(i)))
+            trailer[4 + i] = UInt8(truncatingIfNeeded: size32 >> (8 * UInt32(i)))
+        }
+        try trailer.withUnsafeBytes { try output($0) }
+    }
+
+    /// Hands the filled batch to the workers after emitting the one before it.
+    private func dispatch(isLast: Bool) throws {
+        try drain()
+        let batch = filling
+        batch.isLast = isLast
+        let next = spare ?? GzipBatch(blocks: blocksPerBatch, blockSize: Self.blockSize, dictionarySize: Self.dictionarySize, level: level)
+        spare = nil
+        next.reset(dictionaryFrom: batch)
+        filling = next
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            DispatchQueue.concurrentPerform(iterations: batch.blockCount) { batch.compressBlock($0) }
+        }
+        inFlight = (batch, group)
+    }
+
+    /// Waits for the batch in flight and writes its blocks out in order.
+    private func drain() throws {
+        guard let (batch, group) = inFlight else { return }
+        inFlight = nil
+        group.wait()
+        try emitHeaderIfNeeded()
+        for index in 0..<batch.blockCount {
+            let result = batch.result(index)
+            guard result.status == Z_OK else { throw BackupError(.archive, "gzip compression failed: zlib status \(result.status)") }
+            try output(batch.compressed(index))
+            crc = crc32_combine(crc, result.crc, off_t(batch.count == 0 ? 0 : batch.blockLength(index)))
+        }
+        spare = batch
+    }
+
+    private func emitHeaderIfNeeded() throws {
+        guard !wroteHeader else { return }
+        wroteHeader = true
+        // Magic, deflate, no flags, no mtime (reproducible), extra flags 0, OS 3 (Unix).
+        let header: [UInt8] = [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]
+        try header.withUnsafeBytes { try output($0) }
+    }
+}
+
+/// One batch of blocks and the deflate streams that compress them. The caller fills it on one thread;
+/// then each worker touches only its own block's stream, output buffer and result slots.
+final class GzipBatch: @unchecked Sendable {
+    let blockSize: Int
+    let dictionarySize: Int
+    let capacity: Int
+    /// The 32 KiB before the first block (the previous batch's tail), then the blocks themselves.
+    private let input: UnsafeMutableRawBufferPointer
+    private var dictionaryLength = 0
+    private(set) var count = 0
+    var isLast = false
+    private let outputs: [UnsafeMutableRawBufferPointer]
+    /// One slot per block, written only by the worker compressing that block: raw memory, so that
+    /// concurrent writes to different slots never touch a shared Swift array.
+    private let results: UnsafeMutablePointer<BlockResult>
+    private let streams: UnsafeMutablePointer<z_stream>
+    private let streamCount: Int
+
+    init(blocks: Int, blockSize: Int, dictionarySize: Int, level: Int32) {
+        self.blockSize = blockSize
+        self.dictionarySize = dictionarySize
+        capacity = blocks * blockSize
+        input = .allocate(byteCount: dictionarySize + capacity, alignment: 16)
+        // A sync flush adds at most a few bytes to deflateBound; leave ample room.
+        outputs = (0..<blocks).map { _ in .allocate(byteCount: blockSize + blockSize / 8 + 1024, alignment: 16) }
+        results = .allocate(capacity: blocks)
+        results.initialize(repeating: BlockResult(), count: blocks)
+        streamCount = blocks
+        streams = .allocate(capacity: blocks)
+        for index in 0..<blocks {
+            streams.advanced(by: index).initialize(to: z_stream())
+            let status = bk_deflate_init_raw(streams.advanced(by: index), level)
+            precondition(status == Z_OK, "deflateInit2 failed: \(status)")
+        }
+    }
+
+    deinit {
+        for index in 0..<streamCount { deflateEnd(streams.advanced(by: index)) }
+        streams.deinitialize(count: streamCount)
+        streams.deallocate()
+        results.deallocate()
+        input.deallocate()
+        outputs.forEach { $0.deallocate() }
+    }
+
+    var isFull: Bool { count == capacity }
+    var blockCount: Int { count == 0 ? (isLast ? 1 : 0) : (count + blockSize - 1) / blockSize }
+
+    func blockLength(_ index: Int) -> Int { min(blockSize, count - index * blockSize) }
+
+    /// Copies as much of `bytes` as fits; returns how much it took.
+    func append(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let taken = min(bytes.count, capacity - count)
+        (input.baseAddress! + dictionarySize + count).copyMemory(from: bytes.baseAddress!, byteCount: taken)
+        count += taken
+        return taken
+    }
+
+    /// Empties the batch and primes it with the last 32 KiB of `previous` as the first block's dictionary.
+    func reset(dictionaryFrom previous: GzipBatch) {
+        let length = min(dictionarySize, previous.dictionaryLength + previous.count)
+        let source = previous.input.baseAddress! + previous.dictionarySize + previous.count - length
+        (input.baseAddress! + dictionarySize - length).copyMemory(from: source, byteCount: length)
+        dictionaryLength = length
+        count = 0
+        isLast = false
+    }
+
+    func compressBlock(_ index: Int) {
+        let stream = streams.advanced(by: index)
+        let start = input.baseAddress! + dictionarySize + index * blockSize
+        let length = count == 0 ? 0 : blockLength(index)
+        let available = index == 0 ? dictionaryLength : dictionarySize
+        deflateReset(stream)
+        if available > 0 {
+            let dictionary = (start - available).assumingMemoryBound(to: Bytef.self)
+            let status = deflateSetDictionary(stream, dictionary, uInt(available))
+            guard status == Z_OK else {
+                results[index] = BlockResult(status: status)
+                return
+            }
+        }
+        let finishing = isLast && index == blockCount - 1
+        stream.pointee.next_in = start.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_in = uInt(length)
+        stream.pointee.next_out = outputs[index].baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_out = uInt(outputs[index].count)
+        let status = deflate(stream, finishing ? Z_FINISH : Z_SYNC_FLUSH)
+        let expected = finishing ? Z_STREAM_END : Z_OK
+        guard status == expected, stream.pointee.avail_in == 0 else {
+            results[index] = BlockResult(status: status == Z_OK ? Z_BUF_ERROR : status)
+            return
+        }
+        results[index] = BlockResult(
+            length: outputs[index].count - Int(stream.pointee.avail_out),
+            crc: crc32(0, start.assumingMemoryBound(to: Bytef.self), uInt(length)),
+            status: Z_OK
+        )
+    }
+
+    func result(_ index: Int) -> BlockResult { results[index] }
+
+    func compressed(_ index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: outputs[index][0..<results[index].length])
+    }
+}
+
+struct BlockResult {
+    var length = 0
+    var crc: uLong = 0
+    var status: Int32 = Z_OK
+}

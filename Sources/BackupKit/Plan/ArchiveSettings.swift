@@ -1,0 +1,132 @@
+/// How artifacts are compressed: the plan's `archive:` section, such as `{ format: tar.gz, level: 6 }`.
+/// Tree sources get the tar format named; stream sources (SQL dumps) get the same compression as a
+/// single stream, so `tar.gz` gives `.sql.gz` and `tar.zst` gives `.sql.zst`.
+public struct ArchiveSettings: Sendable, Hashable, Codable {
+    public var compression: Compression
+    /// Nil means the compression's default: 6 for gzip, 3 for zstd.
+    public var level: Int?
+    /// Compression threads; nil means one per core.
+    public var threads: Int?
+
+    public init(compression: Compression = .gzip, level: Int? = nil, threads: Int? = nil) {
+        self.compression = compression
+        self.level = level
+        self.threads = threads
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case format, level, threads
+    }
+
+    static let formats: [String: Compression] = ["tar.gz": .gzip, "tgz": .gzip, "tar.zst": .zstd, "tar": .none, "gz": .gzip, "zst": .zstd]
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.strictContainer(keyedBy: CodingKeys.self)
+        let name = try container.decodeIfPresent(String.self, forKey: .format) ?? "tar.gz"
+        guard let compression = Self.formats[name] else {
+            throw invalidValue(.format, in: container, "unknown format '\(name)'; use tar.gz, tar.zst or tar")
+        }
+        self.compression = compression
+        level = try container.decodeIfPresent(Int.self, forKey: .level)
+        if let level, !compression.levels.contains(level) {
+            throw invalidValue(.level, in: container, "level \(level) is out of range for \(name); use \(compression.levels.lowerBound) to \(compression.levels.upperBound)")
+        }
+        threads = try container.decodeIfPresent(Int.self, forKey: .threads)
+        if let threads, threads < 1 {
+            throw invalidValue(.threads, in: container, "threads must be at least 1")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(TarFormat(compression: compression).name, forKey: .format)
+        try container.encode(level ?? compression.defaultLevel, forKey: .level)
+        try container.encodeIfPresent(threads, forKey: .threads)
+    }
+
+    /// The format for a source's content.
+    public func format(for content: SourceContent) -> any ArchiveFormat {
+        let threads = threads ?? availableProcessors()
+        switch content {
+        case .tree: return TarFormat(compression: compression, level: level, threads: threads)
+        case .stream: return StreamFormat(compression: compression, level: level, threads: threads)
+        }
+    }
+}
+
+/// The plan's `verify:` section: what an artifact must satisfy besides reading back intact.
+public struct VerificationPolicy: Sendable, Hashable, Codable {
+    /// The smallest acceptable artifact; an empty artifact always fails.
+    public var minSize: ByteSize
+    /// The most an artifact may shrink against the same source in the previous good set, in percent.
+    /// 100 turns the check off.
+    public var maxShrinkPercent: Double
+
+    public init(minSize: ByteSize = ByteSize(0), maxShrinkPercent: Double = 90) {
+        self.minSize = minSize
+        self.maxShrinkPercent = maxShrinkPercent
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case minSize = "min_size"
+        case maxShrinkPercent = "max_shrink_percent"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.strictContainer(keyedBy: CodingKeys.self)
+        let defaults = VerificationPolicy()
+        minSize = try container.decodeIfPresent(ByteSize.self, forKey: .minSize) ?? defaults.minSize
+        maxShrinkPercent = try container.decodeIfPresent(Double.self, forKey: .maxShrinkPercent) ?? defaults.maxShrinkPercent
+        guard (0...100).contains(maxShrinkPercent) else {
+            throw invalidValue(.maxShrinkPercent, in: container, "must be between 0 and 100 (100 turns the check off)")
+        }
+    }
+}
+
+/// The plan's `retention:` section: grandfather-father-son over complete, verified sets, per sink.
+/// Each rule counts sets, not calendar days, so a run after a long pause does not wipe the history.
+public struct RetentionPolicy: Sendable, Hashable, Codable {
+    public var keepLast: Int?
+    public var keepDaily: Int?
+    public var keepWeekly: Int?
+    public var keepMonthly: Int?
+    public var keepYearly: Int?
+    /// How many tagged sets (`run --tag`) to keep; GFS rules leave tagged sets alone. Nil keeps them all.
+    public var keepTagged: Int?
+
+    public init(keepLast: Int? = nil, keepDaily: Int? = nil, keepWeekly: Int? = nil, keepMonthly: Int? = nil, keepYearly: Int? = nil, keepTagged: Int? = nil) {
+        self.keepLast = keepLast
+        self.keepDaily = keepDaily
+        self.keepWeekly = keepWeekly
+        self.keepMonthly = keepMonthly
+        self.keepYearly = keepYearly
+        self.keepTagged = keepTagged
+    }
+
+    /// The design document's default: seven daily sets, or `BACKUP_RETENTION_DAYS`.
+    public static let standard = RetentionPolicy(keepDaily: 7)
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case keepLast = "keep_last"
+        case keepDaily = "keep_daily"
+        case keepWeekly = "keep_weekly"
+        case keepMonthly = "keep_monthly"
+        case keepYearly = "keep_yearly"
+        case keepTagged = "keep_tagged"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.strictContainer(keyedBy: CodingKeys.self)
+        for key in CodingKeys.allCases {
+            if let value = try container.decodeIfPresent(Int.self, forKey: key), value < 0 {
+                throw invalidValue(key, in: container, "must be 0 or more")
+            }
+        }
+        keepLast = try container.decodeIfPresent(Int.self, forKey: .keepLast)
+        keepDaily = try container.decodeIfPresent(Int.self, forKey: .keepDaily)
+        keepWeekly = try container.decodeIfPresent(Int.self, forKey: .keepWeekly)
+        keepMonthly = try container.decodeIfPresent(Int.self, forKey: .keepMonthly)
+        keepYearly = try container.decodeIfPresent(Int.self, forKey: .keepYearly)
+        keepTagged = try container.decodeIfPresent(Int.self, forKey: .keepTagged)
+    }
+}

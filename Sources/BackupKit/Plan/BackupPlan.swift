@@ -1,0 +1,106 @@
+import Foundation
+
+/// What to back up, where to keep it, how long, and whom to tell: a declarative description that a
+/// ``BackupRunner`` carries out. Build it in Swift, or load it from a YAML plan file with ``PlanLoader``.
+public struct BackupPlan: Sendable {
+    /// The plan's name: part of manifest names, the lock, and alerts. Letters, digits, `.` and `-`.
+    public var name: String
+    public var sources: [PlanSource]
+    public var sinks: [any Sink]
+    public var notifiers: [FilteredNotifier]
+    public var archive: ArchiveSettings
+    public var verification: VerificationPolicy
+    public var retention: RetentionPolicy
+    /// Where artifacts are written before they are verified and stored. Nil: `.staging` inside the
+    /// first local sink's directory (same file system, so storing is a rename), else a temporary directory.
+    public var stagingDirectory: String?
+    /// Where the plan came from, for messages: a file path or "environment".
+    public var origin: String
+
+    public init(
+        name: String, sources: [PlanSource], sinks: [any Sink], notifiers: [FilteredNotifier] = [],
+        archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
+        retention: RetentionPolicy = .standard, stagingDirectory: String? = nil, origin: String = "code"
+    ) {
+        self.name = name
+        self.sources = sources
+        self.sinks = sinks
+        self.notifiers = notifiers
+        self.archive = archive
+        self.verification = verification
+        self.retention = retention
+        self.stagingDirectory = stagingDirectory
+        self.origin = origin
+    }
+
+    /// Convenience for plans built in code with no per-source settings.
+    public init(name: String, sources: [any BackupSource], sinks: [any Sink], notifiers: [any Notifier] = [],
+                archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
+                retention: RetentionPolicy = .standard) {
+        self.init(name: name, sources: sources.map { PlanSource($0) }, sinks: sinks,
+                  notifiers: notifiers.map { FilteredNotifier($0) }, archive: archive, verification: verification, retention: retention)
+    }
+
+    /// Checks what the type system cannot: names are valid and unique, and there is something to do.
+    public func validate() throws {
+        guard ArtifactName.isValidName(name) else {
+            throw BackupError(.invalidPlan, "\(origin): plan name '\(name)' is invalid: use letters, digits, '.' and '-' (no '_' or spaces)")
+        }
+        guard !sources.isEmpty else {
+            throw BackupError(.invalidPlan, "\(origin): the plan has no sources. Add a 'sources:' list, or set BACKUP_SOURCE_DIRS / BACKUP_CONFIG_FILES.")
+        }
+        guard !sinks.isEmpty else {
+            throw BackupError(.invalidPlan, "\(origin): the plan has no sinks. Add a 'sinks:' list with at least { name: local, type: local, path: ./backups }.")
+        }
+        for (kind, names) in [("source", sources.map(\.source.name)), ("sink", sinks.map(\.name)), ("notifier", notifiers.map(\.name))] {
+            var seen = Set<String>()
+            for name in names {
+                guard ArtifactName.isValidName(name) else {
+                    throw BackupError(.invalidPlan, "\(origin): \(kind) name '\(name)' is invalid: use letters, digits, '.' and '-' (no '_' or spaces)")
+                }
+                guard seen.insert(name).inserted else {
+                    throw BackupError(.invalidPlan, "\(origin): two \(kind)s are named '\(name)'; names must be unique")
+                }
+            }
+        }
+    }
+
+    /// The directory of the first sink that keeps files on this host.
+    public var localDirectory: String? { sinks.lazy.compactMap(\.capabilities.localDirectory).first }
+
+    /// The staging directory actually used.
+    public var resolvedStagingDirectory: String {
+        if let stagingDirectory { return stagingDirectory }
+        if let localDirectory { return localDirectory + "/.staging" }
+        return NSTemporaryDirectory().trimmingSuffix("/") + "/backupctl-\(name)"
+    }
+
+    /// Where the plan's lock file lives: beside the local sink's files, else the staging directory.
+    public var lockPath: String {
+        (localDirectory ?? resolvedStagingDirectory) + "/.backupctl-\(name).lock"
+    }
+
+    public func source(named name: String) -> PlanSource? { sources.first { $0.source.name == name } }
+    public func sink(named name: String) -> (any Sink)? { sinks.first { $0.name == name } }
+}
+
+/// A source in a plan, with the settings that override the plan's for it.
+public struct PlanSource: Sendable {
+    public var source: any BackupSource
+    public var archive: ArchiveSettings?
+    public var verification: VerificationPolicy?
+
+    public init(_ source: any BackupSource, archive: ArchiveSettings? = nil, verification: VerificationPolicy? = nil) {
+        self.source = source
+        self.archive = archive
+        self.verification = verification
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String {
+        var text = self
+        while text.count > 1 && text.hasSuffix(suffix) { text.removeLast(suffix.count) }
+        return text
+    }
+}

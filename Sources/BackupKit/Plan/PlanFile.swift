@@ -1,0 +1,136 @@
+import Foundation
+
+/// The plan file's top level, decoded with strict keys into the components' own configurations.
+struct PlanFile: Decodable {
+    var plan: BackupPlan
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, sources, sinks, notify, archive, verify, retention
+        case stagingDirectory = "staging_dir"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let context = try PlanDecodingContext.from(decoder)
+        let container = try decoder.strictContainer(keyedBy: CodingKeys.self)
+        let name = try container.decodeIfPresent(String.self, forKey: .name) ?? context.environment["BACKUP_NAME"] ?? "backup"
+        guard ArtifactName.isValidName(name) else {
+            throw invalidValue(.name, in: container, "plan name '\(name)' is invalid: use letters, digits, '.' and '-' (no '_' or spaces)")
+        }
+        let sources = try container.decodeIfPresent([SourceEntry].self, forKey: .sources) ?? []
+        let sinks = try container.decodeIfPresent([SinkEntry].self, forKey: .sinks) ?? []
+        let notifiers = try container.decodeIfPresent([NotifierEntry].self, forKey: .notify) ?? []
+        try Self.checkUnique(sources.map(\.source.source.name), .sources, container)
+        try Self.checkUnique(sinks.map(\.sink.name), .sinks, container)
+        try Self.checkUnique(notifiers.map(\.notifier.name), .notify, container)
+        if sources.isEmpty {
+            throw DecodingError.keyNotFound(CodingKeys.sources, .init(codingPath: decoder.codingPath, debugDescription: "the plan needs at least one source under 'sources:'"))
+        }
+        if sinks.isEmpty {
+            throw DecodingError.keyNotFound(CodingKeys.sinks, .init(codingPath: decoder.codingPath, debugDescription: "the plan needs at least one sink under 'sinks:', such as { name: local, type: local, path: ./backups }"))
+        }
+        var retention = RetentionPolicy.standard
+        if let planned = try container.decodeIfPresent(RetentionPolicy.self, forKey: .retention) {
+            retention = planned
+        } else if let days = context.environment["BACKUP_RETENTION_DAYS"] {
+            guard let value = Int(days), value > 0 else {
+                throw BackupError(.invalidPlan, "BACKUP_RETENTION_DAYS='\(days)' is not a positive whole number of days")
+            }
+            retention = RetentionPolicy(keepDaily: value)
+        }
+        plan = BackupPlan(
+            name: name,
+            sources: sources.map(\.source),
+            sinks: sinks.map(\.sink),
+            notifiers: notifiers.map(\.notifier),
+            archive: try container.decodeIfPresent(ArchiveSettings.self, forKey: .archive) ?? ArchiveSettings(),
+            verification: try container.decodeIfPresent(VerificationPolicy.self, forKey: .verify) ?? VerificationPolicy(),
+            retention: retention,
+            stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
+            origin: context.origin
+        )
+    }
+
+    static func checkUnique(_ names: [String], _ key: CodingKeys, _ container: KeyedDecodingContainer<CodingKeys>) throws {
+        var seen = Set<String>()
+        for (index, name) in names.enumerated() where !seen.insert(name).inserted {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: container.codingPath + [key, AnyCodingKey(intValue: index), AnyCodingKey("name")],
+                debugDescription: "the name '\(name)' is used twice under '\(key.stringValue)'; names must be unique"))
+        }
+    }
+}
+
+/// What decoding a plan needs besides the YAML: the registry, the directory relative paths start from,
+/// and the environment.
+struct PlanDecodingContext {
+    static let key = CodingUserInfoKey(rawValue: "backupkit.plan")!
+
+    var registry: PlanRegistry
+    var baseDirectory: String
+    var environment: [String: String]
+    var origin: String
+
+    static func from(_ decoder: any Decoder) throws -> PlanDecodingContext {
+        guard let context = decoder.userInfo[key] as? PlanDecodingContext else {
+            throw BackupError(.invalidPlan, "plans are decoded through PlanLoader, which supplies the registry")
+        }
+        return context
+    }
+}
+
+/// Decodes the keys every component has, and hands the rest to the factory registered for its type.
+private func componentDefinition<F>(
+    _ decoder: any Decoder, kind: String, factories: [String: F]
+) throws -> (ComponentDefinition, F, KeyedDecodingContainer<AnyCodingKey>) {
+    let context = try PlanDecodingContext.from(decoder)
+    let container = try decoder.container(keyedBy: AnyCodingKey.self)
+    let name = try container.decode(String.self, forKey: AnyCodingKey("name"))
+    guard ArtifactName.isValidName(name) else {
+        throw DecodingError.dataCorruptedError(forKey: AnyCodingKey("name"), in: container,
+            debugDescription: "\(kind) name '\(name)' is invalid: use letters, digits, '.' and '-' (no '_' or spaces)")
+    }
+    let type = try container.decode(String.self, forKey: AnyCodingKey("type"))
+    guard let factory = factories[type] else {
+        var message = "unknown \(kind) type '\(type)'"
+        if let suggestion = closestMatch(to: type, in: Set(factories.keys)) { message += " (did you mean '\(suggestion)'?)" }
+        message += "; known types: \(factories.keys.sorted().joined(separator: ", "))"
+        throw DecodingError.dataCorruptedError(forKey: AnyCodingKey("type"), in: container, debugDescription: message)
+    }
+    let definition = ComponentDefinition(name: name, type: type, baseDirectory: context.baseDirectory, environment: context.environment)
+    return (definition, factory, container)
+}
+
+struct SourceEntry: Decodable {
+    var source: PlanSource
+
+    init(from decoder: any Decoder) throws {
+        let context = try PlanDecodingContext.from(decoder)
+        let (definition, factory, container) = try componentDefinition(decoder, kind: "source", factories: context.registry.sources)
+        source = PlanSource(
+            try factory(definition, decoder),
+            archive: try container.decodeIfPresent(ArchiveSettings.self, forKey: AnyCodingKey("archive")),
+            verification: try container.decodeIfPresent(VerificationPolicy.self, forKey: AnyCodingKey("verify"))
+        )
+    }
+}
+
+struct SinkEntry: Decodable {
+    var sink: any Sink
+
+    init(from decoder: any Decoder) throws {
+        let context = try PlanDecodingContext.from(decoder)
+        let (definition, factory, _) = try componentDefinition(decoder, kind: "sink", factories: context.registry.sinks)
+        sink = try factory(definition, decoder)
+    }
+}
+
+struct NotifierEntry: Decodable {
+    var notifier: FilteredNotifier
+
+    init(from decoder: any Decoder) throws {
+        let context = try PlanDecodingContext.from(decoder)
+        let (definition, factory, container) = try componentDefinition(decoder, kind: "notifier", factories: context.registry.notifiers)
+        let events = try container.decodeIfPresent([AlertEvent].self, forKey: AnyCodingKey("events")).map(Set.init) ?? AlertEvent.defaultSelection
+        notifier = FilteredNotifier(try factory(definition, decoder), events: events)
+    }
+}

@@ -1,0 +1,283 @@
+import Foundation
+import Yams
+
+/// Reads a plan from a YAML file, or builds one from the environment when there is no file.
+///
+/// `${VAR}` and `${VAR:-default}` in values are replaced from the environment (`$$` is a literal `$`);
+/// an unset variable without a default is an error. Unknown keys are errors. Every error names the
+/// file, the line and the key, and says what to do.
+public struct PlanLoader: Sendable {
+    public var registry: PlanRegistry
+    public var environment: [String: String]
+
+    public init(registry: PlanRegistry, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.registry = registry
+        self.environment = environment
+    }
+
+    /// Loads the plan file at `path`.
+    public func load(file path: String) throws -> BackupPlan {
+        let (text, base) = try read(file: path)
+        return try load(yaml: text, origin: path, baseDirectory: base)
+    }
+
+    func read(file path: String) throws -> (text: String, baseDirectory: String) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw BackupError(.invalidPlan, "cannot read the plan file \(path). Check the path given to --config.")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw BackupError(.invalidPlan, "\(path): the plan file is not UTF-8 text")
+        }
+        let absolute = resolvePath(path, against: FileManager.default.currentDirectoryPath)
+        return (text, splitPath(absolute).directory)
+    }
+
+    /// Loads a plan from YAML text. `origin` names it in messages; relative paths resolve against `baseDirectory`.
+    public func load(yaml: String, origin: String, baseDirectory: String) throws -> BackupPlan {
+        let interpolated = try document(yaml: yaml, origin: origin)
+        let context = PlanDecodingContext(registry: registry, baseDirectory: baseDirectory, environment: environment, origin: origin)
+        do {
+            let plan = try YAMLDecoder().decode(PlanFile.self, from: interpolated, userInfo: [PlanDecodingContext.key: context]).plan
+            try plan.validate()
+            return plan
+        } catch let error as DecodingError {
+            throw PlanErrorLocator(root: interpolated, origin: origin).error(for: error)
+        } catch let error as BackupError {
+            throw error.code == .invalidPlan || error.code == .missingCredentials ? error : BackupError(.invalidPlan, "\(origin): \(error.message)")
+        }
+    }
+
+    /// Builds the plan from the environment alone, as the design document's variables describe:
+    /// `BACKUP_DIR` (default `./backups`), `BACKUP_RETENTION_DAYS` (default 7), `BACKUP_NAME`, and the
+    /// variables each registered module reads (such as `BACKUP_SOURCE_DIRS`).
+    public func loadFromEnvironment(currentDirectory: String = FileManager.default.currentDirectoryPath) throws -> BackupPlan {
+        try load(yaml: environmentDocument(), origin: "environment", baseDirectory: currentDirectory)
+    }
+
+    /// The plan as `config print` shows it: the document after `${VAR}` interpolation, with every
+    /// secret masked, and the plan-wide settings it leaves out filled in with their effective values.
+    public func effectiveYAML(file path: String?) throws -> String {
+        let (text, origin, base): (String, String, String)
+        if let path {
+            let read = try read(file: path)
+            (text, origin, base) = (read.text, path, read.baseDirectory)
+        } else {
+            (text, origin, base) = (try environmentDocument(), "environment", FileManager.default.currentDirectoryPath)
+        }
+        let plan = try load(yaml: text, origin: origin, baseDirectory: base)
+        guard case .mapping(var mapping) = Self.masked(try document(yaml: text, origin: origin)) else {
+            throw BackupError(.invalidPlan, "\(origin): the plan must be a mapping of keys")
+        }
+        let defaults: [(String, any Encodable)] = [
+            ("name", plan.name), ("archive", plan.archive), ("verify", plan.verification),
+            ("retention", plan.retention), ("staging_dir", plan.resolvedStagingDirectory),
+        ]
+        for (key, value) in defaults where mapping[Node(key)] == nil {
+            if let node = try Yams.compose(yaml: YAMLEncoder().encode(value)) { mapping[Node(key)] = node }
+        }
+        return try Yams.serialize(node: .mapping(mapping))
+    }
+
+    /// Masks values under secret-looking keys and passwords inside URLs.
+    static func masked(_ node: Node) -> Node {
+        switch node {
+        case .scalar(var scalar):
+            let redacted = Redaction.redactURLCredentials(scalar.string)
+            if redacted != scalar.string { scalar.string = redacted }
+            return .scalar(scalar)
+        case .mapping(let mapping):
+            let pairs = mapping.map { pair -> (Node, Node) in
+                if let key = pair.key.string, Redaction.isSecretKey(key), case .scalar = pair.value { return (pair.key, Node("***")) }
+                return (pair.key, masked(pair.value))
+            }
+            return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
+        case .sequence(let sequence):
+            return .sequence(Node.Sequence(sequence.map(masked), sequence.tag, sequence.style, sequence.mark))
+        case .alias:
+            return node
+        }
+    }
+
+    /// Parses YAML and interpolates `${VAR}`; syntax errors name the line.
+    func document(yaml: String, origin: String) throws -> Node {
+        let node: Node
+        do {
+            guard let composed = try Yams.compose(yaml: yaml) else {
+                throw BackupError(.invalidPlan, "\(origin): the plan file is empty. See the README's 'Plan file' section for an example.")
+            }
+            node = composed
+        } catch let error as YamlError {
+            throw BackupError(.invalidPlan, "\(origin):\(Self.describe(error))")
+        }
+        return try PlanInterpolation(environment: environment, origin: origin).apply(node)
+    }
+
+    /// The plan the environment describes, as a JSON (and so YAML) document.
+    func environmentDocument() throws -> String {
+        var sections: [String: [JSONValue]] = [:]
+        for contribution in registry.environmentContributions {
+            for (section, entries) in try contribution(environment) {
+                sections[section, default: []].append(contentsOf: entries)
+            }
+        }
+        var plan: [String: JSONValue] = sections.mapValues { .array($0) }
+        if let name = environment["BACKUP_NAME"] { plan["name"] = .string(name) }
+        let data = try JSONEncoder().encode(JSONValue.object(plan))
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func describe(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let detail = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+            return "\(mark.line):\(mark.column): YAML syntax error: \(detail)"
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return "\(context.mark.line): the key '\(duplicates.joined(separator: "', '"))' appears twice in the same section"
+        default:
+            return " YAML error: \(error)"
+        }
+    }
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` in scalar values.
+struct PlanInterpolation {
+    var environment: [String: String]
+    var origin: String
+
+    func apply(_ node: Node) throws -> Node {
+        switch node {
+        case .scalar(var scalar):
+            let original = scalar.string
+            let replaced = try interpolate(original, mark: scalar.mark)
+            if replaced != original { scalar.string = replaced }
+            return .scalar(scalar)
+        case .mapping(let mapping):
+            let pairs = try mapping.map { ($0.key, try apply($0.value)) }
+            return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
+        case .sequence(let sequence):
+            return .sequence(Node.Sequence(try sequence.map(apply), sequence.tag, sequence.style, sequence.mark))
+        case .alias:
+            return node
+        }
+    }
+
+    func interpolate(_ text: String, mark: Mark?) throws -> String {
+        guard text.contains("$") else { return text }
+        var result = ""
+        var index = text.startIndex
+        while index < text.endIndex {
+            let character = text[index]
+            let next = text.index(after: index)
+            guard character == "$", next < text.endIndex else {
+                result.append(character)
+                index = next
+                continue
+            }
+            if text[next] == "$" {
+                result.append("$")
+                index = text.index(after: next)
+                continue
+            }
+            guard text[next] == "{", let close = text[next...].firstIndex(of: "}") else {
+                result.append(character)
+                index = next
+                continue
+            }
+            let body = String(text[text.index(after: next)..<close])
+            let name: String
+            var fallback: String?
+            if let separator = body.range(of: ":-") {
+                name = String(body[..<separator.lowerBound])
+                fallback = String(body[separator.upperBound...])
+            } else {
+                name = body
+            }
+            let line = mark.map { ":\($0.line)" } ?? ""
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw BackupError(.invalidPlan, "\(origin)\(line): '${\(body)}' is not a valid variable reference; write ${NAME} or ${NAME:-default}")
+            }
+            if let value = environment[name], !(value.isEmpty && fallback != nil) {
+                result += value
+            } else if let fallback {
+                result += fallback
+            } else {
+                throw BackupError(.invalidPlan, "\(origin)\(line): the environment variable \(name) is not set. Set it, or write ${\(name):-default} to give a default.")
+            }
+            index = text.index(after: close)
+        }
+        return result
+    }
+}
+
+/// Turns a `DecodingError` into a message that names the file, the line and the key.
+struct PlanErrorLocator {
+    var root: Node
+    var origin: String
+
+    func error(for error: DecodingError) -> BackupError {
+        let path: [any CodingKey]
+        var message: String
+        switch error {
+        case .keyNotFound(let key, let context):
+            path = context.codingPath
+            message = "missing key '\(key.stringValue)'"
+            if !context.debugDescription.hasPrefix("No value associated") { message = context.debugDescription }
+        case .typeMismatch(let type, let context):
+            path = context.codingPath
+            message = "expected \(Self.describe(type)) here"
+        case .valueNotFound(let type, let context):
+            path = context.codingPath
+            message = "expected \(Self.describe(type)), found nothing"
+        case .dataCorrupted(let context):
+            path = context.codingPath
+            message = context.debugDescription
+        @unknown default:
+            return BackupError(.invalidPlan, "\(origin): \(error)")
+        }
+        let (line, keyPath) = locate(path)
+        let location = line.map { "\(origin):\($0)" } ?? origin
+        let keyText = keyPath.isEmpty ? "" : "\(keyPath): "
+        return BackupError(.invalidPlan, "\(location): \(keyText)\(message)")
+    }
+
+    /// The line of the deepest node the path reaches, and the path written as `sources[0].exclude`.
+    func locate(_ path: [any CodingKey]) -> (Int?, String) {
+        var node: Node? = root
+        var line = root.mark?.line
+        var text = ""
+        for key in path {
+            if let index = key.intValue, case .sequence(let sequence)? = node {
+                text += "[\(index)]"
+                node = index < sequence.count ? sequence[index] : nil
+            } else if case .mapping(let mapping)? = node {
+                text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                if let pair = mapping.first(where: { $0.key.string == key.stringValue }) {
+                    line = pair.key.mark?.line ?? line
+                    node = pair.value
+                    continue
+                }
+                node = nil
+            } else {
+                text += key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)"
+                node = nil
+            }
+            if let mark = node?.mark { line = mark.line }
+        }
+        return (line, text)
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "text"
+        case is Int.Type, is Int64.Type: return "a whole number"
+        case is Double.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Array") { return "a list" }
+            if name.hasPrefix("Dictionary") || name.contains("KeyedDecodingContainer") { return "a mapping (key: value)" }
+            return "a value of type \(name)"
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/// Maps a plan file's `type:` to the code that builds the component, so that plan files can name your
+/// own sinks, sources and notifiers too. Pass it to ``PlanLoader`` explicitly; there is no global one.
+///
+/// ```swift
+/// var registry = PlanRegistry()
+/// registry.registerStandardSources()      // BackupSources
+/// registry.registerStandardSinks()        // BackupSinks
+/// registry.registerSink(type: "my-nas") { definition, decoder in
+///     try MyNASSink(name: definition.name, configuration: .init(from: decoder))
+/// }
+/// ```
+public struct PlanRegistry: Sendable {
+    public typealias SourceFactory = @Sendable (ComponentDefinition, any Decoder) throws -> any BackupSource
+    public typealias SinkFactory = @Sendable (ComponentDefinition, any Decoder) throws -> any Sink
+    public typealias NotifierFactory = @Sendable (ComponentDefinition, any Decoder) throws -> any Notifier
+    /// Turns environment variables into plan entries when there is no plan file: returns entries for the
+    /// sections `sources`, `sinks` and `notify`, written as they would be in a plan file.
+    public typealias EnvironmentContribution = @Sendable ([String: String]) throws -> [String: [JSONValue]]
+
+    public private(set) var sources: [String: SourceFactory] = [:]
+    public private(set) var sinks: [String: SinkFactory] = [:]
+    public private(set) var notifiers: [String: NotifierFactory] = [:]
+    public private(set) var environmentContributions: [EnvironmentContribution] = []
+
+    public init() {}
+
+    public mutating func registerSource(type: String, _ factory: @escaping SourceFactory) { sources[type] = factory }
+    public mutating func registerSink(type: String, _ factory: @escaping SinkFactory) { sinks[type] = factory }
+    public mutating func registerNotifier(type: String, _ factory: @escaping NotifierFactory) { notifiers[type] = factory }
+    public mutating func addEnvironmentContribution(_ contribution: @escaping EnvironmentContribution) {
+        environmentContributions.append(contribution)
+    }
+}
+
+/// What a component factory knows besides its own keys.
+public struct ComponentDefinition: Sendable {
+    public var name: String
+    public var type: String
+    /// The plan file's directory; relative paths in the plan are relative to it.
+    public var baseDirectory: String
+    public var environment: [String: String]
+
+    public init(name: String, type: String, baseDirectory: String, environment: [String: String]) {
+        self.name = name
+        self.type = type
+        self.baseDirectory = baseDirectory
+        self.environment = environment
+    }
+
+    /// Makes a path from the plan absolute, relative to the plan file's directory.
+    public func resolvePath(_ path: String) -> String { BackupKit.resolvePath(path, against: baseDirectory) }
+}

@@ -1,0 +1,34 @@
+/// How a source's content becomes one artifact file, and how that file is read back.
+///
+/// A format turns what a source writes into bytes (``makeWriter(output:)``) and bytes back into entries
+/// (``makeReader(input:)``). It never touches files or sinks: the runner feeds its output to a staged
+/// file that computes the artifact's size and SHA-256 as the bytes pass, so nothing is read twice.
+///
+/// ## Contract
+/// - ``layout`` says what it holds: a tree of entries (tar) or one stream of bytes (an SQL dump). The
+///   runner pairs each source with a format of the same layout.
+/// - The writer pushes bytes to `output` as they are produced, with bounded memory. It throws the
+///   error `output` threw, unchanged, so that a full disk is reported as such.
+/// - The reader checks everything it can while reading: a truncated or corrupt artifact must throw,
+///   never look like a shorter, valid one. Reading every entry to the end is the integrity check.
+/// - Both are used from one thread at a time and may block; they are not `Sendable`.
+/// - Cancellation: the caller stops calling and drops the object; a format holds no resource beyond it.
+public protocol ArchiveFormat: Sendable {
+    /// The name used in plan files and manifests, such as "tar.gz" or "gz".
+    var name: String { get }
+    var layout: ArchiveLayout { get }
+    /// The suffix of artifact names, such as "tar.gz"; for a stream, appended to the source's own
+    /// suffix ("sql" + "gz"). Empty when the format adds none.
+    var fileExtension: String { get }
+
+    func makeWriter(output: @escaping ByteOutput) throws -> any ArchiveWriter
+    func makeReader(input: @escaping ByteInput) throws -> any ArchiveReader
+}
+
+/// What an archive holds.
+public enum ArchiveLayout: String, Sendable, Codable {
+    /// Files, directories and links (tar).
+    case tree
+    /// One stream of bytes, such as an SQL dump.
+    case stream
+}

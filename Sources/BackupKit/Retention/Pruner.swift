@@ -1,0 +1,57 @@
+import Logging
+
+/// Applies a plan's retention to one sink: reads its catalog, decides with ``RetentionPlanner``, and
+/// deletes what goes, manifest first so that an interrupted prune never leaves a manifest pointing at
+/// missing files. It refuses to delete the newest good set whatever the decisions say.
+public struct Pruner: Sendable {
+    public var plan: BackupPlan
+    public var logger: Logger
+
+    public init(plan: BackupPlan, logger: Logger) {
+        self.plan = plan
+        self.logger = logger
+    }
+
+    public struct Result: Sendable {
+        public var outcome: PruneOutcome
+        public var decisions: [RetentionPlanner.Decision]
+        public var catalog: SetCatalog?
+    }
+
+    public func prune(_ sink: any Sink, dryRun: Bool) async -> Result {
+        let catalog: SetCatalog
+        do {
+            catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+        } catch {
+            return Result(outcome: PruneOutcome(sink: sink.name, deleted: [], error: "cannot list the sink: \(error)"), decisions: [], catalog: nil)
+        }
+        let candidates = catalog.sets.map {
+            RetentionPlanner.Candidate(timestamp: $0.timestamp, isGood: $0.isGood, tag: $0.manifest?.tag, isPartial: $0.manifest?.isPartial ?? false)
+        }
+        let decisions = RetentionPlanner.plan(candidates, policy: plan.retention)
+        var outcome = PruneOutcome(sink: sink.name, deleted: [])
+        guard !dryRun else { return Result(outcome: outcome, decisions: decisions, catalog: catalog) }
+        if let newest = catalog.newestGood, decisions.contains(where: { $0.timestamp == newest.timestamp && !$0.keep }) {
+            outcome.error = "retention would delete the newest good set \(newest.timestamp); nothing was deleted"
+            return Result(outcome: outcome, decisions: decisions, catalog: catalog)
+        }
+        for decision in decisions where !decision.keep {
+            guard let set = catalog.set(decision.timestamp) else { continue }
+            do {
+                for key in set.keys {
+                    do {
+                        try await sink.delete(key)
+                    } catch let error as BackupError where error.code == .notFound {
+                        continue
+                    }
+                }
+                outcome.deleted.append(decision.timestamp)
+                logger.info("pruned set", metadata: ["sink": "\(sink.name)", "set": "\(decision.timestamp)", "reason": "\(decision.reasons.joined(separator: "; "))"])
+            } catch {
+                outcome.error = "cannot delete set \(decision.timestamp): \(error)"
+                break
+            }
+        }
+        return Result(outcome: outcome, decisions: decisions, catalog: catalog)
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Glibc
+
+/// Gives a stored artifact as a file on this host: in place when the sink keeps files locally, else
+/// downloaded into the staging directory and checked against the manifest's size and SHA-256 before
+/// anything uses it.
+enum ArtifactAccess {
+    static func withLocalFile<T: Sendable>(
+        _ artifact: ManifestArtifact, in sink: any Sink, staging: String, _ body: (String) async throws -> T
+    ) async throws -> T {
+        if let path = sink.localPath(of: artifact.name), FileManager.default.fileExists(atPath: path) {
+            return try await body(path)
+        }
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = staging + "/.download-\(artifact.name)"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw fileSystemError("cannot create", path) }
+        defer { unlink(path) }
+        let destination = ByteDestination { bytes in try writeAll(fd, bytes, path: path) }
+        do {
+            try await sink.get(artifact.name, into: destination)
+            close(fd)
+        } catch {
+            close(fd)
+            throw BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': reading \(artifact.name)")
+        }
+        let digest = destination.digest
+        guard digest == artifact.digest else {
+            throw BackupError(.verificationFailed, "\(artifact.name) from sink '\(sink.name)' is \(digest.size) bytes with SHA-256 \(digest.sha256), but the manifest says \(artifact.size) bytes with \(artifact.sha256): the stored copy is damaged")
+        }
+        return try await body(path)
+    }
+}
+
+/// Writes all of `bytes` to a descriptor, retrying short writes.
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let count = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw fileSystemError("cannot write", path)
+        }
+        offset += count
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+
+extension BackupRunner {
+    /// Writes one artifact into the staging directory and verifies it. Returns the staged file and its
+    /// manifest record, or throws; a failed artifact leaves nothing under its name.
+    func produce(
+        _ artifact: SourceArtifact, of planSource: PlanSource, timestamp: SetTimestamp, staging: String,
+        previous: SetCatalog?, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void
+    ) async throws -> (StagedFile, ManifestArtifact) {
+        let source = planSource.source
+        let format = (planSource.archive ?? plan.archive).format(for: artifact.content)
+        let fileExtension: String
+        switch artifact.content {
+        case .tree: fileExtension = format.fileExtension
+        case .stream(let own): fileExtension = [own, format.fileExtension].filter { !$0.isEmpty }.joined(separator: ".")
+        }
+        let name = ArtifactName.artifact(source: source.name, subject: artifact.subject, timestamp: timestamp, fileExtension: fileExtension)
+        let path = staging + "/" + name
+        emit(.artifactStarted(source: source.name, artifact: name))
+
+        let counters = ProgressCounters()
+        let warningsBefore = warnings.all.count
+        let started = Date()
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                emit(.progress(source: source.name, artifact: name, contentBytes: counters.content.load(ordering: .relaxed),
+                               writtenBytes: counters.written.load(ordering: .relaxed), expectedContentBytes: artifact.expectedContentBytes))
+            }
+        }
+        defer { ticker.cancel() }
+        let written: (FileDigest, Int, Int64, SourceReport)
+        do {
+            written = try await runCancellableOnDedicatedThread { [self] cancellation in
+                let context = sourceContext(source.name, staging: staging, warnings: warnings, emit: emit, counters: counters, cancellation: cancellation)
+                let file = try AtomicFileWriter(finalPath: path, mode: 0o600)
+                let writer = try format.makeWriter(output: { bytes in
+                    try file.write(bytes)
+                    counters.written.add(Int64(bytes.count), ordering: .relaxed)
+                })
+                let report = try source.write(artifact, to: writer, context: context)
+                try context.checkCancellation()
+                try writer.finish()
+                let digest = try file.finishWriting()!
+                try file.commit()
+                return (digest, writer.entryCount, writer.contentBytes, report)
+            }
+        } catch {
+            throw BackupError.wrap(error, as: .sourceFailed, "source '\(source.name)' (\(name))")
+        }
+        let (digest, entries, contentBytes, sourceReport) = written
+        let duration = Date().timeIntervalSince(started)
+        emit(.artifactWritten(artifact: name, size: digest.size, durationSeconds: duration))
+
+        // Verification: size rules first (cheap), then read every byte back.
+        let policy = planSource.verification ?? plan.verification
+        let previousSize = previous?.sets.reversed().lazy.filter(\.isGood)
+            .compactMap { $0.manifest?.artifacts.first { $0.source == source.name && $0.subject == ArtifactName.sanitizedSubject(artifact.subject) } }
+            .first?.size
+        do {
+            try ArtifactVerifier.checkSize(artifact: name, size: digest.size, policy: policy, previousSize: previousSize)
+            _ = try await runCancellableOnDedicatedThread { cancellation in
+                try ArtifactVerifier.checkIntegrity(path: path, name: name, format: format, expected: digest, isCancelled: { cancellation.isSet })
+            }
+        } catch {
+            let failure = BackupError.wrap(error, as: .verificationFailed, name)
+            emit(.verified(artifact: name, passed: false, message: failure.message))
+            try? FileManager.default.removeItem(atPath: path)
+            throw failure
+        }
+        emit(.verified(artifact: name, passed: true, message: nil))
+
+        let record = ManifestArtifact(
+            name: name, source: source.name, sourceType: source.type, subject: ArtifactName.sanitizedSubject(artifact.subject),
+            format: format.name, layout: format.layout, size: digest.size, sha256: digest.sha256, contentBytes: contentBytes,
+            entries: entries, durationSeconds: (duration * 1000).rounded() / 1000,
+            verification: VerificationRecord(status: .passed, checkedAt: Date(), checks: ["size", "integrity", "sha256"]),
+            warnings: Array(warnings.all.dropFirst(warningsBefore)),
+            details: artifact.details.merging(sourceReport.details) { _, new in new }
+        )
+        return (StagedFile(path: path, digest: digest), record)
+    }
+
+    /// Stores every artifact in every sink, the sinks in parallel, then the manifest in each sink that
+    /// stored everything. Returns each sink's outcome.
+    func store(
+        _ staged: [(StagedFile, ManifestArtifact)], manifest: @escaping @Sendable ([SinkOutcome]) -> Manifest,
+        staging: String, emit: @escaping @Sendable (BackupEvent) -> Void
+    ) async -> [SinkOutcome] {
+        var outcomes = await withTaskGroup(of: (Int, SinkOutcome).self) { group in
+            for (index, sink) in plan.sinks.enumerated() {
+                group.addTask {
+                    for (file, record) in staged {
+                        do {
+                            try await sink.put(record.name, from: file)
+                            emit(.stored(artifact: record.name, sink: sink.name))
+                        } catch {
+                            let message = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing \(record.name)").message
+                            emit(.sinkFailed(sink: sink.name, error: message))
+                            return (index, SinkOutcome(sink: sink.name, status: .failed, error: message))
+                        }
+                    }
+                    return (index, SinkOutcome(sink: sink.name, status: .stored))
+                }
+            }
+            var results: [(Int, SinkOutcome)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+
+        let record = manifest(outcomes)
+        let manifestFile: StagedFile
+        do {
+            let writer = try AtomicFileWriter(finalPath: staging + "/" + record.key, mode: 0o600)
+            try record.encoded().withUnsafeBytes { try writer.write($0) }
+            let digest = try writer.finishWriting()!
+            try writer.commit()
+            manifestFile = StagedFile(path: writer.finalPath, digest: digest)
+        } catch {
+            let message = "cannot write the manifest: \(error)"
+            return outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message) }
+        }
+        for (index, sink) in plan.sinks.enumerated() where outcomes[index].status == .stored {
+            do {
+                try await sink.put(record.key, from: manifestFile)
+                emit(.manifestWritten(sink: sink.name, key: record.key))
+            } catch {
+                let message = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing the manifest \(record.key)").message
+                emit(.sinkFailed(sink: sink.name, error: message))
+                outcomes[index] = SinkOutcome(sink: sink.name, status: .failed, error: message)
+            }
+        }
+        return outcomes
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Carries out a ``BackupPlan``: one run makes one backup set.
+///
+/// The steps, in order:
+/// 1. Take the plan's lock, so only one run of the plan works at a time.
+/// 2. Ask every source what it will produce; any failure here ends the run before anything is written.
+/// 3. Stream each source into its archive format in the staging directory, computing size and SHA-256
+///    as the bytes are written.
+/// 4. Verify each artifact: size rules, then read it all back (checksum, decompression, every entry).
+/// 5. Store every artifact in every sink. A failing sink does not stop the others.
+/// 6. Write the manifest last, to each sink that stored every artifact.
+/// 7. Apply retention to each sink that received the set, only when the run did not fail.
+/// 8. Send alerts through the notifiers; their failures never change the outcome.
+///
+/// Progress and results are ``BackupEvent`` values; nothing is printed.
+public struct BackupRunner: Sendable {
+    public var plan: BackupPlan
+    public var logger: Logger
+    public var host: String
+    /// The clock for set timestamps; tests move it.
+    public var now: @Sendable () -> Date
+
+    public init(plan: BackupPlan, logger: Logger = Logger(label: "backupkit"), host: String = currentHostName(),
+                now: @escaping @Sendable () -> Date = { Date() }) {
+        self.plan = plan
+        self.logger = logger
+        self.host = host
+        self.now = now
+    }
+
+    /// What a run should do besides the plan.
+    public struct Options: Sendable {
+        /// Back up only these sources (`--only`); empty means all. The set is then *partial*.
+        public var onlySources: [String]
+        /// A label such as `pre-deploy`; tagged sets are kept by `keep_tagged`, not by GFS rules.
+        public var tag: String?
+        /// Apply retention after a successful run.
+        public var prune: Bool
+        /// Send alerts.
+        public var notify: Bool
+
+        public init(onlySources: [String] = [], tag: String? = nil, prune: Bool = true, notify: Bool = true) {
+            self.onlySources = onlySources
+            self.tag = tag
+            self.prune = prune
+            self.notify = notify
+        }
+    }
+
+    /// Starts a run and returns its events. The run goes on whether or not anyone iterates; stopping the
+    /// iteration early cancels it.
+    public func start(_ options: Options = Options()) -> BackupRun {
+        let (stream, continuation) = AsyncStream.makeStream(of: BackupEvent.self)
+        let task = Task {
+            let report = await execute(options) { continuation.yield($0) }
+            continuation.yield(.finished(report))
+            continuation.finish()
+        }
+        continuation.onTermination = { termination in
+            if case .cancelled = termination { task.cancel() }
+        }
+        return BackupRun(stream: stream)
+    }
+
+    /// Runs to the end and returns the report.
+    public func run(_ options: Options = Options(), onEvent: (BackupEvent) -> Void = { _ in }) async -> RunReport {
+        await start(options).report(onEvent: onEvent)!
+    }
+
+    func execute(_ options: Options, emit: @escaping @Sendable (BackupEvent) -> Void) async -> RunReport {
+        let warnings = WarningLog()
+        var report = RunReport(plan: plan.name, host: host, set: nil, tag: options.tag, status: .failed, startedAt: now(), finishedAt: now())
+        let staging = plan.resolvedStagingDirectory + "/" + plan.name
+        var lock: RunLock?
+        do {
+            try plan.validate()
+            let selected = try selectSources(options)
+            lock = try RunLock.acquire(path: plan.lockPath, plan: plan.name)
+            try prepareStaging(staging)
+            let primary = await loadPrimaryCatalog(warnings: warnings, emit: emit)
+            let timestamp = try await uniqueTimestamp(avoiding: primary)
+            report.set = timestamp
+            emit(.started(plan: plan.name, set: timestamp))
+
+            // 2. Everything that can fail early fails here, before a byte is written.
+            var work: [(PlanSource, SourceArtifact)] = []
+            for planSource in selected {
+                let context = sourceContext(planSource.source.name, staging: staging, warnings: warnings, emit: emit)
+                let artifacts: [SourceArtifact]
+                do {
+                    artifacts = try await planSource.source.prepare(context)
+                } catch {
+                    throw BackupError.wrap(error, as: .sourceFailed, "source '\(planSource.source.name)'")
+                }
+                work += artifacts.map { (planSource, $0) }
+            }
+
+            // 3 and 4. Write and verify each artifact.
+            var staged: [(StagedFile, ManifestArtifact)] = []
+            for (planSource, artifact) in work {
+                let produced = try await produce(artifact, of: planSource, timestamp: timestamp, staging: staging,
+                                                 previous: primary, warnings: warnings, emit: emit)
+                staged.append(produced)
+                report.artifacts.append(produced.1)
+            }
+
+            // 5 and 6. Store in every sink, then the manifest.
+            let startedAt = report.startedAt
+            let stagedArtifacts = staged
+            let manifestFor: @Sendable ([SinkOutcome]) -> Manifest = { [plan, host, now] outcomes in
+                Manifest(plan: plan.name, timestamp: timestamp, tag: options.tag, host: host, startedAt: startedAt,
+                         completedAt: now(), artifacts: stagedArtifacts.map(\.1), sinks: outcomes, warnings: warnings.all,
+                         sources: selected.count < plan.sources.count ? selected.map(\.source.name) : nil)
+            }
+            report.sinks = await store(staged, manifest: manifestFor, staging: staging, emit: emit)
+            let storedCount = report.sinks.filter { $0.status == .stored }.count
+            if storedCount == 0 {
+                let detail = report.sinks.compactMap { outcome in outcome.error.map { "\(outcome.sink): \($0)" } }.joined(separator: "; ")
+                throw BackupError(.sinkFailed, "no sink stored the set: \(detail)")
+            }
+            report.status = storedCount == report.sinks.count ? .succeeded : .degraded
+
+            // 7. Retention, only after a run that stored the set, only in sinks that got it.
+            if options.prune {
+                for sink in plan.sinks where report.sinks.contains(where: { $0.sink == sink.name && $0.status == .stored }) {
+                    let outcome = await Pruner(plan: plan, logger: logger).prune(sink, dryRun: false).outcome
+                    if let error = outcome.error { warnings.add("retention in sink '\(sink.name)': \(error)") }
+                    if !outcome.deleted.isEmpty { emit(.pruned(sink: sink.name, deleted: outcome.deleted)) }
+                    report.pruned.append(outcome)
+                }
+            }
+        } catch {
+            let failure = BackupError.wrap(error, as: .sourceFailed, "run of plan '\(plan.name)'")
+            logger.error("backup failed", metadata: ["plan": "\(plan.name)", "error": "\(failure.message)"])
+            report.status = .failed
+            report.error = ReportedError(failure)
+        }
+        lock?.release()
+        removeContents(of: staging)
+        report.warnings = warnings.all
+        report.finishedAt = now()
+
+        // 8. Alerts last, so they carry the whole story.
+        if options.notify {
+            report.notifications = await AlertDispatcher(notifiers: plan.notifiers, logger: logger).send(for: report, emit: emit)
+        }
+        return report
+    }
+
+    private func selectSources(_ options: Options) throws -> [PlanSource] {
+        guard !options.onlySources.isEmpty else { return plan.sources }
+        for name in options.onlySources where plan.source(named: name) == nil {
+            throw BackupError(.usage, "--only \(name): the plan has no source named '\(name)'; its sources are \(plan.sources.map(\.source.name).joined(separator: ", "))")
+        }
+        if let tag = options.tag, !ArtifactName.isValidName(tag) {
+            throw BackupError(.usage, "--tag \(tag): use letters, digits, '.' and '-'")
+        }
+        return plan.sources.filter { options.onlySources.contains($0.source.name) }
+    }
+
+    private func prepareStaging(_ staging: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw BackupError(.io, "cannot create the staging directory \(staging): \(error). Check the local sink's path or set staging_dir.")
+        }
+        // Whatever is here was left by a run that was killed; we hold the lock, so it is ours to remove.
+        removeContents(of: staging)
+    }
+
+    /// The catalog of the first sink, preferring one on this host; used for the shrink check and for
+    /// unique timestamps. A sink that cannot be read here is not fatal: storing will report it.
+    private func loadPrimaryCatalog(warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async -> SetCatalog? {
+        guard let sink = plan.sinks.first(where: { $0.capabilities.localDirectory != nil }) ?? plan.sinks.first else { return nil }
+        do {
+            return try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+        } catch {
+            let message = "cannot read sink '\(sink.name)' to find the previous good set (the shrink check is skipped): \(error)"
+            warnings.add(message)
+            emit(.warning(source: nil, message: message))
+            return nil
+        }
+    }
+
+    /// A timestamp no set of this plan has yet; two runs in the same second wait for the next one.
+    private func uniqueTimestamp(avoiding catalog: SetCatalog?) async throws -> SetTimestamp {
+        var timestamp = SetTimestamp(now())
+        while catalog?.set(timestamp) != nil {
+            try await Task.sleep(for: .milliseconds(250))
+            timestamp = SetTimestamp(now())
+        }
+        return timestamp
+    }
+
+    func sourceContext(_ source: String, staging: String, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void,
+                       counters: ProgressCounters? = nil, cancellation: CancellationFlag? = nil) -> SourceContext {
+        SourceContext(
+            planName: plan.name,
+            logger: logger,
+            stagingDirectory: staging,
+            warn: { message in
+                let text = "\(source): \(message)"
+                warnings.add(text)
+                emit(.warning(source: source, message: message))
+            },
+            progress: { bytes in counters?.content.add(bytes, ordering: .relaxed) },
+            isCancelled: { cancellation?.isSet ?? false }
+        )
+    }
+}
+
+/// Warnings gathered from every thread of a run.
+final class WarningLog: Sendable {
+    private let items = Mutex<[String]>([])
+    func add(_ warning: String) { items.withLock { $0.append(warning) } }
+    var all: [String] { items.withLock { $0 } }
+}
+
+/// Removes every file in a directory (not the directory itself); errors are ignored.
+func removeContents(of directory: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for name in names { try? FileManager.default.removeItem(atPath: directory + "/" + name) }
+}
+
+/// This host's name, for manifests and alerts.
+public func currentHostName() -> String {
+    var buffer = [UInt8](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count) == 0 else { return "unknown-host" }
+    return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+}

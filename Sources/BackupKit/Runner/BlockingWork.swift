@@ -1,0 +1,42 @@
+import Foundation
+import Synchronization
+
+/// Runs blocking work (file I/O at disk speed, libarchive, compression) on a thread of its own, so it
+/// never occupies a thread of Swift's cooperative pool, and returns its result to the awaiting task.
+/// Sinks and sources with blocking transports use it too.
+public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await runOnDedicatedThread(body)
+}
+
+func runOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try body() })
+        }
+        thread.stackSize = 4 << 20
+        thread.start()
+    }
+}
+
+/// A flag a task sets on cancellation and blocking work polls.
+final class CancellationFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// Byte counters that blocking work updates and a progress reporter reads.
+final class ProgressCounters: Sendable {
+    let content = Atomic<Int64>(0)
+    let written = Atomic<Int64>(0)
+}
+
+/// Runs `body` on a dedicated thread; cancelling the awaiting task sets the flag `body` polls.
+func runCancellableOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
+    let flag = CancellationFlag()
+    return try await withTaskCancellationHandler {
+        try await runOnDedicatedThread { try body(flag) }
+    } onCancel: {
+        flag.set()
+    }
+}

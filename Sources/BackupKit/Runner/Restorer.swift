@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+
+/// Restores artifacts of a stored set through the sources that made them. Every artifact is checked
+/// (SHA-256 against the manifest, full decompression, every entry safe) before anything is written.
+public struct Restorer: Sendable {
+    public var plan: BackupPlan
+    public var logger: Logger
+
+    public init(plan: BackupPlan, logger: Logger) {
+        self.plan = plan
+        self.logger = logger
+    }
+
+    public struct Options: Sendable {
+        /// The set; nil means the newest good set.
+        public var timestamp: SetTimestamp?
+        /// The sink to read from; nil means the first sink (local ones first) that has the set.
+        public var sink: String?
+        /// Restore only these sources; empty means all in the set.
+        public var onlySources: [String]
+        public var destination: RestoreDestination
+        public var force: Bool
+
+        public init(timestamp: SetTimestamp? = nil, sink: String? = nil, onlySources: [String] = [], destination: RestoreDestination, force: Bool = false) {
+            self.timestamp = timestamp
+            self.sink = sink
+            self.onlySources = onlySources
+            self.destination = destination
+            self.force = force
+        }
+    }
+
+    public func restore(_ options: Options) async throws -> [RestoreReport] {
+        let (sink, entry) = try await findSet(options)
+        guard let manifest = entry.manifest, entry.isGood else {
+            throw BackupError(.restoreFailed, "set \(entry.timestamp) in sink '\(sink.name)' is not a good set (\(entry.problem ?? "no manifest")); choose another with --set")
+        }
+        for name in options.onlySources where !manifest.artifacts.contains(where: { $0.source == name }) {
+            throw BackupError(.usage, "--only \(name): set \(entry.timestamp) holds no artifact of source '\(name)'; it holds \(Set(manifest.artifacts.map(\.source)).sorted().joined(separator: ", "))")
+        }
+        let selected = manifest.artifacts.filter { options.onlySources.isEmpty || options.onlySources.contains($0.source) }
+        let requests = selected.map { artifact in
+            var destination = options.destination
+            if destination.kind == .directory, selected.count > 1 {
+                let sameSource = selected.filter { $0.source == artifact.source }.count
+                destination.value += "/" + artifact.source + (sameSource > 1 ? "/" + artifact.subject : "")
+            }
+            return RestoreRequest(artifact: artifact, destination: destination, force: options.force)
+        }
+        // Refuse a non-empty target before reading a single artifact.
+        for request in requests where request.destination.kind == .directory && !request.force {
+            let contents = (try? FileManager.default.contentsOfDirectory(atPath: request.destination.value)) ?? []
+            if !contents.isEmpty {
+                throw BackupError(.restoreFailed, "restore target \(request.destination.value) is not empty (\(contents.count) entries). Choose an empty directory, or pass --force to restore into it.")
+            }
+        }
+
+        let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-restore"
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        var reports: [RestoreReport] = []
+        for request in requests {
+            let artifact = request.artifact
+            guard let format = ArchiveFormats.named(artifact.format) else {
+                throw BackupError(.restoreFailed, "\(artifact.name) has the unknown format '\(artifact.format)'")
+            }
+            let source = plan.source(named: artifact.source)?.source
+            if source == nil && format.layout != .tree {
+                throw BackupError(.restoreFailed, "the plan no longer has the source '\(artifact.source)' that knows how to restore \(artifact.name)")
+            }
+            let context = SourceContext(planName: plan.name, logger: logger, stagingDirectory: staging)
+            let report = try await ArtifactAccess.withLocalFile(artifact, in: sink, staging: staging) { path in
+                try await runCancellableOnDedicatedThread { cancellation in
+                    _ = try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
+                                                            isCancelled: { cancellation.isSet })
+                    var context = context
+                    context.isCancelled = { cancellation.isSet }
+                    let file = try FileReader(path: path)
+                    let reader = try format.makeReader(input: { try file.read(into: $0) })
+                    if let source {
+                        return try source.restore(request, from: reader, context: context)
+                    }
+                    return try TreeRestore.restore(request, from: reader, context: context)
+                }
+            }
+            logger.info("restored", metadata: ["artifact": "\(artifact.name)", "to": "\(report.destination)"])
+            reports.append(report)
+        }
+        return reports
+    }
+
+    /// The sink and set to restore from.
+    func findSet(_ options: Options) async throws -> (any Sink, SetCatalog.Entry) {
+        let candidates: [any Sink]
+        if let name = options.sink {
+            guard let sink = plan.sink(named: name) else {
+                throw BackupError(.usage, "--sink \(name): the plan has no sink named '\(name)'; its sinks are \(plan.sinks.map(\.name).joined(separator: ", "))")
+            }
+            candidates = [sink]
+        } else {
+            candidates = plan.sinks.filter { $0.capabilities.localDirectory != nil } + plan.sinks.filter { $0.capabilities.localDirectory == nil }
+        }
+        var problems: [String] = []
+        for sink in candidates {
+            do {
+                let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+                if let timestamp = options.timestamp {
+                    if let entry = catalog.set(timestamp) { return (sink, entry) }
+                    problems.append("sink '\(sink.name)' has no set \(timestamp)")
+                } else if let entry = catalog.newestGood {
+                    return (sink, entry)
+                } else {
+                    problems.append("sink '\(sink.name)' has no good set")
+                }
+            } catch {
+                problems.append("sink '\(sink.name)': \(error)")
+            }
+        }
+        throw BackupError(.notFound, "no set to restore: \(problems.joined(separator: "; ")). `backupctl list` shows the sets.")
+    }
+}

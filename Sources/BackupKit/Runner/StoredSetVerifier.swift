@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+
+/// Verifies sets already stored in a sink, as `backupctl verify` does: every artifact the manifest
+/// lists must be present, read back completely, and match the manifest's size and SHA-256.
+public struct StoredSetVerifier: Sendable {
+    public var plan: BackupPlan
+    public var logger: Logger
+
+    public init(plan: BackupPlan, logger: Logger) {
+        self.plan = plan
+        self.logger = logger
+    }
+
+    public struct ArtifactResult: Sendable, Codable {
+        public var name: String
+        public var passed: Bool
+        public var size: Int64
+        public var entries: Int?
+        public var message: String?
+    }
+
+    public struct Result: Sendable, Codable {
+        public var sink: String
+        public var set: SetTimestamp
+        public var passed: Bool
+        public var artifacts: [ArtifactResult]
+        public var problem: String?
+    }
+
+    /// Verifies the set at `timestamp` in `sink`, or the newest set with a manifest when nil.
+    public func verify(sink: any Sink, timestamp: SetTimestamp?) async throws -> Result {
+        let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+        let entry: SetCatalog.Entry
+        if let timestamp {
+            guard let found = catalog.set(timestamp) else {
+                throw BackupError(.notFound, "sink '\(sink.name)' has no set \(timestamp) of plan '\(plan.name)'. `backupctl list` shows the sets.")
+            }
+            entry = found
+        } else {
+            guard let newest = catalog.sets.last(where: { $0.manifest != nil }) else {
+                throw BackupError(.notFound, "sink '\(sink.name)' holds no complete set of plan '\(plan.name)' to verify")
+            }
+            entry = newest
+        }
+        guard let manifest = entry.manifest else {
+            return Result(sink: sink.name, set: entry.timestamp, passed: false, artifacts: [], problem: entry.problem ?? "no manifest")
+        }
+        let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-verify"
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        var results: [ArtifactResult] = []
+        let present = Set(entry.objects.map(\.key))
+        for artifact in manifest.artifacts {
+            guard present.contains(artifact.name) else {
+                results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: "missing from sink '\(sink.name)'"))
+                continue
+            }
+            guard let format = ArchiveFormats.named(artifact.format) else {
+                results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: "unknown format '\(artifact.format)'"))
+                continue
+            }
+            do {
+                let report = try await ArtifactAccess.withLocalFile(artifact, in: sink, staging: staging) { path in
+                    try await runCancellableOnDedicatedThread { cancellation in
+                        try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
+                                                            isCancelled: { cancellation.isSet })
+                    }
+                }
+                results.append(ArtifactResult(name: artifact.name, passed: true, size: report.digest.size,
+                                              entries: format.layout == .tree ? report.entries : nil))
+            } catch {
+                let message = (error as? BackupError)?.message ?? "\(error)"
+                results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: message))
+            }
+        }
+        let passed = results.allSatisfy(\.passed) && entry.problem == nil
+        return Result(sink: sink.name, set: entry.timestamp, passed: passed, artifacts: results, problem: entry.problem)
+    }
+}

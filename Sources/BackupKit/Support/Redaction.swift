@@ -1,0 +1,46 @@
+import Foundation
+
+/// Keeps secrets out of what BackupKit prints, logs, sends and records.
+public enum Redaction {
+    /// Whether a plan key holds a secret by its name (`password`, `secret_key`, `token`...). `*_file`
+    /// keys hold paths, not secrets.
+    public static func isSecretKey(_ key: String) -> Bool {
+        let lower = key.lowercased()
+        if lower.hasSuffix("_file") { return false }
+        return ["password", "passwd", "secret", "token", "private_key", "api_key", "apikey"].contains { lower.contains($0) }
+    }
+
+    /// Replaces the password in every `scheme://user:password@host` in `text` with `***`.
+    public static func redactURLCredentials(_ text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let scheme = rest.range(of: "://") {
+            result += rest[..<scheme.upperBound]
+            rest = rest[scheme.upperBound...]
+            let authorityEnd = rest.firstIndex { "/?# \n\"'".contains($0) } ?? rest.endIndex
+            let authority = rest[..<authorityEnd]
+            if let at = authority.lastIndex(of: "@") {
+                let userInfo = authority[..<at]
+                if let colon = userInfo.firstIndex(of: ":") {
+                    result += userInfo[..<colon] + ":***"
+                } else {
+                    result += userInfo
+                }
+                result += authority[at...]
+            } else {
+                result += authority
+            }
+            rest = rest[authorityEnd...]
+        }
+        return result + rest
+    }
+
+    /// Replaces each of `secrets` (ignoring very short ones) wherever it appears in `text`.
+    public static func redact(_ text: String, secrets: [String]) -> String {
+        var result = redactURLCredentials(text)
+        for secret in secrets where secret.count >= 4 {
+            result = result.replacingOccurrences(of: secret, with: "***")
+        }
+        return result
+    }
+}

@@ -1,0 +1,186 @@
+import BackupKit
+import Foundation
+import Glibc
+
+/// The one test suite every ``Sink`` passes, ours and yours. Run it from any test framework:
+///
+/// ```swift
+/// @Test func conformance() async throws {
+///     try await SinkConformanceSuite(scratchDirectory: dir) { MySink(...) }.run()
+/// }
+/// ```
+///
+/// It needs a sink that starts empty. It checks put, get, list and delete; not-found errors; overwrite;
+/// streaming an artifact larger than memory would like (and, for sinks whose capabilities promise
+/// bounded memory, that memory stays bounded); and that a failed put leaves nothing listed. The first
+/// failed check throws a ``ConformanceFailure`` naming it.
+public struct SinkConformanceSuite: Sendable {
+    public var scratchDirectory: String
+    /// The size of the large artifact. 128 MiB by default.
+    public var largeArtifactSize: Int64
+    /// How much a bounded-memory sink's resident memory may grow while it streams the large artifact.
+    public var memoryGrowthLimit: Int64
+    public var makeSink: @Sendable () async throws -> any Sink
+
+    public init(scratchDirectory: String, largeArtifactSize: Int64 = 128 << 20, memoryGrowthLimit: Int64 = 48 << 20,
+                makeSink: @escaping @Sendable () async throws -> any Sink) {
+        self.scratchDirectory = scratchDirectory
+        self.largeArtifactSize = largeArtifactSize
+        self.memoryGrowthLimit = memoryGrowthLimit
+        self.makeSink = makeSink
+    }
+
+    /// The checks, by name, in the order ``run()`` runs them.
+    public static let checks = ["put-get-list-delete", "not-found", "overwrite", "large-artifact", "failed-put"]
+
+    public func run() async throws {
+        try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
+        let sink = try await makeSink()
+        let existing = try await sink.list()
+        try expect(existing.isEmpty, "setup", "the sink must start empty, but lists \(existing.map(\.key))")
+        try await putGetListDelete(sink)
+        try await notFound(sink)
+        try await overwrite(sink)
+        try await largeArtifact(sink)
+        try await failedPut(sink)
+    }
+
+    func putGetListDelete(_ sink: any Sink) async throws {
+        let check = "put-get-list-delete"
+        let key = "db_schedgen_20241130_020000.sql.gz"
+        let content = Array("-- a small artifact\n".utf8) + (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let file = try stage(content, as: "small")
+        try await sink.put(key, from: file)
+        let listed = try await sink.list()
+        try expect(listed.map(\.key) == [key], check, "after one put, list() should show exactly [\(key)], got \(listed.map(\.key))")
+        try expect(listed[0].size == Int64(content.count), check, "list() reports size \(listed[0].size), the artifact has \(content.count) bytes")
+        let read = try await get(key, from: sink)
+        try expect(read == content, check, "get() returned \(read.count) bytes that differ from the \(content.count) put")
+        try await sink.delete(key)
+        let after = try await sink.list()
+        try expect(after.isEmpty, check, "after delete(), list() still shows \(after.map(\.key))")
+    }
+
+    func notFound(_ sink: any Sink) async throws {
+        let check = "not-found"
+        let key = "minio_missing_20241130_020000.tar.gz"
+        do {
+            _ = try await get(key, from: sink)
+            throw ConformanceFailure(check: check, message: "get() of a missing key returned instead of throwing")
+        } catch let error as BackupError {
+            try expect(error.code == .notFound, check, "get() of a missing key threw code \(error.code), expected not_found")
+        }
+        do {
+            try await sink.delete(key)
+            throw ConformanceFailure(check: check, message: "delete() of a missing key returned instead of throwing")
+        } catch let error as BackupError {
+            try expect(error.code == .notFound, check, "delete() of a missing key threw code \(error.code), expected not_found")
+        }
+    }
+
+    func overwrite(_ sink: any Sink) async throws {
+        let check = "overwrite"
+        let key = "manifest_schedgen_20241130_020000.json"
+        try await sink.put(key, from: try stage(Array(repeating: 1, count: 10_000), as: "first"))
+        let second = Array("{\"second\": true}\n".utf8)
+        try await sink.put(key, from: try stage(second, as: "second"))
+        let listed = try await sink.list()
+        try expect(listed.map(\.key) == [key], check, "after two puts of one key, list() shows \(listed.map(\.key))")
+        try expect(listed[0].size == Int64(second.count), check, "after overwrite, list() reports \(listed[0].size) bytes, expected \(second.count)")
+        let read = try await get(key, from: sink)
+        try expect(read == second, check, "after overwrite, get() returned the old or mixed content (\(read.count) bytes)")
+        try await sink.delete(key)
+    }
+
+    func largeArtifact(_ sink: any Sink) async throws {
+        let check = "large-artifact"
+        let key = "minio_large_20241130_020000.tar.gz"
+        let file = try stageLarge(size: largeArtifactSize)
+        defer { unlink(file.path) }
+        let sampler = MemorySampler()
+        sampler.start()
+        try await sink.put(key, from: file)
+        let destination = ByteDestination { _ in }
+        try await sink.get(key, into: destination)
+        let growth = sampler.stop()
+        let listed = try await sink.list()
+        try expect(listed.first { $0.key == key }?.size == file.digest.size, check, "list() does not report the large artifact's \(file.digest.size) bytes")
+        try expect(destination.digest == file.digest, check, "get() of the large artifact returned \(destination.digest.size) bytes with a different SHA-256")
+        if sink.capabilities.boundedMemory {
+            try expect(growth <= memoryGrowthLimit, check,
+                       "resident memory grew by \(growth >> 20) MiB while streaming \(largeArtifactSize >> 20) MiB; the limit is \(memoryGrowthLimit >> 20) MiB for a sink that promises bounded memory")
+        }
+        try await sink.delete(key)
+    }
+
+    func failedPut(_ sink: any Sink) async throws {
+        let check = "failed-put"
+        let key = "config_schedgen_20241130_020000.tar.gz"
+        // A staged file that ends before its recorded size: the put must notice and fail.
+        var file = try stage(Array(repeating: 7, count: 3 << 20), as: "short")
+        file.digest.size = 5 << 20
+        try await expectFailure(check, "put() of a staged file shorter than its recorded size succeeded") {
+            try await sink.put(key, from: file)
+        }
+        let missing = StagedFile(path: scratchDirectory + "/does-not-exist", digest: FileDigest(size: 10, sha256: ""))
+        try await expectFailure(check, "put() of a missing staged file succeeded") {
+            try await sink.put(key, from: missing)
+        }
+        let listed = try await sink.list()
+        try expect(listed.isEmpty, check, "after failed puts, list() shows \(listed.map(\.key)); a failed put must leave nothing listed")
+    }
+
+    // MARK: helpers
+
+    private func get(_ key: String, from sink: any Sink) async throws -> [UInt8] {
+        let (destination, contents) = ByteDestination.memory()
+        try await sink.get(key, into: destination)
+        return contents()
+    }
+
+    private func stage(_ bytes: [UInt8], as name: String) throws -> StagedFile {
+        let writer = try AtomicFileWriter(finalPath: scratchDirectory + "/" + name)
+        try bytes.withUnsafeBytes { try writer.write($0) }
+        let digest = try writer.finishWriting()!
+        try writer.commit()
+        return StagedFile(path: writer.finalPath, digest: digest)
+    }
+
+    private func stageLarge(size: Int64) throws -> StagedFile {
+        let writer = try AtomicFileWriter(finalPath: scratchDirectory + "/large")
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var written: Int64 = 0
+        while written < size {
+            for index in stride(from: 0, to: chunk.count, by: 8) {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                withUnsafeBytes(of: state) { raw in
+                    for offset in 0..<8 { chunk[index + offset] = raw[offset] }
+                }
+            }
+            let count = Int(min(Int64(chunk.count), size - written))
+            try chunk[0..<count].withUnsafeBytes { try writer.write($0) }
+            written += Int64(count)
+        }
+        let digest = try writer.finishWriting()!
+        try writer.commit()
+        return StagedFile(path: writer.finalPath, digest: digest)
+    }
+
+    private func expectFailure(_ check: String, _ message: String, _ body: () async throws -> Void) async throws {
+        var failed = false
+        do { try await body() } catch { failed = true }
+        try expect(failed, check, message)
+    }
+
+    private func expect(_ condition: Bool, _ check: String, _ message: @autoclosure () -> String) throws {
+        if !condition { throw ConformanceFailure(check: check, message: message()) }
+    }
+}
+
+/// A conformance check that failed, with what was expected.
+public struct ConformanceFailure: Error, CustomStringConvertible {
+    public var check: String
+    public var message: String
+    public var description: String { "conformance check '\(check)' failed: \(message)" }
+}

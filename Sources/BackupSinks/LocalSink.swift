@@ -1,0 +1,172 @@
+import BackupKit
+import Foundation
+import Glibc
+
+/// Keeps artifacts as files in a directory on this host, `./backups` by default as in the design
+/// document. Files are mode 0600; a directory the sink creates is mode 0700.
+///
+/// A put reaches its final name only by `rename` after `fsync`: when the staged file is on the same file
+/// system (the default, since staging lives in `.staging` inside this directory) it is hard-linked under
+/// a temporary name and renamed, so nothing is copied; otherwise it is copied to a temporary name,
+/// flushed and renamed. Names starting with `.` (temporary files, staging, the lock) are never listed.
+///
+/// ```yaml
+/// sinks:
+///   - { name: local, type: local, path: ./backups }
+/// ```
+public struct LocalSink: Sink {
+    public struct Configuration: Sendable, Hashable, Codable {
+        /// The directory. Relative paths are relative to the plan file. Default `./backups`.
+        public var path: String
+
+        public init(path: String = "./backups") { self.path = path }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case path }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.strictContainer(keyedBy: CodingKeys.self, alsoAllowed: PlanKeys.sink)
+            path = try container.decodeIfPresent(String.self, forKey: .path) ?? "./backups"
+        }
+    }
+
+    public let name: String
+    /// The absolute directory.
+    public let directory: String
+
+    public init(name: String = "local", directory: String) {
+        self.name = name
+        self.directory = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+    }
+
+    public var capabilities: SinkCapabilities { SinkCapabilities(boundedMemory: true, localDirectory: directory) }
+
+    public func localPath(of key: String) -> String? {
+        (try? validate(key)).map { directory + "/" + key }
+    }
+
+    public func put(_ key: String, from file: StagedFile) async throws {
+        try validate(key)
+        let directory = directory
+        try await runBlocking {
+            try ensureDirectory(directory)
+            let finalPath = directory + "/" + key
+            var info = stat()
+            guard stat(file.path, &info) == 0 else { throw BackupError(.io, "cannot read the staged file \(file.path): \(String(cString: strerror(errno)))") }
+            guard Int64(info.st_size) == file.digest.size else {
+                throw BackupError(.io, "the staged file \(file.path) is \(info.st_size) bytes, not the \(file.digest.size) it was written with")
+            }
+            if try linkIntoPlace(file.path, finalPath) { return }
+            try copyIntoPlace(file, finalPath)
+        }
+    }
+
+    public func get(_ key: String, into output: ByteDestination) async throws {
+        try validate(key)
+        let path = directory + "/" + key
+        try await runBlocking {
+            let reader: FileReader
+            do {
+                reader = try FileReader(path: path)
+            } catch let error as BackupError where error.code == .notFound {
+                throw BackupError(.notFound, "local sink '\(name)' has no \(key)")
+            }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                let count = try reader.read(into: buffer)
+                if count == 0 { break }
+                try output.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            }
+        }
+    }
+
+    public func list() async throws -> [StoredObject] {
+        let directory = directory
+        return try await runBlocking {
+            guard let handle = opendir(directory) else {
+                if errno == ENOENT { return [] }
+                throw BackupError(.sinkFailed, "local sink: cannot list \(directory): \(String(cString: strerror(errno)))")
+            }
+            defer { closedir(handle) }
+            var objects: [StoredObject] = []
+            while let item = readdir(handle) {
+                let bytes = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                guard let name = String(validating: bytes, as: UTF8.self), !name.hasPrefix(".") else { continue }
+                var info = stat()
+                guard lstat(directory + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+                let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
+                objects.append(StoredObject(key: name, size: Int64(info.st_size), modified: modified))
+            }
+            return objects
+        }
+    }
+
+    public func delete(_ key: String) async throws {
+        try validate(key)
+        let directory = directory
+        try await runBlocking {
+            guard unlink(directory + "/" + key) == 0 else {
+                if errno == ENOENT { throw BackupError(.notFound, "local sink has no \(key)") }
+                throw BackupError(.sinkFailed, "local sink: cannot delete \(directory)/\(key): \(String(cString: strerror(errno)))")
+            }
+            try syncDirectory(directory)
+        }
+    }
+
+    private func validate(_ key: String) throws {
+        guard !key.isEmpty, !key.contains("/"), !key.hasPrefix("."), key != ".." else {
+            throw BackupError(.usage, "'\(key)' is not a valid artifact key (no slashes, no leading dot)")
+        }
+    }
+}
+
+/// Creates the sink directory with mode 0700 if it does not exist.
+private func ensureDirectory(_ directory: String) throws {
+    var info = stat()
+    if stat(directory, &info) == 0 {
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw BackupError(.sinkFailed, "local sink path \(directory) exists and is not a directory")
+        }
+        return
+    }
+    do {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    } catch {
+        throw BackupError(.sinkFailed, "cannot create the local sink directory \(directory): \(error). Check the path and its parent's permissions.")
+    }
+}
+
+/// Hard-links the staged file under a temporary name and renames it into place. Returns false when the
+/// two paths are on different file systems (or links are not supported), so the caller copies instead.
+private func linkIntoPlace(_ source: String, _ finalPath: String) throws -> Bool {
+    let (directory, name) = (String(finalPath[..<finalPath.lastIndex(of: "/")!]), String(finalPath[finalPath.index(after: finalPath.lastIndex(of: "/")!)...]))
+    let temporary = "\(directory)/.\(name).tmp-\(String(UInt32.random(in: .min ... .max), radix: 36))"
+    guard link(source, temporary) == 0 else {
+        if [EXDEV, EPERM, EMLINK, ENOTSUP].contains(errno) { return false }
+        throw BackupError(.sinkFailed, "local sink: cannot link \(source) to \(temporary): \(String(cString: strerror(errno)))")
+    }
+    guard rename(temporary, finalPath) == 0 else {
+        let code = errno
+        unlink(temporary)
+        throw BackupError(.sinkFailed, "local sink: cannot rename to \(finalPath): \(String(cString: strerror(code)))")
+    }
+    try syncDirectory(directory)
+    return true
+}
+
+/// Copies the staged file to a temporary name, checks its length, flushes, and renames it into place.
+private func copyIntoPlace(_ file: StagedFile, _ finalPath: String) throws {
+    let writer = try AtomicFileWriter(finalPath: finalPath, mode: 0o600, computeDigest: false)
+    let reader = try file.open()
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+    defer { buffer.deallocate() }
+    while true {
+        let count = try reader.read(into: buffer)
+        if count == 0 { break }
+        try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+    }
+    guard writer.bytesWritten == file.digest.size else {
+        throw BackupError(.io, "the staged file \(file.path) held \(writer.bytesWritten) bytes, not the \(file.digest.size) it was written with")
+    }
+    try writer.commit()
+}

@@ -1,0 +1,50 @@
+import Glibc
+
+/// An exclude pattern, matched against paths relative to a source's root.
+///
+/// - `*` and `?` match within one path component; `[abc]` is a character class.
+/// - `**` matches any number of components, including none: `.minio.sys/tmp/**` matches everything
+///   below `.minio.sys/tmp`, and `**/*.log` matches log files at any depth.
+/// - A pattern without `/` matches a name at any depth, as in `.gitignore`: `*.tmp`.
+/// - A trailing `/` matches directories only.
+public struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
+    public let pattern: String
+    private let components: [String]
+    private let directoriesOnly: Bool
+
+    public init(_ pattern: String) {
+        self.pattern = pattern
+        var text = pattern
+        directoriesOnly = text.hasSuffix("/")
+        while text.hasSuffix("/") { text.removeLast() }
+        while text.hasPrefix("/") { text.removeFirst() }
+        var parts = text.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if parts.count == 1, parts[0] != "**" { parts.insert("**", at: 0) }
+        components = parts
+    }
+
+    public var description: String { pattern }
+
+    public func matches(_ relativePath: String, isDirectory: Bool) -> Bool {
+        if directoriesOnly && !isDirectory { return false }
+        let path = relativePath.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        return Self.match(components[...], path[...])
+    }
+
+    private static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
+        guard let first = pattern.first else { return path.isEmpty }
+        if first == "**" {
+            let rest = pattern.dropFirst()
+            if rest.isEmpty { return !path.isEmpty }
+            var tail = path
+            while true {
+                if match(rest, tail) { return true }
+                guard !tail.isEmpty else { return false }
+                tail = tail.dropFirst()
+            }
+        }
+        // `*` matches names that start with a dot too, as in .gitignore.
+        guard let name = path.first, fnmatch(first, name, 0) == 0 else { return false }
+        return match(pattern.dropFirst(), path.dropFirst())
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import BackupKit
+
+@main
+struct Backupctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backupctl",
+        abstract: "Back up directories, files and databases; verify every backup; keep them under a retention policy; restore them.",
+        discussion: """
+        The plan comes from --config FILE, else $BACKUP_CONFIG, else ./backup.yml if it exists, else the
+        environment (BACKUP_DIR, BACKUP_RETENTION_DAYS, BACKUP_SOURCE_DIRS, BACKUP_CONFIG_FILES, ...).
+
+        Exit codes:
+          0  success
+          1  the backup (or another operation) failed
+          2  usage or plan error: nothing was written
+          3  verification failed
+          4  degraded: the set was stored, but a sink failed
+          5  another run of the plan holds the lock
+          6  credentials are missing
+          7  not enough disk space
+          8  the restore was refused or failed
+          9  the set or artifact asked for does not exist
+        """,
+        version: BackupKitVersion.current,
+        subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self]
+    )
+}

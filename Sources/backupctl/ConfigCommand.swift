@@ -1,0 +1,61 @@
+import ArgumentParser
+import BackupKit
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Check or print the plan.",
+        subcommands: [Check.self, Print.self]
+    )
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load and validate the plan; report the first error with its file, line and key. Exit 0 when valid, 2 when not."
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        struct Summary: Encodable {
+            var plan: String
+            var origin: String
+            var sources: [String]
+            var sinks: [String]
+            var notifiers: [String]
+            var valid: Bool
+        }
+
+        func run() async throws {
+            do {
+                let plan = try global.loadPlan()
+                let summary = Summary(plan: plan.name, origin: plan.origin, sources: plan.sources.map { "\($0.source.name) (\($0.source.type))" },
+                                      sinks: plan.sinks.map(\.name), notifiers: plan.notifiers.map(\.name), valid: true)
+                if global.json {
+                    Terminal.json(summary)
+                } else {
+                    Terminal.out("plan '\(plan.name)' from \(plan.origin) is valid")
+                    Terminal.out("  sources: \(summary.sources.joined(separator: ", "))")
+                    Terminal.out("  sinks: \(summary.sinks.joined(separator: ", "))")
+                    Terminal.out("  notifiers: \(summary.notifiers.isEmpty ? "none" : summary.notifiers.joined(separator: ", "))")
+                }
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Print: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the effective plan as YAML: variables interpolated, defaults filled in, secrets masked."
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            do {
+                Terminal.out(try global.loader().effectiveYAML(file: global.planFile))
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import BackupKit
+
+/// The documented, stable exit codes of `backupctl`.
+enum ExitCodes {
+    static let success: Int32 = 0
+    static let failure: Int32 = 1
+    static let usage: Int32 = 2
+    static let verificationFailed: Int32 = 3
+    static let degraded: Int32 = 4
+    static let locked: Int32 = 5
+    static let missingCredentials: Int32 = 6
+    static let diskSpace: Int32 = 7
+    static let restoreFailed: Int32 = 8
+    static let notFound: Int32 = 9
+
+    static func code(for error: BackupError.Code) -> Int32 {
+        switch error {
+        case .usage, .invalidPlan: usage
+        case .verificationFailed: verificationFailed
+        case .locked: locked
+        case .missingCredentials: missingCredentials
+        case .diskSpace: diskSpace
+        case .restoreFailed: restoreFailed
+        case .notFound: notFound
+        default: failure
+        }
+    }
+
+    static func code(for report: RunReport) -> Int32 {
+        switch report.status {
+        case .succeeded: success
+        case .degraded: degraded
+        case .failed: code(for: report.error?.code ?? .sourceFailed)
+        }
+    }
+}
+
+/// Ends the command with a message on stderr and the exit code for the error.
+func fail(_ error: any Error) -> ExitCode {
+    let backupError = (error as? BackupError) ?? BackupError(.sourceFailed, "\(error)")
+    Terminal.error("backupctl: \(backupError.message)")
+    return ExitCode(ExitCodes.code(for: backupError.code))
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import BackupKit
+import BackupNotifiers
+import BackupSinks
+import BackupSources
+import Foundation
+import Logging
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The plan file. Default: $BACKUP_CONFIG, else ./backup.yml if it exists, else the environment.", valueName: "FILE"))
+    var config: String?
+
+    @Flag(name: .long, help: "Print machine-readable JSON on stdout instead of text.")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Log level on stderr: trace, debug, info, notice, warning, error, critical. Default: $BACKUP_LOG_LEVEL, else error.", valueName: "LEVEL"))
+    var logLevel: String?
+
+    /// The plan file to read, or nil to build the plan from the environment.
+    var planFile: String? {
+        if let config { return config }
+        if let path = ProcessInfo.processInfo.environment["BACKUP_CONFIG"], !path.isEmpty { return path }
+        return FileManager.default.fileExists(atPath: "backup.yml") ? "backup.yml" : nil
+    }
+
+    func makeLogger() -> Logger {
+        let text = logLevel ?? ProcessInfo.processInfo.environment["BACKUP_LOG_LEVEL"] ?? "error"
+        var logger = Logger(label: "backupctl") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: text.lowercased()) ?? .error
+        return logger
+    }
+
+    /// The registry of every component type this build of backupctl knows.
+    static func registry() -> PlanRegistry {
+        var registry = PlanRegistry()
+        registry.registerStandardSources()
+        registry.registerStandardSinks()
+        return registry
+    }
+
+    func loader() -> PlanLoader { PlanLoader(registry: Self.registry()) }
+
+    /// Loads the plan, or throws an `invalidPlan` error (exit 2).
+    func loadPlan() throws -> BackupPlan {
+        if let file = planFile { return try loader().load(file: file) }
+        return try loader().loadFromEnvironment()
+    }
+}
+
+/// Parses a set timestamp argument such as 20241130_020000.
+func parseTimestamp(_ text: String) throws -> SetTimestamp {
+    guard let timestamp = SetTimestamp(text) else {
+        throw BackupError(.usage, "'\(text)' is not a set timestamp; write it as YYYYMMDD_HHMMSS, as `backupctl list` shows")
+    }
+    return timestamp
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import BackupKit
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the plan's backup sets and artifacts in each sink, with their status."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: ArgumentHelp("Only this sink.", valueName: "NAME"))
+    var sink: String?
+
+    struct SinkListing: Encodable {
+        var sink: String
+        var sets: [SetListing]
+        var error: String?
+    }
+
+    struct SetListing: Encodable {
+        var timestamp: SetTimestamp
+        var status: String
+        var problem: String?
+        var tag: String?
+        var partial: Bool
+        var size: Int64
+        var artifacts: [StoredObject]
+    }
+
+    func run() async throws {
+        let plan: BackupPlan
+        do {
+            plan = try global.loadPlan()
+            if let sink, plan.sink(named: sink) == nil { throw BackupError(.usage, "--sink \(sink): the plan has no such sink") }
+        } catch { throw fail(error) }
+        var listings: [SinkListing] = []
+        for sink in plan.sinks where self.sink == nil || sink.name == self.sink {
+            do {
+                let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+                listings.append(SinkListing(sink: sink.name, sets: catalog.sets.reversed().map { entry in
+                    SetListing(timestamp: entry.timestamp, status: entry.isGood ? "good" : "bad", problem: entry.problem,
+                               tag: entry.manifest?.tag, partial: entry.manifest?.isPartial ?? false, size: entry.size,
+                               artifacts: entry.objects.sorted { $0.key < $1.key })
+                }))
+            } catch {
+                listings.append(SinkListing(sink: sink.name, sets: [], error: "\(error)"))
+            }
+        }
+        if global.json {
+            Terminal.json(listings)
+        } else {
+            for listing in listings {
+                Terminal.out("sink '\(listing.sink)':")
+                if let error = listing.error { Terminal.out("  cannot list: \(error)") }
+                if listing.sets.isEmpty && listing.error == nil { Terminal.out("  no sets") }
+                for set in listing.sets {
+                    var line = "  \(set.timestamp)  \(set.status)  \(set.artifacts.count) artifact(s)  \(formatBytes(set.size))"
+                    if let tag = set.tag { line += "  tag: \(tag)" }
+                    if set.partial { line += "  partial" }
+                    if let problem = set.problem { line += "  (\(problem))" }
+                    Terminal.out(line)
+                    for artifact in set.artifacts { Terminal.out("      \(artifact.key)  \(formatBytes(artifact.size))") }
+                }
+            }
+        }
+        if listings.contains(where: { $0.error != nil }) { throw ExitCode(ExitCodes.failure) }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import BackupKit
+import Foundation
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Make one backup set: write each source's artifact, verify it, store it in every sink, write the manifest, apply retention, send alerts.",
+        discussion: """
+        Only one run of a plan works at a time; a second one exits 5 at once. Retention runs only after a
+        run that stored the set. Exit codes: 0 stored everywhere, 4 stored but a sink failed, 1 failed,
+        3 verification failed, 2 plan error, 5 locked.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: ArgumentHelp("Back up only this source (repeatable). The set is then partial.", valueName: "SOURCE"))
+    var only: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Label the set, such as pre-deploy. Tagged sets are kept by retention.keep_tagged, not by the daily/weekly/monthly rules.", valueName: "TAG"))
+    var tag: String?
+
+    @Flag(name: .long, help: "Do not apply retention after the run.")
+    var noPrune = false
+
+    func run() async throws {
+        let plan: BackupPlan
+        do { plan = try global.loadPlan() } catch { throw fail(error) }
+        let runner = BackupRunner(plan: plan, logger: global.makeLogger())
+        let report = await runner.run(.init(onlySources: only, tag: tag, prune: !noPrune)) { event in
+            if !global.json { ProgressPrinter.show(event) }
+        }
+        Terminal.clearProgress()
+        if global.json {
+            Terminal.json(report)
+        } else {
+            printSummary(report)
+        }
+        let code = ExitCodes.code(for: report)
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    private func printSummary(_ report: RunReport) {
+        let set = report.set.map { "set \($0)" } ?? "no set"
+        Terminal.out("plan '\(report.plan)': \(set) \(report.status.rawValue) in \(formatDuration(report.durationSeconds))")
+        for artifact in report.artifacts {
+            let stored = report.sinks.filter { $0.status == .stored }.map(\.sink).joined(separator: ", ")
+            Terminal.out("  \(artifact.name)  \(formatBytes(artifact.size))  verified  stored in: \(stored.isEmpty ? "none" : stored)")
+        }
+        for sink in report.sinks where sink.status == .failed {
+            Terminal.out("  sink '\(sink.sink)' FAILED: \(sink.error ?? "unknown error")")
+        }
+        for warning in report.warnings { Terminal.out("  warning: \(warning)") }
+        for pruned in report.pruned where !pruned.deleted.isEmpty {
+            Terminal.out("  retention removed from '\(pruned.sink)': \(pruned.deleted.map(\.description).joined(separator: ", "))")
+        }
+        for notification in report.notifications where notification.error != nil {
+            Terminal.out("  notifier '\(notification.notifier)' failed: \(notification.error!)")
+        }
+        if let error = report.error {
+            Terminal.error("backupctl: \(error.message)")
+        }
+    }
+}
+
+/// Turns run events into the progress line and immediate messages on stderr.
+enum ProgressPrinter {
+    static func show(_ event: BackupEvent) {
+        switch event {
+        case .progress(_, let artifact, let content, let written, let expected):
+            var line = "\(artifact): \(formatBytes(content)) read"
+            if let expected, expected > 0 { line += " of ~\(formatBytes(expected))" }
+            line += ", \(formatBytes(written)) written"
+            Terminal.progress(line)
+        case .artifactWritten(let artifact, _, _):
+            Terminal.progress("\(artifact): verifying")
+        case .warning(let source, let message):
+            Terminal.error("warning: \(source.map { "\($0): " } ?? "")\(message)")
+        case .sinkFailed(let sink, let error):
+            Terminal.error("sink '\(sink)' failed: \(error)")
+        default:
+            break
+        }
+    }
+}
