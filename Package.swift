@@ -49,7 +49,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BackupKitTests",
-            dependencies: ["BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting", "CArchive"]
+            dependencies: [
+                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

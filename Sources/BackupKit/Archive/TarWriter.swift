@@ -16,7 +16,7 @@ final class TarWriter: ArchiveWriter {
         self.archive = archive
         let compressorRef = compressor
         callback.write = { try compressorRef.write($0) }
-        try check(archive_write_set_format_pax_restricted(archive), "select the pax format")
+        try check(archive_write_set_format_pax(archive), "select the pax format")
         try check(archive_write_add_filter_none(archive), "select no filter")
         try check(
             archive_write_open2(archive, Unmanaged.passUnretained(callback).toOpaque(), nil, tarWriteCallback, nil, nil),

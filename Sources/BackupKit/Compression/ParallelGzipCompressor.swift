@@ -53,7 +53,7 @@ final class ParallelGzipCompressor: Compressor {
             // stream with an empty final block (BFINAL=1, fixed Huffman, end-of-block).
             try drain()
             try emitHeaderIfNeeded()
-            try withUnsafeBytes(of: [UInt8](arrayLiteral: 0x03, 0x00)) { try output(UnsafeRawBufferPointer($0)) }
+            try [UInt8]([0x03, 0x00]).withUnsafeBytes { try output($0) }
         }
         var trailer = [UInt8](repeating: 0, count: 8)
         let crc32Value = UInt32(truncatingIfNeeded: crc)

@@ -1,0 +1,127 @@
+@testable import BackupKit
+import BackupSinks
+import BackupSources
+import Testing
+
+@Suite struct PlanLoaderTests {
+    static let example = """
+    name: schedgen
+    sources:
+      - name: minio
+        type: directory
+        path: /srv/minio/data
+        subject: schedgen-pdfs
+        exclude: [".minio.sys/tmp/**"]
+      - name: config
+        type: files
+        paths: [/srv/schedgen/.env, /srv/schedgen/docker-compose.yml]
+    archive: { format: tar.gz, level: 6 }
+    sinks:
+      - { name: local, type: local, path: ./backups }
+    retention: { keep_daily: 7, keep_weekly: 4, keep_monthly: 12 }
+    verify: { min_size: 1KiB, max_shrink_percent: 50 }
+    """
+
+    func load(_ yaml: String, environment: [String: String] = [:]) throws -> BackupPlan {
+        try PlanLoader(registry: standardRegistry(), environment: environment).load(yaml: yaml, origin: "backup.yml", baseDirectory: "/etc/backup")
+    }
+
+    func message(_ yaml: String, environment: [String: String] = [:]) -> String {
+        do {
+            _ = try load(yaml, environment: environment)
+            return "loaded"
+        } catch let error as BackupError {
+            #expect(error.code == .invalidPlan)
+            return error.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func theIssueExampleIsValid() throws {
+        let plan = try load(Self.example)
+        #expect(plan.name == "schedgen")
+        #expect(plan.sources.map(\.source.name) == ["minio", "config"])
+        let minio = try #require(plan.sources[0].source as? DirectorySource)
+        #expect(minio.configuration.path == "/srv/minio/data")
+        #expect(minio.configuration.subject == "schedgen-pdfs")
+        #expect(minio.configuration.exclude == [".minio.sys/tmp/**"])
+        let local = try #require(plan.sinks.first as? LocalSink)
+        #expect(local.directory == "/etc/backup/backups", "relative paths resolve against the plan's directory")
+        #expect(plan.archive == ArchiveSettings(compression: .gzip, level: 6))
+        #expect(plan.retention == RetentionPolicy(keepDaily: 7, keepWeekly: 4, keepMonthly: 12))
+        #expect(plan.verification.minSize == ByteSize(1024) && plan.verification.maxShrinkPercent == 50)
+    }
+
+    @Test func misspelledKeyNamesLineKeyAndSuggestion() {
+        let text = message(Self.example.replacingOccurrences(of: "exclude:", with: "exlude:"))
+        #expect(text.hasPrefix("backup.yml:7: sources[0].exlude: unknown key 'exlude' (did you mean 'exclude'?)"), "\(text)")
+        let retention = message(Self.example.replacingOccurrences(of: "keep_daily", with: "keep_dialy"))
+        #expect(retention.hasPrefix("backup.yml:14: retention.keep_dialy: unknown key"), "\(retention)")
+        #expect(retention.contains("did you mean 'keep_daily'"))
+    }
+
+    @Test func yamlSyntaxErrorNamesTheLine() {
+        let text = message(Self.example.replacingOccurrences(of: "archive: { format: tar.gz, level: 6 }", with: "archive: { format: tar.gz, level: 6"))
+        #expect(text.hasPrefix("backup.yml:12:"), "the parser notices the unclosed mapping on the next line: \(text)")
+        #expect(text.contains("YAML syntax error"))
+    }
+
+    @Test func unsetVariableNamesTheLineAndTheVariable() {
+        let yaml = Self.example.replacingOccurrences(of: "path: /srv/minio/data", with: "path: ${MINIO_DATA}")
+        let text = message(yaml)
+        #expect(text.hasPrefix("backup.yml:5: the environment variable MINIO_DATA is not set"), "\(text)")
+        let plan = try? load(yaml, environment: ["MINIO_DATA": "/data/minio"])
+        #expect((plan?.sources[0].source as? DirectorySource)?.configuration.path == "/data/minio")
+    }
+
+    @Test func defaultsAndEscapes() throws {
+        let yaml = Self.example
+            .replacingOccurrences(of: "path: /srv/minio/data", with: "path: ${MINIO_DATA:-/srv/default}")
+            .replacingOccurrences(of: "subject: schedgen-pdfs", with: "subject: cost-$$5")
+        let plan = try load(yaml)
+        let minio = try #require(plan.sources[0].source as? DirectorySource)
+        #expect(minio.configuration.path == "/srv/default")
+        #expect(minio.configuration.subject == "cost-$5")
+    }
+
+    @Test func wrongTypesAndUnknownComponentTypes() {
+        #expect(message(Self.example.replacingOccurrences(of: "level: 6", with: "level: six")).hasPrefix("backup.yml:11: archive.level:"))
+        #expect(message(Self.example.replacingOccurrences(of: "level: 6", with: "level: 12")).contains("out of range"))
+        let unknown = message(Self.example.replacingOccurrences(of: "type: directroy", with: "x").replacingOccurrences(of: "type: directory", with: "type: directroy"))
+        #expect(unknown.hasPrefix("backup.yml:4: sources[0].type: unknown source type 'directroy' (did you mean 'directory'?)"), "\(unknown)")
+        #expect(message(Self.example.replacingOccurrences(of: "min_size: 1KiB", with: "min_size: lots")).contains("is not a size"))
+    }
+
+    @Test func duplicateNamesAndMissingSections() {
+        #expect(message(Self.example.replacingOccurrences(of: "name: config", with: "name: minio")).contains("used twice"))
+        #expect(message("name: x\nsinks:\n  - { name: local, type: local }\n").contains("at least one source"))
+        #expect(message("").contains("empty"))
+    }
+
+    @Test func environmentOnlyPlan() throws {
+        let loader = PlanLoader(registry: standardRegistry(), environment: [
+            "BACKUP_DIR": "/var/backups/app", "BACKUP_RETENTION_DAYS": "14",
+            "BACKUP_SOURCE_DIRS": "minio=/srv/minio/data,/srv/uploads", "BACKUP_CONFIG_FILES": "/srv/app/.env",
+        ])
+        let plan = try loader.loadFromEnvironment(currentDirectory: "/")
+        #expect(plan.sources.map(\.source.name) == ["minio", "uploads", "config"])
+        #expect((plan.sinks.first as? LocalSink)?.directory == "/var/backups/app")
+        #expect(plan.retention == RetentionPolicy(keepDaily: 14))
+        let empty = PlanLoader(registry: standardRegistry(), environment: [:])
+        #expect(throws: BackupError.self) { try empty.loadFromEnvironment() }
+    }
+
+    @Test func configPrintMasksSecrets() throws {
+        let yaml = Self.example + "\n" + "notes_password: ${PW}\nstaging_dir: /tmp/s\n"
+        let loader = PlanLoader(registry: standardRegistry(), environment: ["PW": "hunter22"])
+        // An unknown top-level key is refused; the mask is checked on the document itself.
+        #expect(throws: BackupError.self) { try loader.load(yaml: yaml, origin: "p", baseDirectory: "/") }
+        let masked = PlanLoader.masked(try loader.document(yaml: "a:\n  password: ${PW}\n  url: smtp://u:hunter22@host:587\n", origin: "p"))
+        let text = try Yams.serialize(node: masked)
+        #expect(!text.contains("hunter22"))
+        #expect(text.contains("password: '***'") || text.contains("password: \"***\""))
+    }
+}
+
+import Yams

@@ -1,0 +1,117 @@
+import BackupKit
+import BackupNotifiers
+import BackupSinks
+import BackupSources
+import Foundation
+import Glibc
+import Logging
+
+/// A directory under /tmp that each test makes for itself.
+struct TemporaryDirectory {
+    let path: String
+
+    init(_ label: String = "test") throws {
+        let base = ProcessInfo.processInfo.environment["BACKUPKIT_TEST_TMP"] ?? NSTemporaryDirectory()
+        var template = Array("\(base.hasSuffix("/") ? base : base + "/")backupkit-\(label)-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw BackupError(.io, "mkdtemp failed") }
+        path = String(cString: made)
+    }
+
+    func sub(_ name: String) -> String { path + "/" + name }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Writes a file, creating parent directories.
+func writeFile(_ path: String, _ contents: String, mode: Int = 0o644) throws {
+    try writeFile(path, Array(contents.utf8), mode: mode)
+}
+
+func writeFile(_ path: String, _ bytes: [UInt8], mode: Int = 0o644) throws {
+    let directory = (path as NSString).deletingLastPathComponent
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw BackupError(.io, "cannot write \(path)") }
+    chmod(path, mode_t(mode))
+}
+
+func readFile(_ path: String) -> [UInt8]? {
+    FileManager.default.contents(atPath: path).map(Array.init)
+}
+
+/// Deterministic pseudo-random bytes.
+func pseudoRandomBytes(_ count: Int, seed: UInt64 = 42) -> [UInt8] {
+    var state = seed &+ 0x9E37_79B9_7F4A_7C15
+    var bytes = [UInt8](repeating: 0, count: count)
+    for index in 0..<count {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        bytes[index] = UInt8(truncatingIfNeeded: state >> 33)
+    }
+    return bytes
+}
+
+/// The registry backupctl uses.
+func standardRegistry() -> PlanRegistry {
+    var registry = PlanRegistry()
+    registry.registerStandardSources()
+    registry.registerStandardSinks()
+    return registry
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "backupkit-tests") { _ in SwiftLogNoOpLogHandler() }
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// The result of running a process.
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// The `backupctl` built beside the test bundle.
+let backupctlPath: String = {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    var candidate = bundle.appendingPathComponent("backupctl").path
+    if !FileManager.default.fileExists(atPath: candidate) {
+        // Swift Testing may run from a helper; fall back to the package's debug build.
+        candidate = FileManager.default.currentDirectoryPath + "/.build/debug/backupctl"
+    }
+    return candidate
+}()
+
+/// Runs a program to completion and captures its output.
+@discardableResult
+func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
+    let group = DispatchGroup()
+    nonisolated(unsafe) var outData = Data(), errData = Data()
+    DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
+    DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    group.wait()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs backupctl with a clean environment (no BACKUP_* from the caller) plus `environment`.
+@discardableResult
+func backupctl(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws -> ProcessResult {
+    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BACKUP_") }
+    env.merge(environment) { _, new in new }
+    return try runProcess(backupctlPath, arguments, environment: env, directory: directory)
+}
+
+/// Every file name under a directory, recursively, relative to it.
+func listTree(_ root: String) -> [String] {
+    (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).sorted()
+}
