@@ -47,9 +47,10 @@ public final class DiskExtractor {
         defer { buffer.deallocate() }
         var entries = 0
         var bytes: Int64 = 0
+        var safety = EntrySafety()
         while let entry = try reader.nextEntry() {
             if isCancelled() { throw CancellationError() }
-            try EntrySafety.check(entry)
+            try safety.check(entry)
             try writeHeader(entry)
             if entry.kind == .file {
                 while true {

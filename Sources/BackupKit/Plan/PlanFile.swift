@@ -23,6 +23,9 @@ struct PlanFile: Decodable {
         try Self.checkUnique(sinks.map(\.sink.name), .sinks, container)
         try Self.checkUnique(notifiers.map(\.notifier.name), .notify, container)
         if sources.isEmpty {
+            if context.origin == "environment" {
+                throw BackupError(.invalidPlan, "no plan file and no sources in the environment: create ./backup.yml (or pass --config FILE, or set BACKUP_CONFIG), or set BACKUP_SOURCE_DIRS / BACKUP_CONFIG_FILES")
+            }
             throw DecodingError.keyNotFound(CodingKeys.sources, .init(codingPath: decoder.codingPath, debugDescription: "the plan needs at least one source under 'sources:'"))
         }
         if sinks.isEmpty {

@@ -38,10 +38,11 @@ public enum ArtifactVerifier {
             let reader = try format.makeReader(input: { try file.read(into: $0) })
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
             defer { buffer.deallocate() }
+            var safety = EntrySafety()
             while let entry = try reader.nextEntry() {
                 if isCancelled() { throw CancellationError() }
                 if format.layout == .tree {
-                    try EntrySafety.check(entry)
+                    try safety.check(entry)
                     entries += 1
                 }
                 var entryBytes: Int64 = 0

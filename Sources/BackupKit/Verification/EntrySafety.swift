@@ -1,24 +1,47 @@
 /// The rules every tree entry must satisfy before it is restored: no absolute paths, no `..`, no device
-/// nodes, FIFOs or sockets. Verification applies them too, so a hostile archive is refused before a
-/// single file is written.
-public enum EntrySafety {
-    public static func check(_ entry: ArchiveEntry) throws {
-        try checkPath(entry.path, of: entry.path)
-        if entry.kind == .hardlink { try checkPath(entry.linkTarget ?? "", of: entry.path) }
+/// nodes, FIFOs or sockets, and nothing written through a symlink that the archive itself created.
+/// Verification applies them to the whole archive first, so a hostile archive is refused before a
+/// single file is written; the disk writer enforces them again as it writes.
+public struct EntrySafety {
+    private var symlinks: Set<String> = []
+
+    public init() {}
+
+    public mutating func check(_ entry: ArchiveEntry) throws {
+        let path = try Self.checkPath(entry.path, of: entry.path)
+        if entry.kind == .hardlink { try checkThroughSymlinks(Self.checkPath(entry.linkTarget ?? "", of: entry.path), entry: entry.path, includingLast: true) }
         if entry.kind == .special {
             throw BackupError(.restoreFailed, "entry '\(entry.path)' is a device node, FIFO or socket; BackupKit refuses to restore those")
         }
+        try checkThroughSymlinks(path, entry: entry.path, includingLast: false)
+        if entry.kind == .symlink { symlinks.insert(path.joined(separator: "/")) }
     }
 
-    static func checkPath(_ path: String, of entryPath: String) throws {
+    /// Refuses a path that goes through a symlink an earlier entry made.
+    private func checkThroughSymlinks(_ components: [String], entry: String, includingLast: Bool) throws {
+        guard !symlinks.isEmpty else { return }
+        let count = includingLast ? components.count : components.count - 1
+        guard count > 0 else { return }
+        for end in 1...count {
+            let prefix = components[0..<end].joined(separator: "/")
+            if symlinks.contains(prefix) {
+                throw BackupError(.restoreFailed, "entry '\(entry)' would be written through the symlink '\(prefix)' the archive made; refusing to write outside the target directory")
+            }
+        }
+    }
+
+    /// Checks one path and returns its components, without `.` and empty ones.
+    static func checkPath(_ path: String, of entryPath: String) throws -> [String] {
         if path.isEmpty {
             throw BackupError(.restoreFailed, "entry '\(entryPath)' has an empty path")
         }
         if path.hasPrefix("/") {
             throw BackupError(.restoreFailed, "entry '\(entryPath)' has an absolute path ('\(path)'); refusing to write outside the target directory")
         }
-        if path.split(separator: "/", omittingEmptySubsequences: true).contains("..") {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
+        if components.contains("..") {
             throw BackupError(.restoreFailed, "entry '\(entryPath)' contains '..' ('\(path)'); refusing to write outside the target directory")
         }
+        return components
     }
 }
