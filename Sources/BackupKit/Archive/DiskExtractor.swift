@@ -74,30 +74,9 @@ public final class DiskExtractor {
     }
 
     private func writeHeader(_ entry: ArchiveEntry) throws {
-        guard let native = archive_entry_new() else { throw BackupError(.restoreFailed, "libarchive: out of memory") }
-        defer { archive_entry_free(native) }
-        archive_entry_set_pathname_utf8(native, directory + "/" + entry.path)
-        switch entry.kind {
-        case .file:
-            archive_entry_set_filetype(native, bk_ae_ifreg)
-            archive_entry_set_size(native, entry.size)
-        case .hardlink:
-            archive_entry_set_filetype(native, bk_ae_ifreg)
-            archive_entry_set_size(native, 0)
-            archive_entry_set_hardlink_utf8(native, directory + "/" + (entry.linkTarget ?? ""))
-        case .directory:
-            archive_entry_set_filetype(native, bk_ae_ifdir)
-        case .symlink:
-            archive_entry_set_filetype(native, bk_ae_iflnk)
-            archive_entry_set_symlink_utf8(native, entry.linkTarget ?? "")
-        case .special:
-            throw BackupError(.restoreFailed, "entry '\(entry.path)' is a device node, FIFO or socket; refusing to restore it")
+        try entry.withNative(under: directory) { native in
+            guard archive_write_header(disk, native) >= ARCHIVE_WARN else { throw failure("create", entry.path) }
         }
-        archive_entry_set_perm(native, mode_t(entry.permissions & 0o7777))
-        archive_entry_set_uid(native, Int64(entry.userID))
-        archive_entry_set_gid(native, Int64(entry.groupID))
-        archive_entry_set_mtime(native, time_t(entry.modificationTime.seconds), Int(entry.modificationTime.nanoseconds))
-        guard archive_write_header(disk, native) >= ARCHIVE_WARN else { throw failure("create", entry.path) }
     }
 
     private func failure(_ action: String, _ path: String) -> BackupError {

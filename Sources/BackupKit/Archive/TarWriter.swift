@@ -28,34 +28,9 @@ final class TarWriter: ArchiveWriter {
 
     func beginEntry(_ entry: ArchiveEntry) throws {
         precondition(current == nil, "beginEntry before endEntry")
-        guard let native = archive_entry_new() else { throw BackupError(.archive, "libarchive: out of memory") }
-        defer { archive_entry_free(native) }
-        archive_entry_set_pathname_utf8(native, entry.path)
-        switch entry.kind {
-        case .file:
-            archive_entry_set_filetype(native, bk_ae_ifreg)
-            archive_entry_set_size(native, entry.size)
-        case .hardlink:
-            archive_entry_set_filetype(native, bk_ae_ifreg)
-            archive_entry_set_size(native, 0)
-            archive_entry_set_hardlink_utf8(native, entry.linkTarget ?? "")
-        case .directory:
-            archive_entry_set_filetype(native, bk_ae_ifdir)
-        case .symlink:
-            archive_entry_set_filetype(native, bk_ae_iflnk)
-            archive_entry_set_symlink_utf8(native, entry.linkTarget ?? "")
-        case .special:
-            throw BackupError(.archive, "'\(entry.path)' is a device, FIFO or socket; BackupKit does not archive those")
+        try entry.withNative { native in
+            try check(archive_write_header(archive, native), "write the header of '\(entry.path)'")
         }
-        archive_entry_set_perm(native, mode_t(entry.permissions & 0o7777))
-        archive_entry_set_uid(native, Int64(entry.userID))
-        archive_entry_set_gid(native, Int64(entry.groupID))
-        archive_entry_set_mtime(native, time_t(entry.modificationTime.seconds), Int(entry.modificationTime.nanoseconds))
-        for (key, value) in entry.attributes.sorted(by: { $0.key < $1.key }) {
-            var bytes = Array(value.utf8)
-            archive_entry_xattr_add_entry(native, key, &bytes, bytes.count)
-        }
-        try check(archive_write_header(archive, native), "write the header of '\(entry.path)'")
         current = (entry.path, entry.kind == .file ? entry.size : 0, 0)
         entryCount += 1
     }
