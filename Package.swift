@@ -25,17 +25,19 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // The few glibc calls Swift cannot see without _GNU_SOURCE.
+        .target(name: "CSystemShims"),
 
         .target(
             name: "BackupKit",
             dependencies: [
-                "CArchive", "CZlib", "CZstd",
+                "CArchive", "CZlib", "CZstd", "CSystemShims",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .target(name: "BackupSources", dependencies: ["BackupKit"]),
+        .target(name: "BackupSources", dependencies: ["BackupKit", "CLibPQ"]),
         .target(name: "BackupSinks", dependencies: ["BackupKit"]),
         .target(name: "BackupNotifiers", dependencies: ["BackupKit"]),
         .target(name: "BackupKitTesting", dependencies: ["BackupKit"]),

@@ -21,6 +21,11 @@ struct Backupctl: AsyncParsableCommand {
           7  not enough disk space
           8  the restore was refused or failed
           9  the set or artifact asked for does not exist
+         10  the server refused the credentials (authentication failed)
+         11  the server cannot be reached
+         12  the database does not exist
+         13  a client tool (pg_dump) is older than the server
+         14  a hook command failed or timed out
         """,
         version: BackupKitVersion.current,
         subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self]

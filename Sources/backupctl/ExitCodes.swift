@@ -13,6 +13,11 @@ enum ExitCodes {
     static let diskSpace: Int32 = 7
     static let restoreFailed: Int32 = 8
     static let notFound: Int32 = 9
+    static let authenticationFailed: Int32 = 10
+    static let unreachable: Int32 = 11
+    static let databaseMissing: Int32 = 12
+    static let versionMismatch: Int32 = 13
+    static let hookFailed: Int32 = 14
 
     static func code(for error: BackupError.Code) -> Int32 {
         switch error {
@@ -23,6 +28,11 @@ enum ExitCodes {
         case .diskSpace: diskSpace
         case .restoreFailed: restoreFailed
         case .notFound: notFound
+        case .authenticationFailed: authenticationFailed
+        case .unreachable: unreachable
+        case .databaseMissing: databaseMissing
+        case .versionMismatch: versionMismatch
+        case .hookFailed: hookFailed
         default: failure
         }
     }

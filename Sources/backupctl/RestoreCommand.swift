@@ -1,16 +1,27 @@
 import ArgumentParser
 import BackupKit
+import BackupSources
 import Foundation
 
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore a set's artifacts into a directory, after checking each against its manifest.",
+        abstract: "Restore a set's artifacts into a directory or a database, after checking each against its manifest.",
         discussion: """
-        With one artifact selected, it is extracted into DIR itself; with several, each goes into
+        Files: with one artifact selected, it is extracted into DIR itself; with several, each goes into
         DIR/<source>. Entries with '..' or absolute paths, entries that would be written through a symlink,
         and device nodes are refused before anything is written. A non-empty target is refused unless
-        --force is given. Exit codes: 0 restored, 8 refused or failed, 9 no such set.
+        --force is given.
+
+        Databases: --only db --to-database NAME creates NAME on the source's server and loads the dump
+        (plain dumps through psql -v ON_ERROR_STOP=1 in one transaction, custom dumps through
+        pg_restore -j). An existing database that holds data is refused unless --force (load into it) or
+        --drop-existing (replace it). A globals dump (roles) in the selection is loaded first. With several
+        databases in the set, choose one with --subject.
+
+        The plan's hooks.before_restore commands run first (a failure stops the restore) and
+        hooks.after_restore commands last. Exit codes: 0 restored, 8 refused or failed, 9 no such set,
+        14 a hook failed.
         """
     )
 
@@ -25,24 +36,44 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Restore only this source (repeatable).", valueName: "SOURCE"))
     var only: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("The directory to restore into.", valueName: "DIR"))
-    var to: String
+    @Option(name: .long, help: ArgumentHelp("Restore only artifacts with this subject, such as one database of several (repeatable).", valueName: "SUBJECT"))
+    var subject: [String] = []
 
-    @Flag(name: .long, help: "Restore into a directory that is not empty, replacing files with the same names.")
+    @Option(name: .long, help: ArgumentHelp("The directory to restore into.", valueName: "DIR"))
+    var to: String?
+
+    @Option(name: .customLong("to-database"), help: ArgumentHelp("The database to restore a PostgreSQL dump into, on the source's server.", valueName: "NAME"))
+    var toDatabase: String?
+
+    @Flag(name: .long, help: "Restore into a target that already holds data: files with the same names are replaced; a dump is loaded into the existing database.")
     var force = false
+
+    @Flag(name: .customLong("drop-existing"), help: "Drop and recreate a target database that already holds data.")
+    var dropExisting = false
+
+    @Option(name: .long, help: ArgumentHelp("Parallel jobs for pg_restore (custom-format dumps). Default: one per core.", valueName: "N"))
+    var jobs: Int?
 
     @Option(name: .long, help: ArgumentHelp("Read from this sink; default: the first sink (local first) that has the set.", valueName: "NAME"))
     var sink: String?
 
     func validate() throws {
         if latest && set != nil { throw ValidationError("give either --latest or --set, not both") }
+        if (to == nil) == (toDatabase == nil) { throw ValidationError("give where to restore: --to DIR or --to-database NAME") }
+        if force && dropExisting { throw ValidationError("give either --force or --drop-existing, not both") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
     func run() async throws {
         do {
             let plan = try global.loadPlan()
-            let options = Restorer.Options(timestamp: try set.map(parseTimestamp), sink: sink, onlySources: only,
-                                           destination: .directory(resolvePath(to, against: FileManager.default.currentDirectoryPath)), force: force)
+            let destination: RestoreDestination = if let toDatabase {
+                .database(toDatabase)
+            } else {
+                .directory(resolvePath(to ?? ".", against: FileManager.default.currentDirectoryPath))
+            }
+            let options = Restorer.Options(timestamp: try set.map(parseTimestamp), sink: sink, onlySources: only, subjects: subject,
+                                           destination: destination, force: force, dropExisting: dropExisting, jobs: jobs)
             Terminal.progress("restoring…")
             let reports = try await Restorer(plan: plan, logger: global.makeLogger()).restore(options)
             Terminal.clearProgress()

@@ -46,7 +46,8 @@ struct RunCommand: AsyncParsableCommand {
         Terminal.out("plan '\(report.plan)': \(set) \(report.status.rawValue) in \(formatDuration(report.durationSeconds))")
         for artifact in report.artifacts {
             let stored = report.sinks.filter { $0.status == .stored }.map(\.sink).joined(separator: ", ")
-            Terminal.out("  \(artifact.name)  \(formatBytes(artifact.size))  verified  stored in: \(stored.isEmpty ? "none" : stored)")
+            let drill = artifact.restoreTest.map { $0.passed ? "  restore drill passed" : "  restore drill FAILED" } ?? ""
+            Terminal.out("  \(artifact.name)  \(formatBytes(artifact.size))  verified\(drill)  stored in: \(stored.isEmpty ? "none" : stored)")
         }
         for sink in report.sinks where sink.status == .failed {
             Terminal.out("  sink '\(sink.sink)' FAILED: \(sink.error ?? "unknown error")")
@@ -79,6 +80,8 @@ enum ProgressPrinter {
             Terminal.error("warning: \(source.map { "\($0): " } ?? "")\(message)")
         case .sinkFailed(let sink, let error):
             Terminal.error("sink '\(sink)' failed: \(error)")
+        case .restoreTested(let artifact, let result):
+            Terminal.error("\(artifact): restore drill \(result.passed ? "passed" : "FAILED"): \(result.summary)")
         default:
             break
         }

@@ -5,7 +5,12 @@ struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Verify stored sets: every artifact present, read back completely, and matching its manifest's size and SHA-256.",
-        discussion: "Exit codes: 0 every checked set passed, 3 an artifact failed (its name is printed), 9 no such set."
+        discussion: """
+        With --restore-test, each database dump is also restored into a scratch database (on the server
+        the source's restore_test section names, else its own), every table's row count is compared with
+        the manifest, and the scratch database is dropped; the result is recorded in the set's manifest.
+        Exit codes: 0 every checked set passed, 3 an artifact or a drill failed (its name is printed), 9 no such set.
+        """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -21,6 +26,9 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Only this sink; default: every sink.", valueName: "NAME"))
     var sink: String?
+
+    @Flag(name: .customLong("restore-test"), help: "Also restore each database dump into a scratch database and compare every table's row count with the manifest.")
+    var restoreTest = false
 
     func validate() throws {
         if [latest, set != nil, all].filter({ $0 }).count > 1 {
@@ -48,7 +56,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 }
                 for timestamp in timestamps {
                     Terminal.progress("verifying \(timestamp.map { "set \($0)" } ?? "the newest set") in '\(sink.name)'")
-                    results.append(try await verifier.verify(sink: sink, timestamp: timestamp))
+                    results.append(try await verifier.verify(sink: sink, timestamp: timestamp, restoreTest: restoreTest))
                 }
             } catch {
                 errors.append((error as? BackupError) ?? BackupError(.sinkFailed, "sink '\(sink.name)': \(error)"))
@@ -61,7 +69,8 @@ struct VerifyCommand: AsyncParsableCommand {
             for result in results {
                 Terminal.out("sink '\(result.sink)' set \(result.set): \(result.passed ? "OK" : "FAILED")\(result.problem.map { " (\($0))" } ?? "")")
                 for artifact in result.artifacts {
-                    let detail = artifact.passed ? "ok" + (artifact.entries.map { ", \($0) entries" } ?? "") : "FAILED: \(artifact.message ?? "")"
+                    var detail = artifact.passed ? "ok" + (artifact.entries.map { ", \($0) entries" } ?? "") : "FAILED: \(artifact.message ?? "")"
+                    if artifact.passed, let drill = artifact.restoreTest { detail += "; restore drill passed: \(drill.summary)" }
                     Terminal.out("  \(artifact.name)  \(formatBytes(artifact.size))  \(detail)")
                 }
             }

@@ -93,11 +93,13 @@ public struct ManifestArtifact: Sendable, Codable, Hashable {
     public var warnings: [String]
     /// Facts the source recorded, such as per-table row counts.
     public var details: [String: JSONValue]
+    /// The latest restore drill of this artifact, when one ran.
+    public var restoreTest: RestoreTestRecord?
 
     public init(
         name: String, source: String, sourceType: String, subject: String, format: String, layout: ArchiveLayout,
         size: Int64, sha256: String, contentBytes: Int64, entries: Int, durationSeconds: Double,
-        verification: VerificationRecord, warnings: [String] = [], details: [String: JSONValue] = [:]
+        verification: VerificationRecord, warnings: [String] = [], details: [String: JSONValue] = [:], restoreTest: RestoreTestRecord? = nil
     ) {
         self.name = name
         self.source = source
@@ -113,10 +115,12 @@ public struct ManifestArtifact: Sendable, Codable, Hashable {
         self.verification = verification
         self.warnings = warnings
         self.details = details
+        self.restoreTest = restoreTest
     }
 
     enum CodingKeys: String, CodingKey {
         case name, source, subject, format, layout, size, sha256, entries, verification, warnings, details
+        case restoreTest = "restore_test"
         case sourceType = "source_type"
         case contentBytes = "content_bytes"
         case durationSeconds = "duration_seconds"
@@ -145,6 +149,27 @@ public struct VerificationRecord: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case status, checks, message
         case checkedAt = "checked_at"
+    }
+}
+
+/// A restore drill's outcome, as the manifest keeps it.
+public struct RestoreTestRecord: Sendable, Codable, Hashable {
+    public var passed: Bool
+    public var checkedAt: Date
+    public var summary: String
+    public var durationSeconds: Double
+
+    public init(_ result: RestoreDrillResult, at date: Date = Date()) {
+        passed = result.passed
+        checkedAt = date
+        summary = result.summary
+        durationSeconds = result.durationSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case passed, summary
+        case checkedAt = "checked_at"
+        case durationSeconds = "duration_seconds"
     }
 }
 

@@ -44,10 +44,12 @@ public struct ArchiveSettings: Sendable, Hashable, Codable {
         try container.encodeIfPresent(threads, forKey: .threads)
     }
 
-    /// The format for a source's content.
-    public func format(for content: SourceContent) -> any ArchiveFormat {
+    /// The format for an artifact: its content's layout, and its own compression if it insists on one.
+    public func format(for artifact: SourceArtifact) -> any ArchiveFormat {
         let threads = threads ?? availableProcessors()
-        switch content {
+        let compression = artifact.compression ?? compression
+        let level = compression == self.compression ? level : nil
+        switch artifact.content {
         case .tree: return TarFormat(compression: compression, level: level, threads: threads)
         case .stream: return StreamFormat(compression: compression, level: level, threads: threads)
         }
@@ -61,15 +63,20 @@ public struct VerificationPolicy: Sendable, Hashable, Codable {
     /// The most an artifact may shrink against the same source in the previous good set, in percent.
     /// 100 turns the check off.
     public var maxShrinkPercent: Double
+    /// Run every source's restore drill (a database restored into a scratch database and checked) as
+    /// part of every run's verification.
+    public var restoreTest: Bool
 
-    public init(minSize: ByteSize = ByteSize(0), maxShrinkPercent: Double = 90) {
+    public init(minSize: ByteSize = ByteSize(0), maxShrinkPercent: Double = 90, restoreTest: Bool = false) {
         self.minSize = minSize
         self.maxShrinkPercent = maxShrinkPercent
+        self.restoreTest = restoreTest
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case minSize = "min_size"
         case maxShrinkPercent = "max_shrink_percent"
+        case restoreTest = "restore_test"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -77,6 +84,7 @@ public struct VerificationPolicy: Sendable, Hashable, Codable {
         let defaults = VerificationPolicy()
         minSize = try container.decodeIfPresent(ByteSize.self, forKey: .minSize) ?? defaults.minSize
         maxShrinkPercent = try container.decodeIfPresent(Double.self, forKey: .maxShrinkPercent) ?? defaults.maxShrinkPercent
+        restoreTest = try container.decodeIfPresent(Bool.self, forKey: .restoreTest) ?? defaults.restoreTest
         guard (0...100).contains(maxShrinkPercent) else {
             throw invalidValue(.maxShrinkPercent, in: container, "must be between 0 and 100 (100 turns the check off)")
         }

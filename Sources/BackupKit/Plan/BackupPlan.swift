@@ -11,6 +11,7 @@ public struct BackupPlan: Sendable {
     public var archive: ArchiveSettings
     public var verification: VerificationPolicy
     public var retention: RetentionPolicy
+    public var hooks: HookSettings
     /// Where artifacts are written before they are verified and stored. Nil: `.staging` inside the
     /// first local sink's directory (same file system, so storing is a rename), else a temporary directory.
     public var stagingDirectory: String?
@@ -20,7 +21,7 @@ public struct BackupPlan: Sendable {
     public init(
         name: String, sources: [PlanSource], sinks: [any Sink], notifiers: [FilteredNotifier] = [],
         archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
-        retention: RetentionPolicy = .standard, stagingDirectory: String? = nil, origin: String = "code"
+        retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), stagingDirectory: String? = nil, origin: String = "code"
     ) {
         self.name = name
         self.sources = sources
@@ -29,6 +30,7 @@ public struct BackupPlan: Sendable {
         self.archive = archive
         self.verification = verification
         self.retention = retention
+        self.hooks = hooks
         self.stagingDirectory = stagingDirectory
         self.origin = origin
     }

@@ -5,7 +5,7 @@ struct PlanFile: Decodable {
     var plan: BackupPlan
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, sources, sinks, notify, archive, verify, retention
+        case name, sources, sinks, notify, archive, verify, retention, hooks
         case stagingDirectory = "staging_dir"
     }
 
@@ -48,6 +48,7 @@ struct PlanFile: Decodable {
             archive: try container.decodeIfPresent(ArchiveSettings.self, forKey: .archive) ?? ArchiveSettings(),
             verification: try container.decodeIfPresent(VerificationPolicy.self, forKey: .verify) ?? VerificationPolicy(),
             retention: retention,
+            hooks: try container.decodeIfPresent(HookSettings.self, forKey: .hooks) ?? HookSettings(),
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
             origin: context.origin
         )

@@ -3,12 +3,12 @@ import Foundation
 /// A password, key or token from a plan: given inline (usually as `${VAR}`) or by a `*_file` key that
 /// names a file holding it. It prints, encodes and logs as `***`; only ``reveal()`` gives the value.
 public struct Secret: Sendable, Hashable, CustomStringConvertible, Encodable {
-    enum Storage: Sendable, Hashable {
+    public enum Storage: Sendable, Hashable {
         case value(String)
         case file(String)
     }
 
-    let storage: Storage
+    public let storage: Storage
 
     public static func value(_ value: String) -> Secret { Secret(storage: .value(value)) }
     public static func file(_ path: String) -> Secret { Secret(storage: .file(path)) }
@@ -43,14 +43,15 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible, Encodable {
 
 extension KeyedDecodingContainer {
     /// Decodes a secret given either inline under `key` or as a file path under `fileKey`. Both at once
-    /// is an error, so it is never unclear which one is used.
-    public func decodeSecretIfPresent(_ key: Key, fileKey: Key, resolvingPathsAgainst base: String) throws -> Secret? {
+    /// is an error, so it is never unclear which one is used. A relative file path is made absolute
+    /// against `base` when given.
+    public func decodeSecretIfPresent(_ key: Key, fileKey: Key, resolvingPathsAgainst base: String? = nil) throws -> Secret? {
         let inline = try decodeIfPresent(String.self, forKey: key)
         let file = try decodeIfPresent(String.self, forKey: fileKey)
         switch (inline, file) {
         case (nil, nil): return nil
         case (let value?, nil): return .value(value)
-        case (nil, let path?): return .file(resolvePath(path, against: base))
+        case (nil, let path?): return .file(base.map { resolvePath(path, against: $0) } ?? path)
         case (.some, .some):
             throw DecodingError.dataCorruptedError(forKey: fileKey, in: self, debugDescription: "give either '\(key.stringValue)' or '\(fileKey.stringValue)', not both")
         }

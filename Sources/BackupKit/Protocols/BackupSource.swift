@@ -29,6 +29,39 @@ public protocol BackupSource: Sendable {
     func prepare(_ context: SourceContext) async throws -> [SourceArtifact]
     func write(_ artifact: SourceArtifact, to archive: any ArchiveWriter, context: SourceContext) throws -> SourceReport
     func restore(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreReport
+
+    /// The restore drill: restores the artifact into something disposable (a scratch database), checks
+    /// it against what the manifest recorded, and removes it again. Returns nil when the source has no
+    /// drill; the default implementation has none. Called on a dedicated thread, like ``restore(_:from:context:)``.
+    func restoreDrill(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreDrillResult?
+}
+
+extension BackupSource {
+    public func restoreDrill(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreDrillResult? {
+        nil
+    }
+}
+
+/// What a restore drill found.
+public struct RestoreDrillResult: Sendable, Codable, Hashable {
+    public var passed: Bool
+    /// One line for people: "12 tables, 3,000,112 rows match" or what differed.
+    public var summary: String
+    public var durationSeconds: Double
+    /// Facts such as per-table counts that differed.
+    public var details: [String: JSONValue]
+
+    public init(passed: Bool, summary: String, durationSeconds: Double, details: [String: JSONValue] = [:]) {
+        self.passed = passed
+        self.summary = summary
+        self.durationSeconds = durationSeconds
+        self.details = details
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case passed, summary, details
+        case durationSeconds = "duration_seconds"
+    }
 }
 
 /// One artifact a source will produce in a run.
@@ -40,12 +73,17 @@ public struct SourceArtifact: Sendable, Hashable {
     public var expectedContentBytes: Int64?
     /// Facts recorded in the manifest beside the artifact, such as per-table row counts.
     public var details: [String: JSONValue]
+    /// The compression this artifact must use whatever the plan says, such as `.none` for data that
+    /// is already compressed (a `pg_dump -Fc` dump). Nil: the plan's.
+    public var compression: Compression?
 
-    public init(subject: String, content: SourceContent, expectedContentBytes: Int64? = nil, details: [String: JSONValue] = [:]) {
+    public init(subject: String, content: SourceContent, expectedContentBytes: Int64? = nil, details: [String: JSONValue] = [:],
+                compression: Compression? = nil) {
         self.subject = subject
         self.content = content
         self.expectedContentBytes = expectedContentBytes
         self.details = details
+        self.compression = compression
     }
 }
 
@@ -113,6 +151,8 @@ public struct RestoreDestination: Sendable, Hashable, CustomStringConvertible {
         public init(rawValue: String) { self.rawValue = rawValue }
         /// A directory on this host (`--to DIR`).
         public static let directory = Kind(rawValue: "directory")
+        /// A database on the source's server (`--to-database NAME`).
+        public static let database = Kind(rawValue: "database")
     }
 
     public var kind: Kind
@@ -134,13 +174,24 @@ public struct RestoreDestination: Sendable, Hashable, CustomStringConvertible {
 public struct RestoreRequest: Sendable {
     public var artifact: ManifestArtifact
     public var destination: RestoreDestination
-    /// Restore into a destination that already holds data.
+    /// Restore into a destination that already holds data, adding to it.
     public var force: Bool
+    /// Replace a destination that already holds data (drop and recreate it).
+    public var dropExisting: Bool
+    /// The artifact as a file on this host, already checked against its manifest, for tools that need
+    /// a file rather than a stream (`pg_restore -j`).
+    public var artifactPath: String?
+    /// How many parallel jobs a restore may use; nil: one per core.
+    public var jobs: Int?
 
-    public init(artifact: ManifestArtifact, destination: RestoreDestination, force: Bool = false) {
+    public init(artifact: ManifestArtifact, destination: RestoreDestination, force: Bool = false, dropExisting: Bool = false,
+                artifactPath: String? = nil, jobs: Int? = nil) {
         self.artifact = artifact
         self.destination = destination
         self.force = force
+        self.dropExisting = dropExisting
+        self.artifactPath = artifactPath
+        self.jobs = jobs
     }
 }
 

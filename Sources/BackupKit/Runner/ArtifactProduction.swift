@@ -8,7 +8,7 @@ extension BackupRunner {
         previous: SetCatalog?, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void
     ) async throws -> (StagedFile, ManifestArtifact) {
         let source = planSource.source
-        let format = (planSource.archive ?? plan.archive).format(for: artifact.content)
+        let format = (planSource.archive ?? plan.archive).format(for: artifact)
         let fileExtension: String
         switch artifact.content {
         case .tree: fileExtension = format.fileExtension
@@ -70,7 +70,7 @@ extension BackupRunner {
         }
         emit(.verified(artifact: name, passed: true, message: nil))
 
-        let record = ManifestArtifact(
+        var record = ManifestArtifact(
             name: name, source: source.name, sourceType: source.type, subject: ArtifactName.sanitizedSubject(artifact.subject),
             format: format.name, layout: format.layout, size: digest.size, sha256: digest.sha256, contentBytes: contentBytes,
             entries: entries, durationSeconds: (duration * 1000).rounded() / 1000,
@@ -78,7 +78,31 @@ extension BackupRunner {
             warnings: Array(warnings.all.dropFirst(warningsBefore)),
             details: artifact.details.merging(sourceReport.details) { _, new in new }
         )
+        if policy.restoreTest {
+            let context = sourceContext(source.name, staging: staging, warnings: warnings, emit: emit)
+            if let result = try await Self.restoreDrill(source: source, record: record, path: path, format: format, context: context) {
+                record.restoreTest = RestoreTestRecord(result)
+                emit(.restoreTested(artifact: name, result: result))
+                guard result.passed else {
+                    try? FileManager.default.removeItem(atPath: path)
+                    throw BackupError(.verificationFailed, "\(name) failed its restore drill: \(result.summary)")
+                }
+            }
+        }
         return (StagedFile(path: path, digest: digest), record)
+    }
+
+    /// Runs a source's restore drill on an artifact file that already passed its integrity check.
+    static func restoreDrill(source: any BackupSource, record: ManifestArtifact, path: String, format: any ArchiveFormat,
+                             context: SourceContext) async throws -> RestoreDrillResult? {
+        try await runCancellableOnDedicatedThread { cancellation in
+            var context = context
+            context.isCancelled = { cancellation.isSet }
+            let file = try FileReader(path: path)
+            let reader = try format.makeReader(input: { try file.read(into: $0) })
+            let request = RestoreRequest(artifact: record, destination: RestoreDestination(kind: .init(rawValue: "drill"), value: ""), artifactPath: path)
+            return try source.restoreDrill(request, from: reader, context: context)
+        }
     }
 
     /// Stores every artifact in every sink, the sinks in parallel, then the manifest in each sink that

@@ -4,12 +4,17 @@ import Foundation
 /// log them, forward them, or wait for ``finished(_:)``.
 public enum BackupEvent: Sendable {
     case started(plan: String, set: SetTimestamp)
+    /// A check before anything was written failed: the server, the credentials, the database, a tool's
+    /// version, or the staging volume's free space. The run ends without writing.
+    case preflightFailed(source: String?, code: BackupError.Code, message: String)
     case artifactStarted(source: String, artifact: String)
     /// Periodic, while an artifact is written: bytes read from the source and bytes written compressed.
     case progress(source: String, artifact: String, contentBytes: Int64, writtenBytes: Int64, expectedContentBytes: Int64?)
     case warning(source: String?, message: String)
     case artifactWritten(artifact: String, size: Int64, durationSeconds: Double)
     case verified(artifact: String, passed: Bool, message: String?)
+    /// A restore drill ran on an artifact (a dump restored into a scratch database and checked).
+    case restoreTested(artifact: String, result: RestoreDrillResult)
     case stored(artifact: String, sink: String)
     case sinkFailed(sink: String, error: String)
     case manifestWritten(sink: String, key: String)

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 import Synchronization
 
@@ -93,9 +94,17 @@ public struct BackupRunner: Sendable {
                 do {
                     artifacts = try await planSource.source.prepare(context)
                 } catch {
-                    throw BackupError.wrap(error, as: .sourceFailed, "source '\(planSource.source.name)'")
+                    let failure = BackupError.wrap(error, as: .sourceFailed, "source '\(planSource.source.name)'")
+                    emit(.preflightFailed(source: planSource.source.name, code: failure.code, message: failure.message))
+                    throw failure
                 }
                 work += artifacts.map { (planSource, $0) }
+            }
+            do {
+                try checkStagingSpace(for: work, staging: staging, previous: primary)
+            } catch let failure as BackupError {
+                emit(.preflightFailed(source: nil, code: failure.code, message: failure.message))
+                throw failure
             }
 
             // 3 and 4. Write and verify each artifact.
@@ -134,7 +143,7 @@ public struct BackupRunner: Sendable {
             }
         } catch {
             let failure = BackupError.wrap(error, as: .sourceFailed, "run of plan '\(plan.name)'")
-            logger.error("backup failed", metadata: ["plan": "\(plan.name)", "error": "\(failure.message)"])
+            logger.notice("backup failed", metadata: ["plan": "\(plan.name)", "error": "\(failure.message)"])
             report.status = .failed
             report.error = ReportedError(failure)
         }
@@ -182,6 +191,28 @@ public struct BackupRunner: Sendable {
             warnings.add(message)
             emit(.warning(source: nil, message: message))
             return nil
+        }
+    }
+
+    /// Stops before writing when the staging volume lacks room for what this run will stage: the same
+    /// artifact's size in the previous good set, else a quarter of the source's own size estimate (the
+    /// whole of it when uncompressed), plus 10% and 1 MiB.
+    private func checkStagingSpace(for work: [(PlanSource, SourceArtifact)], staging: String, previous: SetCatalog?) throws {
+        var needed: Int64 = 0
+        for (planSource, artifact) in work {
+            let compression = artifact.compression ?? (planSource.archive ?? plan.archive).compression
+            let previousSize = previous?.sets.reversed().lazy.filter(\.isGood)
+                .compactMap { $0.manifest?.artifacts.first { $0.source == planSource.source.name && $0.subject == ArtifactName.sanitizedSubject(artifact.subject) } }
+                .first?.size
+            needed += previousSize ?? artifact.expectedContentBytes.map { compression == .none ? $0 : $0 / 4 } ?? 0
+        }
+        guard needed > 0 else { return }
+        needed += needed / 10 + (1 << 20)
+        var info = statvfs()
+        guard statvfs(staging, &info) == 0 else { return }
+        let available = Int64(info.f_bavail) * Int64(info.f_frsize)
+        if available < needed {
+            throw BackupError(.diskSpace, "the staging volume at \(staging) has \(formatBytes(available)) free, but this run needs about \(formatBytes(needed)) to stage its artifacts. Free space there, or set staging_dir to a larger volume. Nothing was written.")
         }
     }
 

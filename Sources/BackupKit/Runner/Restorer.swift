@@ -19,15 +19,23 @@ public struct Restorer: Sendable {
         public var sink: String?
         /// Restore only these sources; empty means all in the set.
         public var onlySources: [String]
+        /// Restore only artifacts with these subjects (such as one database of several); empty means all.
+        public var subjects: [String]
         public var destination: RestoreDestination
         public var force: Bool
+        public var dropExisting: Bool
+        public var jobs: Int?
 
-        public init(timestamp: SetTimestamp? = nil, sink: String? = nil, onlySources: [String] = [], destination: RestoreDestination, force: Bool = false) {
+        public init(timestamp: SetTimestamp? = nil, sink: String? = nil, onlySources: [String] = [], subjects: [String] = [],
+                    destination: RestoreDestination, force: Bool = false, dropExisting: Bool = false, jobs: Int? = nil) {
             self.timestamp = timestamp
             self.sink = sink
             self.onlySources = onlySources
+            self.subjects = subjects
             self.destination = destination
             self.force = force
+            self.dropExisting = dropExisting
+            self.jobs = jobs
         }
     }
 
@@ -39,14 +47,19 @@ public struct Restorer: Sendable {
         for name in options.onlySources where !manifest.artifacts.contains(where: { $0.source == name }) {
             throw BackupError(.usage, "--only \(name): set \(entry.timestamp) holds no artifact of source '\(name)'; it holds \(Set(manifest.artifacts.map(\.source)).sorted().joined(separator: ", "))")
         }
-        let selected = manifest.artifacts.filter { options.onlySources.isEmpty || options.onlySources.contains($0.source) }
+        for subject in options.subjects where !manifest.artifacts.contains(where: { $0.subject == subject }) {
+            throw BackupError(.usage, "--subject \(subject): set \(entry.timestamp) holds no artifact with that subject; it holds \(manifest.artifacts.map(\.subject).joined(separator: ", "))")
+        }
+        let selected = manifest.artifacts.filter {
+            (options.onlySources.isEmpty || options.onlySources.contains($0.source)) && (options.subjects.isEmpty || options.subjects.contains($0.subject))
+        }
         let requests = selected.map { artifact in
             var destination = options.destination
             if destination.kind == .directory, selected.count > 1 {
                 let sameSource = selected.filter { $0.source == artifact.source }.count
                 destination.value += "/" + artifact.source + (sameSource > 1 ? "/" + artifact.subject : "")
             }
-            return RestoreRequest(artifact: artifact, destination: destination, force: options.force)
+            return RestoreRequest(artifact: artifact, destination: destination, force: options.force, dropExisting: options.dropExisting, jobs: options.jobs)
         }
         // Refuse a non-empty target before reading a single artifact.
         for request in requests where request.destination.kind == .directory && !request.force {
@@ -58,6 +71,27 @@ public struct Restorer: Sendable {
 
         let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-restore"
         defer { try? FileManager.default.removeItem(atPath: staging) }
+        let hooks = HookRunner(timeout: plan.hooks.timeout.seconds, logger: logger)
+        var details = ["PLAN": plan.name, "SET": entry.timestamp.description, "SINK": sink.name, "RESTORE_TARGET": options.destination.value,
+                       "RESTORE_ARTIFACTS": selected.map(\.name).joined(separator: ",")]
+        try await hooks.run(plan.hooks.beforeRestore, name: "before_restore", details: details)
+        do {
+            let reports = try await restore(requests, from: sink, staging: staging)
+            details["RESTORE_STATUS"] = "succeeded"
+            try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
+            return reports
+        } catch {
+            details["RESTORE_STATUS"] = "failed"
+            do {
+                try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
+            } catch {
+                logger.error("after_restore hook failed after a failed restore", metadata: ["error": "\(error)"])
+            }
+            throw error
+        }
+    }
+
+    private func restore(_ requests: [RestoreRequest], from sink: any Sink, staging: String) async throws -> [RestoreReport] {
         var reports: [RestoreReport] = []
         for request in requests {
             let artifact = request.artifact
@@ -75,6 +109,8 @@ public struct Restorer: Sendable {
                                                             isCancelled: { cancellation.isSet })
                     var context = context
                     context.isCancelled = { cancellation.isSet }
+                    var request = request
+                    request.artifactPath = path
                     let file = try FileReader(path: path)
                     let reader = try format.makeReader(input: { try file.read(into: $0) })
                     if let source {

@@ -18,6 +18,13 @@ public struct StoredSetVerifier: Sendable {
         public var size: Int64
         public var entries: Int?
         public var message: String?
+        /// The restore drill's result, when one ran.
+        public var restoreTest: RestoreDrillResult?
+
+        enum CodingKeys: String, CodingKey {
+            case name, passed, size, entries, message
+            case restoreTest = "restore_test"
+        }
     }
 
     public struct Result: Sendable, Codable {
@@ -28,8 +35,10 @@ public struct StoredSetVerifier: Sendable {
         public var problem: String?
     }
 
-    /// Verifies the set at `timestamp` in `sink`, or the newest set with a manifest when nil.
-    public func verify(sink: any Sink, timestamp: SetTimestamp?) async throws -> Result {
+    /// Verifies the set at `timestamp` in `sink`, or the newest set with a manifest when nil. With
+    /// `restoreTest`, every artifact whose source has a restore drill is also restored into something
+    /// disposable and checked; the result is recorded in the set's manifest in that sink.
+    public func verify(sink: any Sink, timestamp: SetTimestamp?, restoreTest: Bool = false) async throws -> Result {
         let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
         let entry: SetCatalog.Entry
         if let timestamp {
@@ -49,8 +58,9 @@ public struct StoredSetVerifier: Sendable {
         let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-verify"
         defer { try? FileManager.default.removeItem(atPath: staging) }
         var results: [ArtifactResult] = []
+        var updated = manifest
         let present = Set(entry.objects.map(\.key))
-        for artifact in manifest.artifacts {
+        for (index, artifact) in manifest.artifacts.enumerated() {
             guard present.contains(artifact.name) else {
                 results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: "missing from sink '\(sink.name)'"))
                 continue
@@ -59,21 +69,43 @@ public struct StoredSetVerifier: Sendable {
                 results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: "unknown format '\(artifact.format)'"))
                 continue
             }
+            let source = plan.source(named: artifact.source)?.source
             do {
-                let report = try await ArtifactAccess.withLocalFile(artifact, in: sink, staging: staging) { path in
-                    try await runCancellableOnDedicatedThread { cancellation in
+                let (report, drill) = try await ArtifactAccess.withLocalFile(artifact, in: sink, staging: staging) { path in
+                    let report = try await runCancellableOnDedicatedThread { cancellation in
                         try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
                                                             isCancelled: { cancellation.isSet })
                     }
+                    guard restoreTest, let source else { return (report, RestoreDrillResult?.none) }
+                    let context = SourceContext(planName: plan.name, logger: logger, stagingDirectory: staging)
+                    let drill = try await BackupRunner.restoreDrill(source: source, record: artifact, path: path, format: format, context: context)
+                    return (report, drill)
                 }
-                results.append(ArtifactResult(name: artifact.name, passed: true, size: report.digest.size,
-                                              entries: format.layout == .tree ? report.entries : nil))
+                if let drill {
+                    updated.artifacts[index].restoreTest = RestoreTestRecord(drill)
+                }
+                results.append(ArtifactResult(name: artifact.name, passed: drill?.passed ?? true, size: report.digest.size,
+                                              entries: format.layout == .tree ? report.entries : nil,
+                                              message: drill.map { "restore drill: \($0.summary)" }, restoreTest: drill))
             } catch {
                 let message = (error as? BackupError)?.message ?? "\(error)"
                 results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: message))
             }
         }
         let passed = results.allSatisfy(\.passed) && entry.problem == nil
+        if updated != manifest {
+            try await record(updated, in: sink, staging: staging)
+        }
         return Result(sink: sink.name, set: entry.timestamp, passed: passed, artifacts: results, problem: entry.problem)
+    }
+
+    /// Replaces the set's manifest in the sink with one that records the drills (an atomic put).
+    private func record(_ manifest: Manifest, in sink: any Sink, staging: String) async throws {
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let writer = try AtomicFileWriter(finalPath: staging + "/" + manifest.key, mode: 0o600)
+        try manifest.encoded().withUnsafeBytes { try writer.write($0) }
+        let digest = try writer.finishWriting()!
+        try writer.commit()
+        try await sink.put(manifest.key, from: StagedFile(path: writer.finalPath, digest: digest))
     }
 }

@@ -35,6 +35,16 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
         public static let restoreFailed = Code(rawValue: "restore_failed")
         /// Credentials are needed and none were given.
         public static let missingCredentials = Code(rawValue: "missing_credentials")
+        /// The server refused the credentials given.
+        public static let authenticationFailed = Code(rawValue: "authentication_failed")
+        /// The server cannot be reached (refused, timed out, unknown host).
+        public static let unreachable = Code(rawValue: "unreachable")
+        /// The database named does not exist on the server.
+        public static let databaseMissing = Code(rawValue: "database_missing")
+        /// A client tool is older than the server it must talk to.
+        public static let versionMismatch = Code(rawValue: "version_mismatch")
+        /// A hook command failed or timed out.
+        public static let hookFailed = Code(rawValue: "hook_failed")
         /// The run was cancelled.
         public static let cancelled = Code(rawValue: "cancelled")
     }

@@ -1,0 +1,193 @@
+import BackupKit
+import Foundation
+
+extension RestoreDestination {
+    /// A database on the source's server, created if missing (`--to-database NAME`).
+    public static func database(_ name: String) -> RestoreDestination {
+        RestoreDestination(kind: .database, value: name)
+    }
+}
+
+extension PostgresSource {
+    /// Restores a dump: into a database (`--to-database`), created when missing, refused when it holds
+    /// data unless `--force` (load into it) or `--drop-existing` (replace it); or, to a directory, as the
+    /// plain `.sql` / `.dump` file. Plain dumps stream into `psql -v ON_ERROR_STOP=1 --single-transaction`;
+    /// custom dumps go through `pg_restore -j N`. The globals dump (roles) is loaded into the server,
+    /// where roles that already exist are kept.
+    public func restore(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreReport {
+        let isGlobals = request.artifact.details["kind"] == .string("globals")
+        switch request.destination.kind {
+        case .directory:
+            return try restoreToDirectory(request, from: archive)
+        case .database where isGlobals:
+            let bytes = try loadGlobals(from: archive, server: configuration.connection, context: context)
+            return RestoreReport(artifact: request.artifact.name, destination: "roles on \(configuration.connection.describe(environment: environment))", entries: 0, bytes: bytes)
+        case .database:
+            let target = request.destination.value
+            let created = try prepareDatabase(target, server: configuration.connection, force: request.force, dropExisting: request.dropExisting)
+            do {
+                let bytes = try load(request, from: archive, into: target, server: configuration.connection, context: context)
+                let tables = try PostgresConnection(settings: configuration.connection.with(database: target), environment: environment, source: name).tableRowCounts()
+                return RestoreReport(artifact: request.artifact.name, destination: "database '\(target)' on \(configuration.connection.with(database: target).describe(environment: environment))",
+                                     entries: tables.count, bytes: bytes)
+            } catch {
+                if created { try? dropDatabase(target, server: configuration.connection) }
+                throw error
+            }
+        default:
+            throw BackupError(.usage, "\(request.artifact.name) is a PostgreSQL dump; restore it with --to-database NAME, or --to DIR to write the dump file")
+        }
+    }
+
+    /// Restores the dump into a scratch database, compares every table's row count with the manifest,
+    /// and drops the scratch database again.
+    public func restoreDrill(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreDrillResult? {
+        guard request.artifact.details["kind"] == .string("database") else { return nil }
+        guard case .object(let expected)? = request.artifact.details["tables"] else {
+            return RestoreDrillResult(passed: false, summary: "the manifest records no row counts to compare with", durationSeconds: 0)
+        }
+        let started = Date()
+        let server = configuration.restoreTestServer ?? configuration.connection
+        let scratch = "backupkit_drill_\(UUID().uuidString.prefix(8).lowercased())"
+        _ = try prepareDatabase(scratch, server: server, force: false, dropExisting: false)
+        defer { try? dropDatabase(scratch, server: server) }
+        _ = try load(request, from: archive, into: scratch, server: server, context: context)
+        let actual = try PostgresConnection(settings: server.with(database: scratch), environment: environment, source: name).tableRowCounts()
+        var differences: [String] = []
+        for (table, value) in expected.sorted(by: { $0.key < $1.key }) {
+            guard case .integer(let count) = value else { continue }
+            if let restored = actual[table] {
+                if restored != count { differences.append("\(table): \(restored) rows restored, \(count) dumped") }
+            } else {
+                differences.append("\(table): missing after restore")
+            }
+        }
+        for table in actual.keys.sorted() where expected[table] == nil { differences.append("\(table): not in the manifest") }
+        let rows = actual.values.reduce(0, +)
+        let duration = Date().timeIntervalSince(started)
+        if differences.isEmpty {
+            return RestoreDrillResult(passed: true, summary: "restored into a scratch database: \(actual.count) tables, \(rows) rows, all counts match the manifest",
+                                      durationSeconds: duration, details: ["tables": .integer(Int64(actual.count)), "rows": .integer(rows)])
+        }
+        return RestoreDrillResult(passed: false, summary: "\(differences.count) table(s) differ: \(differences.prefix(5).joined(separator: "; "))",
+                                  durationSeconds: duration, details: ["differences": .array(differences.map { .string($0) })])
+    }
+
+    // MARK: Steps
+
+    /// Creates the database, or checks an existing one: empty is fine, data needs force or drop-existing.
+    /// Returns whether it created the database.
+    func prepareDatabase(_ target: String, server: PostgresConnectionSettings, force: Bool, dropExisting: Bool) throws -> Bool {
+        let maintenance = try PostgresConnection(settings: server, environment: environment, source: name)
+        let exists = try maintenance.value("SELECT 1 FROM pg_database WHERE datname = $1", [target]) != nil
+        if exists {
+            let holdsData = try PostgresConnection(settings: server.with(database: target), environment: environment, source: name).holdsUserObjects()
+            if holdsData && dropExisting {
+                try maintenance.query("DROP DATABASE \(maintenance.quoted(target)) WITH (FORCE)")
+            } else if holdsData && !force {
+                throw BackupError(.restoreFailed, "the database '\(target)' exists and is not empty. Pass --drop-existing to replace it, or --force to load the dump into it as it is.")
+            } else {
+                return false
+            }
+        }
+        try maintenance.query("CREATE DATABASE \(maintenance.quoted(target)) TEMPLATE template0")
+        return true
+    }
+
+    func dropDatabase(_ target: String, server: PostgresConnectionSettings) throws {
+        let maintenance = try PostgresConnection(settings: server, environment: environment, source: name)
+        try maintenance.query("DROP DATABASE IF EXISTS \(maintenance.quoted(target)) WITH (FORCE)")
+    }
+
+    /// Loads a database dump into `target`; returns the bytes fed.
+    func load(_ request: RestoreRequest, from archive: any ArchiveReader, into target: String, server: PostgresConnectionSettings,
+              context: SourceContext) throws -> Int64 {
+        let settings = server.with(database: target)
+        let password = try settings.resolvedPassword(environment: environment)
+        let passfile = try PasswordFile.make(password: password, in: context.stagingDirectory)
+        let childEnvironment = settings.childEnvironment(base: environment, passfile: passfile?.path)
+        let serverMajor = try PostgresConnection(settings: settings, environment: environment, source: name).serverVersion / 10000
+        if request.artifact.details["format"] == .string("custom") {
+            guard let path = request.artifactPath else { throw BackupError(.restoreFailed, "pg_restore needs the dump as a file") }
+            let jobs = request.jobs ?? configuration.jobs ?? availableProcessors()
+            let child = try ChildProcess(executable: tools.path("pg_restore", serverMajor: serverMajor),
+                                         arguments: ["--no-password", "--exit-on-error", "--jobs=\(jobs)", "--dbname=\(target)", path],
+                                         environment: childEnvironment, stdout: .null)
+            try check(child, status: try child.wait(), what: "pg_restore into '\(target)'", secrets: password)
+            return request.artifact.size
+        }
+        let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor),
+                                     arguments: ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction"],
+                                     environment: childEnvironment, stdin: .pipe, stdout: .null)
+        let bytes = try feed(archive, to: child, context: context)
+        try check(child, status: try child.wait(), what: "psql into '\(target)'", secrets: password)
+        return bytes
+    }
+
+    /// Loads the globals dump (roles, tablespaces) into the server. Roles that already exist stay as
+    /// they are; any other error fails the restore.
+    func loadGlobals(from archive: any ArchiveReader, server: PostgresConnectionSettings, context: SourceContext) throws -> Int64 {
+        let password = try server.resolvedPassword(environment: environment)
+        let passfile = try PasswordFile.make(password: password, in: context.stagingDirectory)
+        let serverMajor = try PostgresConnection(settings: server, environment: environment, source: name).serverVersion / 10000
+        let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor), arguments: ["--no-password", "--no-psqlrc", "--quiet"],
+                                     environment: server.childEnvironment(base: environment, passfile: passfile?.path), stdin: .pipe, stdout: .null)
+        let bytes = try feed(archive, to: child, context: context)
+        let status = try child.wait()
+        let errors = child.stderrText.split(separator: "\n").filter { $0.contains("ERROR:") && !$0.contains("already exists") }
+        guard status == 0, errors.isEmpty else {
+            throw BackupError(.restoreFailed, "loading the globals (roles) failed: \(Redaction.redact(errors.joined(separator: "; "), secrets: password.map { [$0] } ?? []))")
+        }
+        return bytes
+    }
+
+    private func feed(_ archive: any ArchiveReader, to child: ChildProcess, context: SourceContext) throws -> Int64 {
+        guard try archive.nextEntry() != nil else { throw BackupError(.restoreFailed, "the dump artifact is empty") }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        var total: Int64 = 0
+        while true {
+            if context.isCancelled() {
+                child.terminate()
+                throw CancellationError()
+            }
+            let count = try archive.read(into: buffer)
+            if count == 0 { break }
+            try child.writeInput(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            total += Int64(count)
+        }
+        child.closeInput()
+        _ = try archive.nextEntry()
+        return total
+    }
+
+    private func check(_ child: ChildProcess, status: Int32, what: String, secrets password: String?) throws {
+        guard status == 0 else {
+            let message = Redaction.redact(child.stderrText.trimmingCharacters(in: .whitespacesAndNewlines), secrets: password.map { [$0] } ?? [])
+            throw BackupError(.restoreFailed, "\(what) failed with status \(status): \(message.suffix(2000))")
+        }
+    }
+
+    /// Writes the dump as a file: `DIR/<database>.sql` (or `.dump`).
+    func restoreToDirectory(_ request: RestoreRequest, from archive: any ArchiveReader) throws -> RestoreReport {
+        let directory = request.destination.value
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let fileExtension = request.artifact.details["format"] == .string("custom") ? "dump" : "sql"
+        let path = "\(directory)/\(request.artifact.subject).\(fileExtension)"
+        if FileManager.default.fileExists(atPath: path) && !request.force {
+            throw BackupError(.restoreFailed, "\(path) exists. Choose another directory, or pass --force to replace it.")
+        }
+        let writer = try AtomicFileWriter(finalPath: path, mode: 0o600, computeDigest: false)
+        guard try archive.nextEntry() != nil else { throw BackupError(.restoreFailed, "the dump artifact is empty") }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try archive.read(into: buffer)
+            if count == 0 { break }
+            try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        _ = try archive.nextEntry()
+        try writer.commit()
+        return RestoreReport(artifact: request.artifact.name, destination: path, entries: 1, bytes: writer.bytesWritten)
+    }
+}

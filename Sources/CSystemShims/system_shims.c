@@ -1,0 +1,8 @@
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <unistd.h>
+#include "system_shims.h"
+
+int bk_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
