@@ -75,10 +75,20 @@ extension PostgresSource {
 
     // MARK: Steps
 
+    /// A connection to the server's maintenance database (`postgres`, else `template1`), for creating and
+    /// dropping databases: the database being restored may not exist yet.
+    func maintenanceConnection(_ server: PostgresConnectionSettings) throws -> PostgresConnection {
+        do {
+            return try PostgresConnection(settings: server.with(database: "postgres"), environment: environment, source: name)
+        } catch let error as BackupError where error.code == .databaseMissing {
+            return try PostgresConnection(settings: server.with(database: "template1"), environment: environment, source: name)
+        }
+    }
+
     /// Creates the database, or checks an existing one: empty is fine, data needs force or drop-existing.
     /// Returns whether it created the database.
     func prepareDatabase(_ target: String, server: PostgresConnectionSettings, force: Bool, dropExisting: Bool) throws -> Bool {
-        let maintenance = try PostgresConnection(settings: server, environment: environment, source: name)
+        let maintenance = try maintenanceConnection(server)
         let exists = try maintenance.value("SELECT 1 FROM pg_database WHERE datname = $1", [target]) != nil
         if exists {
             let holdsData = try PostgresConnection(settings: server.with(database: target), environment: environment, source: name).holdsUserObjects()
@@ -95,7 +105,7 @@ extension PostgresSource {
     }
 
     func dropDatabase(_ target: String, server: PostgresConnectionSettings) throws {
-        let maintenance = try PostgresConnection(settings: server, environment: environment, source: name)
+        let maintenance = try maintenanceConnection(server)
         try maintenance.query("DROP DATABASE IF EXISTS \(maintenance.quoted(target)) WITH (FORCE)")
     }
 
@@ -127,6 +137,7 @@ extension PostgresSource {
     /// Loads the globals dump (roles, tablespaces) into the server. Roles that already exist stay as
     /// they are; any other error fails the restore.
     func loadGlobals(from archive: any ArchiveReader, server: PostgresConnectionSettings, context: SourceContext) throws -> Int64 {
+        let server = server.with(database: try maintenanceConnection(server).value("SELECT current_database()") ?? "postgres")
         let password = try server.resolvedPassword(environment: environment)
         let passfile = try PasswordFile.make(password: password, in: context.stagingDirectory)
         let serverMajor = try PostgresConnection(settings: server, environment: environment, source: name).serverVersion / 10000
