@@ -61,8 +61,8 @@ import Testing
     @Test(arguments: ["plain", "custom"])
     func aDatabaseRoundTripsWithItsRoles(format: String) throws {
         let database = TestPostgres.uniqueName("bk_src"), role = TestPostgres.uniqueName("bk_owner")
-        try createFixture(database: database, role: role)
         defer { pg.dropDatabase(database); dropRole(role) }
+        try createFixture(database: database, role: role)
         let dir = try workspace("pg-roundtrip", database: database, source: "format: \(format)\nglobals: true")
         defer { dir.remove() }
         let schemaBefore = try pg.dump(["--schema-only"], database: database)
@@ -102,8 +102,8 @@ import Testing
 
     @Test func preflightFailuresEachHaveTheirOwnExitCodeAndMessage() throws {
         let database = TestPostgres.uniqueName("bk_pre"), role = TestPostgres.uniqueName("bk_owner")
-        try createFixture(database: database, role: role)
         defer { pg.dropDatabase(database); dropRole(role) }
+        try createFixture(database: database, role: role)
 
         let wrongPassword = try workspace("pg-wrongpw", database: database, password: "not-the-password")
         defer { wrongPassword.remove() }
@@ -151,8 +151,8 @@ import Testing
     /// version 14; the refusal must name both versions and nothing may be dumped.
     @Test func anOlderPgDumpIsRefused() throws {
         let database = TestPostgres.uniqueName("bk_ver"), role = TestPostgres.uniqueName("bk_owner")
-        try createFixture(database: database, role: role, rows: 10)
         defer { pg.dropDatabase(database); dropRole(role) }
+        try createFixture(database: database, role: role, rows: 10)
         let dir = try workspace("pg-old", database: database, source: "bin_dir: ./old-bin")
         defer { dir.remove() }
         try writeFile(dir.sub("old-bin/pg_dump"), "#!/bin/sh\necho 'pg_dump (PostgreSQL) 14.11'\n", mode: 0o755)
@@ -164,8 +164,8 @@ import Testing
 
     @Test func aTooSmallStagingVolumeStopsBeforeWriting() async throws {
         let database = TestPostgres.uniqueName("bk_space"), role = TestPostgres.uniqueName("bk_owner")
-        try createFixture(database: database, role: role)
         defer { pg.dropDatabase(database); dropRole(role) }
+        try createFixture(database: database, role: role)
         let dir = try workspace("pg-space", database: database, plan: "staging_dir: ./small")
         defer { dir.remove() }
         try FileManager.default.createDirectory(atPath: dir.sub("small"), withIntermediateDirectories: true)
@@ -212,8 +212,8 @@ import Testing
     ])
     func aDamagedDumpFailsTheRun(script: String, expected: String) throws {
         let database = TestPostgres.uniqueName("bk_dmg"), role = TestPostgres.uniqueName("bk_owner")
-        try createFixture(database: database, role: role)
         defer { pg.dropDatabase(database); dropRole(role) }
+        try createFixture(database: database, role: role)
         let dir = try workspace("pg-damaged", database: database, source: "bin_dir: ./bin")
         defer { dir.remove() }
         for tool in ["pg_dumpall", "psql", "pg_restore"] {
@@ -235,9 +235,9 @@ import Testing
     /// While pg_dump runs, no process's command line holds the password.
     @Test func noPasswordInAnyArgvWhilePgDumpRuns() throws {
         let database = TestPostgres.uniqueName("bk_ps"), role = TestPostgres.uniqueName("bk_owner")
+        defer { pg.dropDatabase(database); dropRole(role) }
         try createFixture(database: database, role: role, rows: 10)
         try pg.psql("CREATE TABLE bulk AS SELECT i, md5(i::text) || md5((i * 7)::text) AS v FROM generate_series(1, 600000) i", database: database)
-        defer { pg.dropDatabase(database); dropRole(role) }
         let dir = try workspace("pg-ps", database: database)
         defer { dir.remove() }
         let process = Process()
@@ -261,8 +261,8 @@ import Testing
 
     @Test func theRestoreDrillChecksEveryTableAndIsRecorded() throws {
         let database = TestPostgres.uniqueName("bk_drill"), role = TestPostgres.uniqueName("bk_owner")
-        try createFixture(database: database, role: role)
         defer { pg.dropDatabase(database); dropRole(role) }
+        try createFixture(database: database, role: role)
         let dir = try workspace("pg-drill", database: database, plan: "verify: { restore_test: true }")
         defer { dir.remove() }
         let backup = try run(["run"], in: dir)
@@ -286,8 +286,8 @@ import Testing
 
     @Test func restoreHooksRunAroundTheRestoreAndAFailureStopsIt() throws {
         let database = TestPostgres.uniqueName("bk_hook"), role = TestPostgres.uniqueName("bk_owner")
-        try createFixture(database: database, role: role, rows: 10)
         defer { pg.dropDatabase(database); dropRole(role) }
+        try createFixture(database: database, role: role, rows: 10)
         let target = TestPostgres.uniqueName("bk_hook_target")
         defer { pg.dropDatabase(target) }
         let dir = try workspace("pg-hooks", database: database, plan: """
