@@ -62,6 +62,15 @@ public struct Manifest: Sendable, Codable, Hashable {
         return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
     }
 
+    /// Writes the manifest into `directory` (mode 0600, fsync, rename) for a sink to store.
+    public func staged(in directory: String) throws -> StagedFile {
+        let writer = try AtomicFileWriter(finalPath: directory + "/" + key, mode: 0o600)
+        try encoded().withUnsafeBytes { try writer.write($0) }
+        let digest = try writer.finishWriting()!
+        try writer.commit()
+        return StagedFile(path: writer.finalPath, digest: digest)
+    }
+
     public static func decode(_ bytes: [UInt8], key: String) throws -> Manifest {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

@@ -135,11 +135,7 @@ extension BackupRunner {
         let record = manifest(outcomes)
         let manifestFile: StagedFile
         do {
-            let writer = try AtomicFileWriter(finalPath: staging + "/" + record.key, mode: 0o600)
-            try record.encoded().withUnsafeBytes { try writer.write($0) }
-            let digest = try writer.finishWriting()!
-            try writer.commit()
-            manifestFile = StagedFile(path: writer.finalPath, digest: digest)
+            manifestFile = try record.staged(in: staging)
         } catch {
             let message = "cannot write the manifest: \(error)"
             return outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message) }

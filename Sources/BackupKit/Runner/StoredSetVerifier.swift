@@ -102,10 +102,6 @@ public struct StoredSetVerifier: Sendable {
     /// Replaces the set's manifest in the sink with one that records the drills (an atomic put).
     private func record(_ manifest: Manifest, in sink: any Sink, staging: String) async throws {
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let writer = try AtomicFileWriter(finalPath: staging + "/" + manifest.key, mode: 0o600)
-        try manifest.encoded().withUnsafeBytes { try writer.write($0) }
-        let digest = try writer.finishWriting()!
-        try writer.commit()
-        try await sink.put(manifest.key, from: StagedFile(path: writer.finalPath, digest: digest))
+        try await sink.put(manifest.key, from: try manifest.staged(in: staging))
     }
 }
