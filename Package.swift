@@ -31,14 +31,14 @@ let package = Package(
         .target(
             name: "BackupKit",
             dependencies: [
-                "CArchive", "CZlib", "CZstd", "CSystemShims",
+                "CArchive", "CCurl", "CZlib", "CZstd", "CSystemShims",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(name: "BackupSources", dependencies: ["BackupKit", "CLibPQ"]),
-        .target(name: "BackupSinks", dependencies: ["BackupKit"]),
+        .target(name: "BackupSinks", dependencies: ["BackupKit", "CCurl"]),
         .target(name: "BackupNotifiers", dependencies: ["BackupKit"]),
         .target(name: "BackupKitTesting", dependencies: ["BackupKit"]),
         .executableTarget(

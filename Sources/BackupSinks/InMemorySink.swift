@@ -12,7 +12,8 @@ public final class InMemorySink: Sink {
 
     public var capabilities: SinkCapabilities { SinkCapabilities(boundedMemory: false) }
 
-    public func put(_ key: String, from file: StagedFile) async throws {
+    @discardableResult
+    public func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt {
         let reader = try file.open()
         var bytes: [UInt8] = []
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
@@ -27,6 +28,7 @@ public final class InMemorySink: Sink {
             throw BackupError(.io, "the staged file \(file.path) held \(bytes.count) bytes, not the \(file.digest.size) it was written with")
         }
         objects.withLock { $0[key] = (bytes, Date()) }
+        return StoreReceipt(checks: ["size"])
     }
 
     public func get(_ key: String, into output: ByteDestination) async throws {

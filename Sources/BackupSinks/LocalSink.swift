@@ -44,10 +44,11 @@ public struct LocalSink: Sink {
         (try? validate(key)).map { directory + "/" + key }
     }
 
-    public func put(_ key: String, from file: StagedFile) async throws {
+    @discardableResult
+    public func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt {
         try validate(key)
         let directory = directory
-        try await runBlocking {
+        return try await runBlocking {
             try ensureDirectory(directory)
             let finalPath = directory + "/" + key
             var info = stat()
@@ -55,8 +56,9 @@ public struct LocalSink: Sink {
             guard Int64(info.st_size) == file.digest.size else {
                 throw BackupError(.io, "the staged file \(file.path) is \(info.st_size) bytes, not the \(file.digest.size) it was written with")
             }
-            if try linkIntoPlace(file.path, finalPath) { return }
+            if try linkIntoPlace(file.path, finalPath) { return StoreReceipt(checks: ["size", "same-file"]) }
             try copyIntoPlace(file, finalPath)
+            return StoreReceipt(checks: ["size"])
         }
     }
 

@@ -1,9 +1,17 @@
 import BackupKit
 
 extension PlanRegistry {
-    /// Registers the `local` sink type, and `BACKUP_DIR` (default `./backups`) for plans built from the
-    /// environment.
+    /// Registers the `local`, `s3` and `sftp` sink types, and `BACKUP_DIR` (default `./backups`) for
+    /// plans built from the environment.
     public mutating func registerStandardSinks() {
+        registerSink(type: "s3") { definition, decoder in
+            S3Sink(name: definition.name, settings: try S3Settings(from: decoder, forUploads: true, alsoAllowed: PlanKeys.sink,
+                                                                    baseDirectory: definition.baseDirectory),
+                   environment: definition.environment)
+        }
+        registerSink(type: "sftp") { definition, decoder in
+            SFTPSink(name: definition.name, configuration: try SFTPSink.Configuration(from: decoder, baseDirectory: definition.baseDirectory))
+        }
         registerSink(type: "local") { definition, decoder in
             let configuration = try LocalSink.Configuration(from: decoder)
             return LocalSink(name: definition.name, directory: definition.resolvePath(configuration.path))

@@ -2,13 +2,14 @@ import BackupKit
 import Foundation
 
 extension PlanRegistry {
-    /// Registers the `directory`, `files` and `postgres` source types, and the environment variables that define
+    /// Registers the `directory`, `files`, `postgres` and `s3-bucket` source types, and the environment variables that define
     /// them when there is no plan file:
     /// - `BACKUP_SOURCE_DIRS`: comma-separated directories, each `name=path` or just `path` (the name is
     ///   then the directory's base name), such as `minio=/srv/minio/data`;
     /// - `BACKUP_CONFIG_FILES`: comma-separated files and globs, backed up as the source `config`.
     public mutating func registerStandardSources() {
         registerPostgresSource()
+        registerS3BucketSource()
         registerSource(type: "directory") { definition, decoder in
             var configuration = try DirectorySource.Configuration(from: decoder)
             configuration.path = definition.resolvePath(configuration.path)

@@ -19,6 +19,12 @@ struct RestoreCommand: AsyncParsableCommand {
         --drop-existing (replace it). A globals dump (roles) in the selection is loaded first. With several
         databases in the set, choose one with --subject.
 
+        Buckets: --only minio --to-bucket NAME uploads an s3-bucket source's objects back with their content
+        type and metadata; the bucket is created when missing and must be empty unless --force.
+
+        --sink NAME reads from that sink (default: the local sink if it has the set, else the first that
+        does); a downloaded artifact is checked against the manifest's SHA-256 before it is used.
+
         The plan's hooks.before_restore commands run first (a failure stops the restore) and
         hooks.after_restore commands last. Exit codes: 0 restored, 8 refused or failed, 9 no such set,
         14 a hook failed.
@@ -45,6 +51,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .customLong("to-database"), help: ArgumentHelp("The database to restore a PostgreSQL dump into, on the source's server.", valueName: "NAME"))
     var toDatabase: String?
 
+    @Option(name: .customLong("to-bucket"), help: ArgumentHelp("The bucket to upload an s3-bucket source's objects back into, with their metadata (created when missing).", valueName: "NAME"))
+    var toBucket: String?
+
     @Flag(name: .long, help: "Restore into a target that already holds data: files with the same names are replaced; a dump is loaded into the existing database.")
     var force = false
 
@@ -59,7 +68,9 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func validate() throws {
         if latest && set != nil { throw ValidationError("give either --latest or --set, not both") }
-        if (to == nil) == (toDatabase == nil) { throw ValidationError("give where to restore: --to DIR or --to-database NAME") }
+        if [to, toDatabase, toBucket].compactMap({ $0 }).count != 1 {
+            throw ValidationError("give where to restore: --to DIR, --to-database NAME or --to-bucket NAME")
+        }
         if force && dropExisting { throw ValidationError("give either --force or --drop-existing, not both") }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
@@ -69,6 +80,8 @@ struct RestoreCommand: AsyncParsableCommand {
             let plan = try global.loadPlan()
             let destination: RestoreDestination = if let toDatabase {
                 .database(toDatabase)
+            } else if let toBucket {
+                .bucket(toBucket)
             } else {
                 .directory(resolvePath(to ?? ".", against: FileManager.default.currentDirectoryPath))
             }

@@ -189,11 +189,14 @@ public struct SinkOutcome: Sendable, Codable, Hashable {
     public var sink: String
     public var status: Status
     public var error: String?
+    /// What the sink confirmed about the stored artifacts (the checks every artifact passed).
+    public var checks: [String]?
 
-    public init(sink: String, status: Status, error: String? = nil) {
+    public init(sink: String, status: Status, error: String? = nil, checks: [String]? = nil) {
         self.sink = sink
         self.status = status
         self.error = error
+        self.checks = checks
     }
 }
 

@@ -9,7 +9,9 @@ import Foundation
 /// - ``put(_:from:)`` is atomic: when it returns, ``list()`` shows the key with the full content;
 ///   when it throws, or the process dies in the middle, the key is not listed (nor anything under a
 ///   name that looks final). Putting an existing key replaces it. It reads the staged file in chunks
-///   and must not hold it whole in memory, unless ``SinkCapabilities/boundedMemory`` is false.
+///   and must not hold it whole in memory, unless ``SinkCapabilities/boundedMemory`` is false. It
+///   must fail when the file does not hold exactly `file.digest.size` bytes, and it returns what it
+///   confirmed about the stored copy (``StoreReceipt``).
 /// - ``get(_:into:)`` streams the stored bytes into `output`, in order, in chunks. A missing key throws
 ///   a ``BackupError`` with code ``BackupError/Code/notFound``.
 /// - ``list()`` returns every stored key with its size. Temporary names from unfinished puts are left
@@ -27,7 +29,8 @@ public protocol Sink: Sendable {
     var name: String { get }
     var capabilities: SinkCapabilities { get }
 
-    func put(_ key: String, from file: StagedFile) async throws
+    @discardableResult
+    func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt
     func get(_ key: String, into output: ByteDestination) async throws
     func list() async throws -> [StoredObject]
     func delete(_ key: String) async throws
@@ -54,6 +57,16 @@ public struct SinkCapabilities: Sendable, Hashable {
         self.boundedMemory = boundedMemory
         self.localDirectory = localDirectory
     }
+}
+
+/// What a sink confirmed about a stored artifact, recorded in the manifest: such as `size` (the stored
+/// object has the staged file's length), `content-md5` (the server checked each part's MD5),
+/// `sha256-payload` (the server checked each request body's SHA-256), `etag` (the server's ETag matches
+/// the MD5s we computed).
+public struct StoreReceipt: Sendable, Hashable, Codable {
+    public var checks: [String]
+
+    public init(checks: [String] = []) { self.checks = checks }
 }
 
 /// A finished file in the staging area: what a sink's ``Sink/put(_:from:)`` reads.

@@ -114,9 +114,11 @@ extension BackupRunner {
         var outcomes = await withTaskGroup(of: (Int, SinkOutcome).self) { group in
             for (index, sink) in plan.sinks.enumerated() {
                 group.addTask {
+                    var checks: [String]?
                     for (file, record) in staged {
                         do {
-                            try await sink.put(record.name, from: file)
+                            let receipt = try await sink.put(record.name, from: file)
+                            checks = checks.map { $0.filter(receipt.checks.contains) } ?? receipt.checks
                             emit(.stored(artifact: record.name, sink: sink.name))
                         } catch {
                             let message = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing \(record.name)").message
@@ -124,7 +126,7 @@ extension BackupRunner {
                             return (index, SinkOutcome(sink: sink.name, status: .failed, error: message))
                         }
                     }
-                    return (index, SinkOutcome(sink: sink.name, status: .stored))
+                    return (index, SinkOutcome(sink: sink.name, status: .stored, checks: checks))
                 }
             }
             var results: [(Int, SinkOutcome)] = []
@@ -147,7 +149,7 @@ extension BackupRunner {
             } catch {
                 let message = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing the manifest \(record.key)").message
                 emit(.sinkFailed(sink: sink.name, error: message))
-                outcomes[index] = SinkOutcome(sink: sink.name, status: .failed, error: message)
+                outcomes[index] = SinkOutcome(sink: sink.name, status: .failed, error: message, checks: outcomes[index].checks)
             }
         }
         return outcomes

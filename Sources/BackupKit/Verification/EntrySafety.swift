@@ -31,7 +31,9 @@ public struct EntrySafety {
     }
 
     /// Checks one path and returns its components, without `.` and empty ones.
-    static func checkPath(_ path: String, of entryPath: String) throws -> [String] {
+    @discardableResult
+    public static func checkPath(_ path: String, of entryPath: String? = nil) throws -> [String] {
+        let entryPath = entryPath ?? path
         if path.isEmpty {
             throw BackupError(.restoreFailed, "entry '\(entryPath)' has an empty path")
         }

@@ -1,0 +1,99 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// The few S3 XML documents BackupKit reads: errors, ListObjectsV2, CreateMultipartUpload,
+/// CompleteMultipartUpload and ListMultipartUploads.
+enum S3XML {
+    /// A flat walk over an XML document: each element's path (`ListBucketResult/Contents/Key`) and text.
+    final class Walker: NSObject, XMLParserDelegate {
+        var path: [String] = []
+        var text = ""
+        var onElement: (String, String) -> Void = { _, _ in }
+        var onStart: (String) -> Void = { _ in }
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            path.append(name)
+            text = ""
+            onStart(path.joined(separator: "/"))
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            onElement(path.joined(separator: "/"), text)
+            path.removeLast()
+            text = ""
+        }
+    }
+
+    static func walk(_ bytes: [UInt8], onStart: @escaping (String) -> Void = { _ in }, onElement: @escaping (String, String) -> Void) -> Bool {
+        let parser = XMLParser(data: Data(bytes))
+        let walker = Walker()
+        walker.onElement = onElement
+        walker.onStart = onStart
+        parser.delegate = walker
+        return parser.parse()
+    }
+
+    static func parseError(_ bytes: [UInt8]) -> (code: String?, message: String?) {
+        var code: String?, message: String?
+        _ = walk(bytes) { path, text in
+            if path.hasSuffix("Error/Code") { code = text }
+            if path.hasSuffix("Error/Message") { message = text }
+        }
+        return (code, message)
+    }
+
+    struct ListResult {
+        var objects: [S3Client.ObjectInfo] = []
+        var isTruncated = false
+        var nextToken: String?
+    }
+
+    static func parseList(_ bytes: [UInt8]) throws -> ListResult {
+        var result = ListResult()
+        var current = S3Client.ObjectInfo(key: "", size: 0)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let ok = walk(bytes, onStart: { path in
+            if path == "ListBucketResult/Contents" { current = S3Client.ObjectInfo(key: "", size: 0) }
+        }) { path, text in
+            switch path {
+            case "ListBucketResult/Contents/Key": current.key = text
+            case "ListBucketResult/Contents/Size": current.size = Int64(text) ?? 0
+            case "ListBucketResult/Contents/ETag": current.etag = S3Client.unquote(text)
+            case "ListBucketResult/Contents/LastModified":
+                current.lastModified = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text)
+            case "ListBucketResult/Contents": result.objects.append(current)
+            case "ListBucketResult/IsTruncated": result.isTruncated = text == "true"
+            case "ListBucketResult/NextContinuationToken": result.nextToken = text
+            default: break
+            }
+        }
+        guard ok else { throw BackupError(.sinkFailed, "the bucket listing is not valid XML") }
+        return result
+    }
+
+    static func value(_ bytes: [UInt8], at wanted: String) -> String? {
+        var found: String?
+        _ = walk(bytes) { path, text in if path == wanted { found = text } }
+        return found
+    }
+
+    /// ListMultipartUploads: each open upload's key and id.
+    static func parseUploads(_ bytes: [UInt8]) -> [(key: String, uploadID: String)] {
+        var uploads: [(String, String)] = []
+        var key = "", id = ""
+        _ = walk(bytes) { path, text in
+            switch path {
+            case "ListMultipartUploadsResult/Upload/Key": key = text
+            case "ListMultipartUploadsResult/Upload/UploadId": id = text
+            case "ListMultipartUploadsResult/Upload": uploads.append((key, id))
+            default: break
+            }
+        }
+        return uploads
+    }
+}
