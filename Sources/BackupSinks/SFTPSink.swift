@@ -139,6 +139,10 @@ public struct SFTPSink: Sink {
             try curl.setBody(length: file.digest.size) { buffer in
                 let count = try reader.read(into: buffer)
                 sent += Int64(count)
+                // Stop the transfer (so the rename never runs) when the file ends before its recorded size.
+                if count == 0 && sent != file.digest.size {
+                    throw BackupError(.io, "the staged file \(file.path) held \(sent) bytes, not the \(file.digest.size) it was written with")
+                }
                 return count
             }
             // After the upload: replace any old copy, then give the new one its final name.

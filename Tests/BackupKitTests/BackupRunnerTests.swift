@@ -151,7 +151,7 @@ import Testing
 struct FailingSink: Sink {
     var name: String { "broken" }
     var capabilities: SinkCapabilities { SinkCapabilities() }
-    func put(_ key: String, from file: StagedFile) async throws { throw BackupError(.sinkFailed, "disk on fire", kind: .transient) }
+    func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt { throw BackupError(.sinkFailed, "disk on fire", kind: .transient) }
     func get(_ key: String, into output: ByteDestination) async throws { throw BackupError(.notFound, "nothing here") }
     func list() async throws -> [StoredObject] { [] }
     func delete(_ key: String) async throws { throw BackupError(.notFound, "nothing here") }

@@ -50,11 +50,12 @@ struct NonAtomicSink: Sink {
     var name: String { "broken" }
     var capabilities: SinkCapabilities { base.capabilities }
 
-    func put(_ key: String, from file: StagedFile) async throws {
+    func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let bytes = readFile(file.path) ?? []
         try writeFile(directory + "/" + key, bytes)
         if Int64(bytes.count) != file.digest.size { throw BackupError(.io, "short") }
+        return StoreReceipt()
     }
     func get(_ key: String, into output: ByteDestination) async throws { try await base.get(key, into: output) }
     func list() async throws -> [StoredObject] { try await base.list() }

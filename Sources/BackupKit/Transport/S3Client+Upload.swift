@@ -64,7 +64,7 @@ extension S3Client {
     /// ETag are confirmed with a HEAD request.
     public func upload(file path: String, size: Int64, as key: String) async throws -> StoreReceipt {
         let partSize = Self.partSize(for: size, configured: settings.partSize)
-        var checks = ["size", "content-md5", "sha256-payload"]
+        var checks = ["size", "content-md5"]
         let expectedETag: String
         if size <= partSize {
             expectedETag = try await runCancellableOnDedicatedThread { cancellation in

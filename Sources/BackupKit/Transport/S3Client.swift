@@ -71,7 +71,6 @@ public struct S3Client: Sendable {
         try curl.set(CURLOPT_USERPWD, "\(credentials.accessKey):\(credentials.secretKey)")
         if let caFile = settings.caFile { try curl.set(CURLOPT_CAINFO, caFile) }
         curl.addHeader("x-amz-content-sha256: \(request.payloadHash)")
-        curl.addHeader("Expect:")
         if let token = credentials.sessionToken { curl.addHeader("x-amz-security-token: \(token)") }
         if let rangeStart { curl.addHeader("Range: bytes=\(rangeStart)-") }
         for header in request.headers { curl.addHeader(header) }
