@@ -49,6 +49,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Examples/CustomSink: a user's own sink, written against the public API only.
+        .target(name: "CustomSinkExample", dependencies: ["BackupKit"], path: "Examples/CustomSink/Sources/CustomSinkExample"),
+        .testTarget(
+            name: "CustomSinkExampleTests",
+            dependencies: ["CustomSinkExample", "BackupKit", "BackupKitTesting"],
+            path: "Examples/CustomSink/Tests/CustomSinkExampleTests"
+        ),
         .testTarget(
             name: "BackupKitTests",
             dependencies: [

@@ -114,6 +114,7 @@ extension BackupRunner {
         var outcomes = await withTaskGroup(of: (Int, SinkOutcome).self) { group in
             for (index, sink) in plan.sinks.enumerated() {
                 group.addTask {
+                    let started = Date()
                     var checks: [String]?
                     for (file, record) in staged {
                         do {
@@ -123,10 +124,10 @@ extension BackupRunner {
                         } catch {
                             let message = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing \(record.name)").message
                             emit(.sinkFailed(sink: sink.name, error: message))
-                            return (index, SinkOutcome(sink: sink.name, status: .failed, error: message))
+                            return (index, SinkOutcome(sink: sink.name, status: .failed, error: message, durationSeconds: Date().timeIntervalSince(started)))
                         }
                     }
-                    return (index, SinkOutcome(sink: sink.name, status: .stored, checks: checks))
+                    return (index, SinkOutcome(sink: sink.name, status: .stored, checks: checks, durationSeconds: Date().timeIntervalSince(started)))
                 }
             }
             var results: [(Int, SinkOutcome)] = []

@@ -1,0 +1,94 @@
+// An example of a sink of your own, written only against BackupKit's public API.
+//
+// It keeps each artifact in a subdirectory named after the set's month (`2024-11/db_app_20241130_020000.sql.gz`),
+// which some NAS setups want. Like every sink it must be atomic, stream, and say `notFound` for missing
+// keys; the conformance suite in BackupKitTesting checks all of that (see the tests beside this file).
+
+import BackupKit
+import Foundation
+
+public struct ShardedDirectorySink: Sink {
+    public let name: String
+    public let root: String
+
+    public init(name: String = "sharded", root: String) {
+        self.name = name
+        self.root = root
+    }
+
+    public var capabilities: SinkCapabilities { SinkCapabilities(boundedMemory: true) }
+
+    /// `2024-11` for a key with a set timestamp, `other` for anything else.
+    func shard(of key: String) -> String {
+        guard let timestamp = ArtifactName.parse(key)?.timestamp else { return "other" }
+        let text = timestamp.description
+        return "\(text.prefix(4))-\(text.dropFirst(4).prefix(2))"
+    }
+
+    func path(of key: String) -> String { "\(root)/\(shard(of: key))/\(key)" }
+
+    public func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt {
+        let target = path(of: key)
+        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        // AtomicFileWriter gives the temporary name, fsync and rename; it removes the temporary file on failure.
+        let writer = try AtomicFileWriter(finalPath: target, mode: 0o600, computeDigest: false)
+        let reader = try file.open()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            try Task.checkCancellation()
+            let count = try reader.read(into: buffer)
+            if count == 0 { break }
+            try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        guard writer.bytesWritten == file.digest.size else {
+            throw BackupError(.io, "\(file.path) held \(writer.bytesWritten) bytes, not \(file.digest.size)")
+        }
+        try writer.commit()
+        return StoreReceipt(checks: ["size"])
+    }
+
+    public func get(_ key: String, into output: ByteDestination) async throws {
+        guard FileManager.default.fileExists(atPath: path(of: key)) else { throw BackupError(.notFound, "\(name) has no \(key)") }
+        let reader = try FileReader(path: path(of: key))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try reader.read(into: buffer)
+            if count == 0 { break }
+            try output.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+    }
+
+    public func list() async throws -> [StoredObject] {
+        let shards = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return shards.flatMap { shard -> [StoredObject] in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(shard)")) ?? []
+            return names.filter { !$0.hasPrefix(".") }.compactMap { name in
+                let attributes = try? FileManager.default.attributesOfItem(atPath: "\(root)/\(shard)/\(name)")
+                return (attributes?[.size] as? NSNumber).map { StoredObject(key: name, size: $0.int64Value) }
+            }
+        }
+    }
+
+    public func delete(_ key: String) async throws {
+        guard FileManager.default.fileExists(atPath: path(of: key)) else { throw BackupError(.notFound, "\(name) has no \(key)") }
+        try FileManager.default.removeItem(atPath: path(of: key))
+    }
+}
+
+extension PlanRegistry {
+    /// Makes `type: sharded-directory` usable in plan files:
+    ///
+    /// ```yaml
+    /// sinks:
+    ///   - { name: nas, type: sharded-directory, root: /mnt/nas/backups }
+    /// ```
+    public mutating func registerShardedDirectorySink() {
+        registerSink(type: "sharded-directory") { definition, decoder in
+            enum Keys: String, CodingKey, CaseIterable { case root }
+            let container = try decoder.strictContainer(keyedBy: Keys.self, alsoAllowed: PlanKeys.sink)
+            return ShardedDirectorySink(name: definition.name, root: definition.resolvePath(try container.decode(String.self, forKey: .root)))
+        }
+    }
+}
