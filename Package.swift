@@ -39,7 +39,10 @@ let package = Package(
         ),
         .target(name: "BackupSources", dependencies: ["BackupKit", "CLibPQ"]),
         .target(name: "BackupSinks", dependencies: ["BackupKit", "CCurl"]),
-        .target(name: "BackupNotifiers", dependencies: ["BackupKit"]),
+        .target(
+            name: "BackupNotifiers",
+            dependencies: ["BackupKit", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(name: "BackupKitTesting", dependencies: ["BackupKit"]),
         .executableTarget(
             name: "backupctl",

@@ -28,6 +28,6 @@ struct Backupctl: AsyncParsableCommand {
          14  a hook command failed or timed out
         """,
         version: BackupKitVersion.current,
-        subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self]
+        subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self, NotifyCommand.self]
     )
 }

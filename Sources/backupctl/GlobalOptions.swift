@@ -36,6 +36,7 @@ struct GlobalOptions: ParsableArguments {
         var registry = PlanRegistry()
         registry.registerStandardSources()
         registry.registerStandardSinks()
+        registry.registerStandardNotifiers()
         return registry
     }
 

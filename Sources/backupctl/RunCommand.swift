@@ -26,7 +26,12 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan: BackupPlan
-        do { plan = try global.loadPlan() } catch { throw fail(error) }
+        do {
+            plan = try global.loadPlan()
+        } catch {
+            await alertAboutBrokenPlan(error)
+            throw fail(error)
+        }
         let runner = BackupRunner(plan: plan, logger: global.makeLogger())
         let report = await runner.run(.init(onlySources: only, tag: tag, prune: !noPrune)) { event in
             if !global.json { ProgressPrinter.show(event) }
@@ -39,6 +44,21 @@ struct RunCommand: AsyncParsableCommand {
         }
         let code = ExitCodes.code(for: report)
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// A plan that cannot be loaded must not be silent: tell whichever notifiers can still be found.
+    private func alertAboutBrokenPlan(_ error: any Error) async {
+        let (name, notifiers) = global.loader().notifiersForBrokenPlan(file: global.planFile)
+        guard !notifiers.isEmpty else { return }
+        let failure = (error as? BackupError) ?? BackupError(.invalidPlan, "\(error)")
+        let host = currentHostName()
+        let alert = Alert(event: .failure, plan: name, host: host,
+                          summary: "Backup of '\(name)' on \(host) FAILED before it started: the plan cannot be loaded: \(failure.message)",
+                          error: AlertError(code: failure.code.rawValue, message: failure.message))
+        let outcomes = await AlertDispatcher(notifiers: notifiers, logger: global.makeLogger()).send([alert])
+        for outcome in outcomes where outcome.error != nil {
+            Terminal.error("notifier '\(outcome.notifier)' failed: \(outcome.error!)")
+        }
     }
 
     private func printSummary(_ report: RunReport) {

@@ -54,6 +54,7 @@ func standardRegistry() -> PlanRegistry {
     var registry = PlanRegistry()
     registry.registerStandardSources()
     registry.registerStandardSinks()
+    registry.registerStandardNotifiers()
     return registry
 }
 

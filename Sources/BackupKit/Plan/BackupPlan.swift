@@ -12,6 +12,8 @@ public struct BackupPlan: Sendable {
     public var verification: VerificationPolicy
     public var retention: RetentionPolicy
     public var hooks: HookSettings
+    /// When a run fails and the newest good set is older than this, a `stale` alert goes out too.
+    public var staleAfter: PlanDuration?
     /// Where artifacts are written before they are verified and stored. Nil: `.staging` inside the
     /// first local sink's directory (same file system, so storing is a rename), else a temporary directory.
     public var stagingDirectory: String?
@@ -21,7 +23,8 @@ public struct BackupPlan: Sendable {
     public init(
         name: String, sources: [PlanSource], sinks: [any Sink], notifiers: [FilteredNotifier] = [],
         archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
-        retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), stagingDirectory: String? = nil, origin: String = "code"
+        retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), staleAfter: PlanDuration? = nil,
+        stagingDirectory: String? = nil, origin: String = "code"
     ) {
         self.name = name
         self.sources = sources
@@ -31,6 +34,7 @@ public struct BackupPlan: Sendable {
         self.verification = verification
         self.retention = retention
         self.hooks = hooks
+        self.staleAfter = staleAfter
         self.stagingDirectory = stagingDirectory
         self.origin = origin
     }

@@ -6,6 +6,7 @@ struct PlanFile: Decodable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, sources, sinks, notify, archive, verify, retention, hooks
+        case staleAfter = "stale_after"
         case stagingDirectory = "staging_dir"
     }
 
@@ -49,6 +50,7 @@ struct PlanFile: Decodable {
             verification: try container.decodeIfPresent(VerificationPolicy.self, forKey: .verify) ?? VerificationPolicy(),
             retention: retention,
             hooks: try container.decodeIfPresent(HookSettings.self, forKey: .hooks) ?? HookSettings(),
+            staleAfter: try container.decodeIfPresent(PlanDuration.self, forKey: .staleAfter),
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
             origin: context.origin
         )

@@ -73,6 +73,11 @@ extension Alert {
         case .succeeded:
             alerts.append(make(.succeeded, "Backup of '\(report.plan)' on \(report.host) succeeded: \(report.artifacts.count) artifact(s), \(total), in \(duration)"))
         }
+        if let stale = report.stale {
+            let since = stale.newestGoodSet.map { "the newest good set is \($0) (\(formatDuration(stale.ageSeconds ?? 0)) old)" } ?? "there is no good set at all"
+            alerts.append(make(.stale, "Backups of '\(report.plan)' on \(report.host) are STALE: \(since); the limit is \(formatDuration(stale.limitSeconds))",
+                               error: report.error))
+        }
         let deleted = report.pruned.flatMap { outcome in outcome.deleted.map { "\(outcome.sink):\($0)" } }
         if !deleted.isEmpty {
             alerts.append(make(.pruned, "Retention for '\(report.plan)' removed \(deleted.count) set(s): \(deleted.joined(separator: ", "))"))

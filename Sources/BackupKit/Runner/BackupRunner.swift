@@ -76,12 +76,13 @@ public struct BackupRunner: Sendable {
         var report = RunReport(plan: plan.name, host: host, set: nil, tag: options.tag, status: .failed, startedAt: now(), finishedAt: now())
         let staging = plan.resolvedStagingDirectory + "/" + plan.name
         var lock: RunLock?
+        var primary: SetCatalog?
         do {
             try plan.validate()
             let selected = try selectSources(options)
             lock = try RunLock.acquire(path: plan.lockPath, plan: plan.name)
             try prepareStaging(staging)
-            let primary = await loadPrimaryCatalog(warnings: warnings, emit: emit)
+            primary = await loadPrimaryCatalog(warnings: warnings, emit: emit)
             let timestamp = try await uniqueTimestamp(avoiding: primary)
             report.set = timestamp
             emit(.started(plan: plan.name, set: timestamp))
@@ -151,6 +152,10 @@ public struct BackupRunner: Sendable {
         removeContents(of: staging)
         report.warnings = warnings.all
         report.finishedAt = now()
+        if report.status == .failed, let limit = plan.staleAfter {
+            if primary == nil { primary = await loadPrimaryCatalog(warnings: WarningLog(), emit: { _ in }) }
+            report.stale = StaleReport.check(newest: primary?.newestGood?.timestamp, limit: limit, now: report.finishedAt)
+        }
 
         // 8. Alerts last, so they carry the whole story.
         if options.notify {

@@ -35,6 +35,13 @@ public enum Redaction {
         return result + rest
     }
 
+    /// A URL reduced to its scheme, host and port, for messages about URLs whose path is itself a
+    /// secret (Slack and Discord webhook URLs carry their token in the path).
+    public static func redactURLPath(_ url: String) -> String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else { return "(a URL)" }
+        return "\(scheme)://\(host)\(components.port.map { ":\($0)" } ?? "")/…"
+    }
+
     /// Replaces each of `secrets` (ignoring very short ones) wherever it appears in `text`.
     public static func redact(_ text: String, secrets: [String]) -> String {
         var result = redactURLCredentials(text)
