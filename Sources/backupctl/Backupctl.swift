@@ -26,8 +26,10 @@ struct Backupctl: AsyncParsableCommand {
          12  the database does not exist
          13  a client tool (pg_dump) is older than the server
          14  a hook command failed or timed out
+         15  status --max-age: a sink's newest good set is too old, or there is none
         """,
         version: BackupKitVersion.current,
-        subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self, NotifyCommand.self]
+        subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self, NotifyCommand.self,
+                      ScheduleCommand.self, StatusCommand.self, InstallCommand.self]
     )
 }

@@ -18,6 +18,7 @@ enum ExitCodes {
     static let databaseMissing: Int32 = 12
     static let versionMismatch: Int32 = 13
     static let hookFailed: Int32 = 14
+    static let stale: Int32 = 15
 
     static func code(for error: BackupError.Code) -> Int32 {
         switch error {

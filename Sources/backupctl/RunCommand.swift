@@ -24,13 +24,27 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not apply retention after the run.")
     var noPrune = false
 
+    @Option(name: .long, help: ArgumentHelp("Wait a random time up to this long before starting (such as 5m), so many hosts started by one cron line do not all start at once.", valueName: "DURATION"))
+    var jitter: String?
+
+    @Option(name: .long, help: ArgumentHelp("Rewrite this Prometheus textfile-collector file after the run.", valueName: "PATH"))
+    var metricsFile: String?
+
+    func validate() throws {
+        if let jitter, PlanDuration(parsing: jitter) == nil { throw ValidationError("--jitter \(jitter): write a duration such as 90s, 5m or 1h") }
+    }
+
     func run() async throws {
-        let plan: BackupPlan
+        var plan: BackupPlan
         do {
             plan = try global.loadPlan()
         } catch {
-            await alertAboutBrokenPlan(error)
+            await alertAboutBrokenPlan(error, global: global)
             throw fail(error)
+        }
+        if let metricsFile { plan.metricsFile = resolvePath(metricsFile, against: FileManager.default.currentDirectoryPath) }
+        if let seconds = jitter.flatMap(PlanDuration.init(parsing:))?.seconds, seconds > 0 {
+            try await Task.sleep(for: .seconds(Double.random(in: 0..<seconds)))
         }
         let runner = BackupRunner(plan: plan, logger: global.makeLogger())
         let report = await runner.run(.init(onlySources: only, tag: tag, prune: !noPrune)) { event in
@@ -44,21 +58,6 @@ struct RunCommand: AsyncParsableCommand {
         }
         let code = ExitCodes.code(for: report)
         if code != 0 { throw ExitCode(code) }
-    }
-
-    /// A plan that cannot be loaded must not be silent: tell whichever notifiers can still be found.
-    private func alertAboutBrokenPlan(_ error: any Error) async {
-        let (name, notifiers) = global.loader().notifiersForBrokenPlan(file: global.planFile)
-        guard !notifiers.isEmpty else { return }
-        let failure = (error as? BackupError) ?? BackupError(.invalidPlan, "\(error)")
-        let host = currentHostName()
-        let alert = Alert(event: .failure, plan: name, host: host,
-                          summary: "Backup of '\(name)' on \(host) FAILED before it started: the plan cannot be loaded: \(failure.message)",
-                          error: AlertError(code: failure.code.rawValue, message: failure.message))
-        let outcomes = await AlertDispatcher(notifiers: notifiers, logger: global.makeLogger()).send([alert])
-        for outcome in outcomes where outcome.error != nil {
-            Terminal.error("notifier '\(outcome.notifier)' failed: \(outcome.error!)")
-        }
     }
 
     private func printSummary(_ report: RunReport) {

@@ -14,6 +14,12 @@ public struct BackupPlan: Sendable {
     public var hooks: HookSettings
     /// When a run fails and the newest good set is older than this, a `stale` alert goes out too.
     public var staleAfter: PlanDuration?
+    /// When `backupctl schedule` runs the plan; nil: `BACKUP_SCHEDULE`, else daily at 02:00.
+    public var schedule: ScheduleSettings?
+    /// Fetched after each successful run (healthchecks.io, Uptime Kuma push monitors).
+    public var heartbeatURL: Secret?
+    /// A Prometheus textfile-collector file rewritten after every run.
+    public var metricsFile: String?
     /// Where artifacts are written before they are verified and stored. Nil: `.staging` inside the
     /// first local sink's directory (same file system, so storing is a rename), else a temporary directory.
     public var stagingDirectory: String?
@@ -24,6 +30,7 @@ public struct BackupPlan: Sendable {
         name: String, sources: [PlanSource], sinks: [any Sink], notifiers: [FilteredNotifier] = [],
         archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
         retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), staleAfter: PlanDuration? = nil,
+        schedule: ScheduleSettings? = nil, heartbeatURL: Secret? = nil, metricsFile: String? = nil,
         stagingDirectory: String? = nil, origin: String = "code"
     ) {
         self.name = name
@@ -35,6 +42,9 @@ public struct BackupPlan: Sendable {
         self.retention = retention
         self.hooks = hooks
         self.staleAfter = staleAfter
+        self.schedule = schedule
+        self.heartbeatURL = heartbeatURL
+        self.metricsFile = metricsFile
         self.stagingDirectory = stagingDirectory
         self.origin = origin
     }
@@ -84,6 +94,11 @@ public struct BackupPlan: Sendable {
     /// Where the plan's lock file lives: beside the local sink's files, else the staging directory.
     public var lockPath: String {
         (localDirectory ?? resolvedStagingDirectory) + "/.backupctl-\(name).lock"
+    }
+
+    /// Where the outcome of the plan's last runs is kept, for `backupctl status`.
+    public var statePath: String {
+        (localDirectory ?? resolvedStagingDirectory) + "/.backupctl-\(name).state.json"
     }
 
     public func source(named name: String) -> PlanSource? { sources.first { $0.source.name == name } }

@@ -7,6 +7,10 @@ struct PlanFile: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, sources, sinks, notify, archive, verify, retention, hooks
         case staleAfter = "stale_after"
+        case schedule, timezone, jitter
+        case runAtStart = "run_at_start"
+        case heartbeatURL = "heartbeat_url"
+        case metricsFile = "metrics_file"
         case stagingDirectory = "staging_dir"
     }
 
@@ -51,6 +55,9 @@ struct PlanFile: Decodable {
             retention: retention,
             hooks: try container.decodeIfPresent(HookSettings.self, forKey: .hooks) ?? HookSettings(),
             staleAfter: try container.decodeIfPresent(PlanDuration.self, forKey: .staleAfter),
+            schedule: try ScheduleSettings.decode(from: container, environment: context.environment),
+            heartbeatURL: try container.decodeIfPresent(String.self, forKey: .heartbeatURL).flatMap { $0.isEmpty ? nil : Secret.value($0) },
+            metricsFile: try container.decodeIfPresent(String.self, forKey: .metricsFile).map { resolvePath($0, against: context.baseDirectory) },
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
             origin: context.origin
         )

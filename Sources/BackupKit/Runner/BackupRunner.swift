@@ -1,3 +1,4 @@
+import CCurl
 import Foundation
 import Glibc
 import Logging
@@ -77,6 +78,8 @@ public struct BackupRunner: Sendable {
         let staging = plan.resolvedStagingDirectory + "/" + plan.name
         var lock: RunLock?
         var primary: SetCatalog?
+        let hooks = HookRunner(timeout: plan.hooks.timeout.seconds, logger: logger)
+        var hooksRan = false
         do {
             try plan.validate()
             let selected = try selectSources(options)
@@ -86,6 +89,8 @@ public struct BackupRunner: Sendable {
             let timestamp = try await uniqueTimestamp(avoiding: primary)
             report.set = timestamp
             emit(.started(plan: plan.name, set: timestamp))
+            hooksRan = true
+            try await hooks.run(plan.hooks.beforeBackup, name: "before_backup", details: hookDetails(report))
 
             // 2. Everything that can fail early fails here, before a byte is written.
             var work: [(PlanSource, SourceArtifact)] = []
@@ -148,8 +153,24 @@ public struct BackupRunner: Sendable {
             report.status = .failed
             report.error = ReportedError(failure)
         }
+        if hooksRan {
+            var details = hookDetails(report)
+            details["STATUS"] = report.status.rawValue
+            do {
+                try await hooks.run(plan.hooks.afterBackup, name: "after_backup", details: details)
+            } catch {
+                // The set is stored, but what the hook should have done (restart the app...) did not happen:
+                // that must alert as loudly as a failed backup.
+                let failure = BackupError.wrap(error, as: .hookFailed, "after_backup")
+                report.error = ReportedError(code: failure.code, message: "\(failure.message)\(report.status == .failed ? "" : "; the set itself was stored")")
+                report.status = .failed
+            }
+        }
         lock?.release()
         removeContents(of: staging)
+        if report.status == .succeeded, let heartbeat = plan.heartbeatURL {
+            if let problem = await Self.ping(heartbeat) { warnings.add(problem) }
+        }
         report.warnings = warnings.all
         report.finishedAt = now()
         if report.status == .failed, let limit = plan.staleAfter {
@@ -157,11 +178,63 @@ public struct BackupRunner: Sendable {
             report.stale = StaleReport.check(newest: primary?.newestGood?.timestamp, limit: limit, now: report.finishedAt)
         }
 
+        recordState(report)
+
         // 8. Alerts last, so they carry the whole story.
         if options.notify {
             report.notifications = await AlertDispatcher(notifiers: plan.notifiers, logger: logger).send(for: report, emit: emit)
         }
         return report
+    }
+
+    func hookDetails(_ report: RunReport) -> [String: String] {
+        var details = ["PLAN": plan.name, "HOST": host]
+        if let set = report.set { details["SET"] = set.description }
+        if let tag = report.tag { details["TAG"] = tag }
+        return details
+    }
+
+    /// Keeps the run's outcome for `backupctl status`, and rewrites the metrics file when there is one.
+    private func recordState(_ report: RunReport) {
+        var state = RunState.load(path: plan.statePath, plan: plan.name)
+        state.record(report)
+        do {
+            try state.save(path: plan.statePath)
+        } catch {
+            logger.warning("cannot save the run state", metadata: ["path": "\(plan.statePath)", "error": "\(error)"])
+        }
+        if let path = plan.metricsFile {
+            do {
+                try MetricsExporter.writeFile(path, state: state)
+            } catch {
+                logger.warning("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Fetches the heartbeat URL after a good run (healthchecks.io, Uptime Kuma). Returns a warning on
+    /// failure; a heartbeat never changes the run's outcome.
+    static func ping(_ url: Secret) async -> String? {
+        do {
+            let address = try url.reveal()
+            for attempt in 1...3 {
+                do {
+                    let status = try await runBlocking {
+                        let curl = try CurlRequest(url: address)
+                        try curl.set(CURLOPT_TIMEOUT, 10)
+                        return try curl.perform().status
+                    }
+                    if (200..<300).contains(status) { return nil }
+                    if attempt == 3 { return "the heartbeat URL (\(Redaction.redactURLPath(address))) answered HTTP \(status)" }
+                } catch {
+                    if attempt == 3 { return "the heartbeat URL (\(Redaction.redactURLPath(address))) could not be reached" }
+                }
+                try? await Task.sleep(for: .seconds(attempt))
+            }
+        } catch {
+            return "the heartbeat URL could not be read: \(error)"
+        }
+        return nil
     }
 
     private func selectSources(_ options: Options) throws -> [PlanSource] {

@@ -1,0 +1,73 @@
+import Foundation
+import Prometheus
+
+/// The plan's health in Prometheus' exposition format, built with swift-prometheus from the run state:
+/// written as a textfile-collector file after every run (`--metrics-file`) and served by
+/// `backupctl schedule --metrics-listen`.
+///
+/// | metric | labels | meaning |
+/// | --- | --- | --- |
+/// | `backupkit_last_run_timestamp_seconds` | plan | when the last run finished |
+/// | `backupkit_last_success_timestamp_seconds` | plan | when the last run that stored a set finished |
+/// | `backupkit_last_run_duration_seconds` | plan | how long the last run took |
+/// | `backupkit_last_run_success` | plan | 1 when the last run stored a set (even degraded), else 0 |
+/// | `backupkit_last_run_status` | plan, status | 1 for the last run's status (`succeeded`, `degraded`, `failed`), 0 for the others |
+/// | `backupkit_artifact_size_bytes` | plan, source, subject | each artifact's size in the last good set |
+/// | `backupkit_sink_up` | plan, sink | 1 when the sink stored the last run's set |
+/// | `backupkit_verification_passed` | plan | 1 when every artifact of the last run passed verification |
+/// | `backupkit_restore_drill_passed` | plan | 1 or 0 for the last run's restore drills (absent when none ran) |
+public enum MetricsExporter {
+    public static func exposition(for state: RunState) -> String {
+        let registry = PrometheusCollectorRegistry()
+        let plan = [("plan", state.plan)]
+        if let last = state.lastRun {
+            gauge(registry, "last_run_timestamp_seconds", labels: plan, help: "When the last run finished")
+                .set(last.finishedAt.timeIntervalSince1970)
+            gauge(registry, "last_run_duration_seconds", labels: plan, help: "How long the last run took")
+                .set(last.durationSeconds)
+            gauge(registry, "last_run_success", labels: plan, help: "1 when the last run stored a set")
+                .set(last.status == .failed ? 0.0 : 1.0)
+            for status in [RunReport.Status.succeeded, .degraded, .failed] {
+                gauge(registry, "last_run_status", labels: plan + [("status", status.rawValue)], help: "The last run's status")
+                    .set(last.status == status ? 1.0 : 0.0)
+            }
+            gauge(registry, "verification_passed", labels: plan, help: "1 when every artifact of the last run passed verification")
+                .set(last.verified ? 1.0 : 0.0)
+            if let drills = last.restoreTestPassed {
+                gauge(registry, "restore_drill_passed", labels: plan, help: "1 when the last run's restore drills passed")
+                    .set(drills ? 1.0 : 0.0)
+            }
+        }
+        if let success = state.lastSuccess {
+            gauge(registry, "last_success_timestamp_seconds", labels: plan, help: "When the last successful run finished")
+                .set(success.finishedAt.timeIntervalSince1970)
+            for artifact in success.artifacts {
+                gauge(registry, "artifact_size_bytes", labels: plan + [("source", artifact.source), ("subject", artifact.subject)],
+                                   help: "Each artifact's size in the last good set").set(Double(artifact.size))
+            }
+        }
+        for (name, sink) in state.sinks.sorted(by: { $0.key < $1.key }) {
+            gauge(registry, "sink_up", labels: plan + [("sink", name)], help: "1 when the sink stored the last run's set")
+                .set(sink.up ? 1.0 : 0.0)
+        }
+        return registry.emitToString()
+    }
+
+    /// A gauge named `backupkit_<name>`; a trailing `_seconds` or `_bytes` becomes the unit.
+    private static func gauge(_ registry: PrometheusCollectorRegistry, _ name: String, labels: [(String, String)], help: String) -> Gauge {
+        var metric = name
+        var unit = ""
+        for suffix in ["_seconds", "_bytes"] where name.hasSuffix(suffix) {
+            metric = String(name.dropLast(suffix.count))
+            unit = String(suffix.dropFirst())
+        }
+        return registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "backupkit", metricName: metric, unitName: unit, helpText: help), labels: labels)
+    }
+
+    /// Writes the exposition to `path` atomically (mode 0644, for the node exporter to read).
+    public static func writeFile(_ path: String, state: RunState) throws {
+        let writer = try AtomicFileWriter(finalPath: path, mode: 0o644, computeDigest: false)
+        try Array(exposition(for: state).utf8).withUnsafeBytes { try writer.write($0) }
+        try writer.commit()
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// The outcome of a plan's recent runs, kept beside the lock file (`.backupctl-<plan>.state.json`) so
+/// that `backupctl status` and the metrics can tell the last success and the last failure apart, even
+/// though a failed run stores nothing in the sinks.
+public struct RunState: Sendable, Codable, Hashable {
+    public struct Run: Sendable, Codable, Hashable {
+        public var set: SetTimestamp?
+        public var status: RunReport.Status
+        public var startedAt: Date
+        public var finishedAt: Date
+        public var durationSeconds: Double
+        public var error: ReportedError?
+        public var artifacts: [ArtifactSummary]
+        /// False when an artifact failed verification or its drill.
+        public var verified: Bool
+        /// Nil when no drill ran.
+        public var restoreTestPassed: Bool?
+        public var tag: String?
+
+        enum CodingKeys: String, CodingKey {
+            case set, status, error, artifacts, verified, tag
+            case startedAt = "started_at"
+            case finishedAt = "finished_at"
+            case durationSeconds = "duration_seconds"
+            case restoreTestPassed = "restore_test_passed"
+        }
+    }
+
+    public struct ArtifactSummary: Sendable, Codable, Hashable {
+        public var name: String
+        public var source: String
+        public var subject: String
+        public var size: Int64
+    }
+
+    public struct SinkState: Sendable, Codable, Hashable {
+        public var lastStored: Date?
+        public var lastFailure: Date?
+        public var lastError: String?
+        /// Whether the sink took the last run's set.
+        public var up: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case up
+            case lastStored = "last_stored"
+            case lastFailure = "last_failure"
+            case lastError = "last_error"
+        }
+    }
+
+    public var plan: String
+    public var lastRun: Run?
+    public var lastSuccess: Run?
+    public var lastFailure: Run?
+    public var sinks: [String: SinkState]
+
+    enum CodingKeys: String, CodingKey {
+        case plan, sinks
+        case lastRun = "last_run"
+        case lastSuccess = "last_success"
+        case lastFailure = "last_failure"
+    }
+
+    public init(plan: String) {
+        self.plan = plan
+        sinks = [:]
+    }
+
+    /// Reads the state file; a missing or unreadable one is an empty state.
+    public static func load(path: String, plan: String) -> RunState {
+        guard let data = FileManager.default.contents(atPath: path) else { return RunState(plan: plan) }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return (try? decoder.decode(RunState.self, from: data)) ?? RunState(plan: plan)
+    }
+
+    /// Records a run's report.
+    public mutating func record(_ report: RunReport) {
+        let drills = report.artifacts.compactMap(\.restoreTest)
+        let run = Run(set: report.set, status: report.status, startedAt: report.startedAt, finishedAt: report.finishedAt,
+                      durationSeconds: report.durationSeconds, error: report.error,
+                      artifacts: report.artifacts.map { ArtifactSummary(name: $0.name, source: $0.source, subject: $0.subject, size: $0.size) },
+                      verified: report.error?.code != .verificationFailed && report.artifacts.allSatisfy { $0.verification.status == .passed },
+                      restoreTestPassed: drills.isEmpty ? nil : drills.allSatisfy(\.passed), tag: report.tag)
+        lastRun = run
+        if report.status == .failed { lastFailure = run } else { lastSuccess = run }
+        for outcome in report.sinks {
+            var sink = sinks[outcome.sink] ?? SinkState(up: false)
+            sink.up = outcome.status == .stored
+            if outcome.status == .stored {
+                sink.lastStored = report.finishedAt
+            } else {
+                sink.lastFailure = report.finishedAt
+                sink.lastError = outcome.error
+            }
+            sinks[outcome.sink] = sink
+        }
+    }
+
+    /// Writes the state file atomically.
+    public func save(path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        let writer = try AtomicFileWriter(finalPath: path, mode: 0o600, computeDigest: false)
+        try Array(try encoder.encode(self)).withUnsafeBytes { try writer.write($0) }
+        try writer.commit()
+    }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import BackupKit
+import Foundation
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show, per sink, the newest good set and its age, artifact sizes, verification and restore drill results, and the last failure.",
+        discussion: """
+        With --max-age (such as 26h) it is a monitoring check: it exits 15 when any sink's newest good set is
+        older than that, or when a sink has none — for Nagios-style checks and "no backup in N hours".
+        Exit codes: 0 fresh, 15 stale, 2 plan error, 1 a sink could not be read.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: ArgumentHelp("Exit 15 when a sink's newest good set is older than this, such as 26h.", valueName: "DURATION"))
+    var maxAge: String?
+
+    @Option(name: .long, help: ArgumentHelp("Only this sink.", valueName: "NAME"))
+    var sink: String?
+
+    func validate() throws {
+        if let maxAge, PlanDuration(parsing: maxAge) == nil { throw ValidationError("--max-age \(maxAge): write a duration such as 26h, 90m or 2d") }
+    }
+
+    struct SinkStatus: Encodable {
+        var sink: String
+        var newestGoodSet: SetTimestamp?
+        var ageSeconds: Double?
+        var artifacts: [StoredObject]
+        var verified: Bool?
+        var restoreTest: RestoreTestRecord?
+        var lastFailure: Date?
+        var lastError: String?
+        var stale: Bool?
+        var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case sink, artifacts, verified, stale, error
+            case newestGoodSet = "newest_good_set"
+            case ageSeconds = "age_seconds"
+            case restoreTest = "restore_test"
+            case lastFailure = "last_failure"
+            case lastError = "last_error"
+        }
+    }
+
+    struct Status: Encodable {
+        var plan: String
+        var lastRun: RunState.Run?
+        var lastFailure: RunState.Run?
+        var sinks: [SinkStatus]
+        var maxAgeSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case plan, sinks
+            case lastRun = "last_run"
+            case lastFailure = "last_failure"
+            case maxAgeSeconds = "max_age_seconds"
+        }
+    }
+
+    func run() async throws {
+        let plan: BackupPlan
+        do {
+            plan = try global.loadPlan()
+            if let sink, plan.sink(named: sink) == nil { throw BackupError(.usage, "--sink \(sink): the plan has no such sink") }
+        } catch { throw fail(error) }
+        let limit = maxAge.flatMap(PlanDuration.init(parsing:))
+        let state = RunState.load(path: plan.statePath, plan: plan.name)
+        let now = Date()
+        var sinks: [SinkStatus] = []
+        for sink in plan.sinks where self.sink == nil || sink.name == self.sink {
+            let remembered = state.sinks[sink.name]
+            var status = SinkStatus(sink: sink.name, artifacts: [], lastFailure: remembered?.lastFailure, lastError: remembered?.lastError)
+            do {
+                let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+                if let newest = catalog.newestGood {
+                    status.newestGoodSet = newest.timestamp
+                    status.ageSeconds = now.timeIntervalSince(newest.timestamp.date)
+                    status.artifacts = newest.objects.sorted { $0.key < $1.key }
+                    status.verified = newest.manifest?.isVerified
+                    status.restoreTest = newest.manifest?.artifacts.compactMap(\.restoreTest).max { $0.checkedAt < $1.checkedAt }
+                }
+            } catch {
+                status.error = "\(error)"
+            }
+            if let limit { status.stale = status.ageSeconds.map { $0 > limit.seconds } ?? true }
+            sinks.append(status)
+        }
+        let report = Status(plan: plan.name, lastRun: state.lastRun, lastFailure: state.lastFailure, sinks: sinks, maxAgeSeconds: limit?.seconds)
+        if global.json {
+            Terminal.json(report)
+        } else {
+            print(report)
+        }
+        if sinks.contains(where: { $0.stale == true }) { throw ExitCode(ExitCodes.stale) }
+        if sinks.contains(where: { $0.error != nil }) { throw ExitCode(ExitCodes.failure) }
+    }
+
+    private func print(_ status: Status) {
+        Terminal.out("plan '\(status.plan)'")
+        if let last = status.lastRun {
+            Terminal.out("  last run:     \(last.set.map(\.description) ?? "no set") \(last.status.rawValue) at \(last.finishedAt.formatted(.iso8601)) in \(formatDuration(last.durationSeconds))")
+        } else {
+            Terminal.out("  last run:     none recorded on this host")
+        }
+        if let failure = status.lastFailure {
+            Terminal.out("  last failure: \(failure.finishedAt.formatted(.iso8601)): \(failure.error?.message ?? "unknown")")
+        }
+        for sink in status.sinks {
+            var line = "  sink '\(sink.sink)': "
+            if let error = sink.error {
+                line += "cannot be read: \(error)"
+            } else if let newest = sink.newestGoodSet {
+                line += "newest good set \(newest), \(formatDuration(sink.ageSeconds ?? 0)) old, \(sink.artifacts.count) artifact(s), \(formatBytes(sink.artifacts.reduce(0) { $0 + $1.size }))"
+                line += sink.verified == true ? ", verified" : ", NOT verified"
+                if let drill = sink.restoreTest { line += drill.passed ? ", restore drill passed \(drill.checkedAt.formatted(.iso8601))" : ", restore drill FAILED" }
+            } else {
+                line += "no good set"
+            }
+            if sink.stale == true { line += "  STALE (older than \(formatDuration(status.maxAgeSeconds ?? 0)))" }
+            Terminal.out(line)
+            for artifact in sink.artifacts { Terminal.out("      \(artifact.key)  \(formatBytes(artifact.size))") }
+            if let failure = sink.lastFailure { Terminal.out("      last failure \(failure.formatted(.iso8601)): \(sink.lastError ?? "")") }
+        }
+    }
+}
