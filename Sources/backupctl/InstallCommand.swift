@@ -92,7 +92,7 @@ struct SystemdUnits {
 
     init(plan: BackupPlan, unit: String, command: [String]) throws {
         let schedule = try plan.schedule ?? ScheduleSettings(expression: CronExpression(ScheduleSettings.defaultExpression))
-        let calendars = SystemdCalendar.onCalendar(for: schedule.expression, timeZone: schedule.timeZone)
+        let calendars = SystemdCalendar.onCalendar(for: schedule.expression, zoneName: schedule.timeZoneName)
         let service = """
         # Written by `backupctl install systemd` for plan '\(plan.name)'.
         [Unit]
@@ -111,7 +111,7 @@ struct SystemdUnits {
 
         """
         var timer = """
-        # Written by `backupctl install systemd` for plan '\(plan.name)': schedule "\(schedule.expression)" in \(schedule.timeZone.identifier).
+        # Written by `backupctl install systemd` for plan '\(plan.name)': schedule "\(schedule.expression)" in \(schedule.timeZoneName).
         [Unit]
         Description=Schedule of the BackupKit backup of plan \(plan.name)
 
@@ -121,7 +121,7 @@ struct SystemdUnits {
         for calendar in calendars { timer += "OnCalendar=\(calendar)\n" }
         let gapRuns = SystemdCalendar.gapRuns(for: schedule.expression, timeZone: schedule.timeZone, from: Date(), years: 10)
         if !gapRuns.isEmpty {
-            timer += "# On days clocks go forward, some scheduled times do not exist in \(schedule.timeZone.identifier); systemd would skip them,\n"
+            timer += "# On days clocks go forward, some scheduled times do not exist in \(schedule.timeZoneName); systemd would skip them,\n"
             timer += "# backupctl runs them shifted by the gap. These entries (the next 10 years) keep that day's run:\n"
             for run in gapRuns { timer += "OnCalendar=\(SystemdCalendar.utcStamp(run)) UTC\n" }
         }
@@ -149,7 +149,7 @@ struct CronFile {
         # Written by `backupctl install cron` for plan '\(plan.name)'.
         SHELL=/bin/sh
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-        CRON_TZ=\(schedule.timeZone.identifier)
+        CRON_TZ=\(schedule.timeZoneName)
         \(schedule.expression.text) \(user) \(line.joined(separator: " ")) >>\(logFile) 2>&1
 
         """
@@ -166,13 +166,13 @@ struct CronFile {
 enum SystemdCalendar {
     static let dayNames = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 
-    static func onCalendar(for expression: CronExpression, timeZone: TimeZone) -> [String] {
+    static func onCalendar(for expression: CronExpression, zoneName: String) -> [String] {
         let minutes = list(expression.minutes, full: 0...59)
         let hours = list(expression.hours, full: 0...23)
         let months = list(expression.months, full: 1...12)
         let days = list(expression.daysOfMonth, full: 1...31)
         let weekdays = expression.daysOfWeek.count == 7 ? nil : expression.daysOfWeek.sorted().map { dayNames[$0] }.joined(separator: ",")
-        let zone = " " + timeZone.identifier
+        let zone = " " + zoneName
         let time = "\(hours):\(minutes):00"
         switch (expression.dayOfMonthRestricted, expression.dayOfWeekRestricted) {
         case (true, true):

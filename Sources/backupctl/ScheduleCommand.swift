@@ -47,7 +47,7 @@ struct ScheduleCommand: AsyncParsableCommand {
             onEvent: { event in
                 switch event {
                 case .nextRun(let date):
-                    Terminal.out("next run of plan '\(name)' at \(Self.describe(date, in: settings.timeZone)) (schedule \(settings.expression), \(settings.timeZone.identifier))")
+                    Terminal.out("next run of plan '\(name)' at \(Self.describe(date, in: settings.timeZone)) (schedule \(settings.expression), \(settings.timeZoneName))")
                 case .runStarted:
                     Terminal.out("run of plan '\(name)' started")
                 case .runFinished(let report):

@@ -6,14 +6,17 @@ import Foundation
 public struct ScheduleSettings: Sendable, Hashable {
     public var expression: CronExpression
     public var timeZone: TimeZone
+    /// The zone's name as the plan wrote it (Foundation may call UTC "GMT").
+    public var timeZoneName: String
     public var jitter: PlanDuration?
     public var runAtStart: Bool
 
     public static let defaultExpression = "0 2 * * *"
 
-    public init(expression: CronExpression, timeZone: TimeZone = .current, jitter: PlanDuration? = nil, runAtStart: Bool = false) {
+    public init(expression: CronExpression, timeZone: TimeZone = .current, timeZoneName: String? = nil, jitter: PlanDuration? = nil, runAtStart: Bool = false) {
         self.expression = expression
         self.timeZone = timeZone
+        self.timeZoneName = timeZoneName ?? timeZone.identifier
         self.jitter = jitter
         self.runAtStart = runAtStart
     }
@@ -30,14 +33,16 @@ public struct ScheduleSettings: Sendable, Hashable {
             throw invalidValue(.schedule, in: container, error.message)
         }
         var timeZone = TimeZone.current
+        var zoneName: String?
         if let name = try container.decodeIfPresent(String.self, forKey: .timezone) ?? environment["BACKUP_TIMEZONE"] ?? environment["TZ"].map({ $0.hasPrefix(":") ? String($0.dropFirst()) : $0 }) {
             guard let zone = TimeZone(identifier: name) else {
                 throw invalidValue(.timezone, in: container, "unknown time zone '\(name)'; use an IANA name such as Europe/Prague or UTC (is the tzdata package installed?)")
             }
             timeZone = zone
+            zoneName = name
         }
         let jitter = try container.decodeIfPresent(PlanDuration.self, forKey: .jitter) ?? environment["BACKUP_JITTER"].flatMap(PlanDuration.init(parsing:))
         let runAtStart = try container.decodeIfPresent(Bool.self, forKey: .runAtStart) ?? (environment["BACKUP_RUN_AT_START"] == "true")
-        return ScheduleSettings(expression: expression, timeZone: timeZone, jitter: jitter, runAtStart: runAtStart)
+        return ScheduleSettings(expression: expression, timeZone: timeZone, timeZoneName: zoneName, jitter: jitter, runAtStart: runAtStart)
     }
 }

@@ -96,6 +96,9 @@ public final class ChildProcess {
         stderrCapture.finish()
     }
 
+    /// The descriptor of the child's standard output, for `poll`.
+    public var outputDescriptor: Int32 { stdoutDescriptor }
+
     /// Reads from the child's standard output; 0 at its end.
     public func readOutput(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
