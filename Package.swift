@@ -57,6 +57,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Examples/Embedding: a program that runs a plan built in code and prints its events.
+        .executableTarget(
+            name: "embed-backupkit",
+            dependencies: ["BackupKit", "BackupSources", "BackupSinks", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/Embedding/Sources/EmbedBackupKit"
+        ),
         // Examples/CustomSink: a user's own sink, written against the public API only.
         .target(name: "CustomSinkExample", dependencies: ["BackupKit"], path: "Examples/CustomSink/Sources/CustomSinkExample"),
         .testTarget(

@@ -19,6 +19,9 @@ struct InstallCommand: AsyncParsableCommand {
 
         @Option(name: .long, help: ArgumentHelp("The backupctl the units run. Default: this one.", valueName: "PATH"))
         var backupctl: String?
+
+        @Option(name: .customLong("plan-path"), help: ArgumentHelp("The plan file the installed job reads. Default: the one this command loaded.", valueName: "PATH"))
+        var planPath: String?
     }
 
     struct Systemd: AsyncParsableCommand {
@@ -34,7 +37,7 @@ struct InstallCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let plan = try global.loadPlan()
-                let files = try SystemdUnits(plan: plan, unit: unit, command: InstallCommand.command(global: global, backupctl: options.backupctl))
+                let files = try SystemdUnits(plan: plan, unit: unit, command: InstallCommand.command(global: global, options: options))
                 try InstallCommand.emit(files.files, options: options)
             } catch { throw fail(error) }
         }
@@ -52,17 +55,17 @@ struct InstallCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let plan = try global.loadPlan()
-                let file = try CronFile(plan: plan, user: user, log: log, command: InstallCommand.command(global: global, backupctl: options.backupctl))
+                let file = try CronFile(plan: plan, user: user, log: log, command: InstallCommand.command(global: global, options: options))
                 try InstallCommand.emit([file.file], options: options)
             } catch { throw fail(error) }
         }
     }
 
     /// `backupctl run --config /abs/path/backup.yml`, with absolute paths.
-    static func command(global: GlobalOptions, backupctl: String?) -> [String] {
-        let executable = backupctl ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    static func command(global: GlobalOptions, options: InstallOptions) -> [String] {
+        let executable = options.backupctl ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var command = [executable, "run"]
-        if let file = global.planFile { command += ["--config", resolvePath(file, against: FileManager.default.currentDirectoryPath)] }
+        if let file = options.planPath ?? global.planFile { command += ["--config", resolvePath(file, against: FileManager.default.currentDirectoryPath)] }
         return command
     }
 

@@ -206,3 +206,12 @@ import Testing
         #expect(plan.retention.keepTagged == 5 && plan.heartbeatURL != nil)
     }
 }
+
+/// The example plans in Examples/ are valid, so users can start from them.
+@Suite struct ExamplePlanTests {
+    @Test(arguments: ["Examples/backup.yml", "Examples/docker/backup.yml"])
+    func examplePlansAreValid(path: String) throws {
+        let result = try backupctl(["config", "check", "--config", TestServers.repositoryRoot + "/" + path], in: "/")
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+}

@@ -48,6 +48,7 @@ extension BackupRunner {
         } catch {
             throw BackupError.wrap(error, as: .sourceFailed, "source '\(source.name)' (\(name))")
         }
+        ticker.cancel()
         let (digest, entries, contentBytes, sourceReport) = written
         let duration = Date().timeIntervalSince(started)
         emit(.artifactWritten(artifact: name, size: digest.size, durationSeconds: duration))
