@@ -47,6 +47,27 @@ struct GlobalOptions: ParsableArguments {
         if let file = planFile { return try loader().load(file: file) }
         return try loader().loadFromEnvironment()
     }
+
+    /// Loads the plan for a command that backs up. A plan that cannot be loaded still alerts, through
+    /// whichever notifiers can be found, before the command exits 2.
+    func loadPlanOrAlert() async throws -> BackupPlan {
+        do {
+            return try loadPlan()
+        } catch {
+            await alertAboutBrokenPlan(error, global: self)
+            throw fail(error)
+        }
+    }
+}
+
+/// `--metrics-file`, for the commands that run backups.
+struct MetricsFileOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Rewrite this Prometheus textfile-collector file after every run.", valueName: "PATH"))
+    var metricsFile: String?
+
+    func apply(to plan: inout BackupPlan) {
+        if let metricsFile { plan.metricsFile = resolvePath(metricsFile, against: FileManager.default.currentDirectoryPath) }
+    }
 }
 
 /// Parses a set timestamp argument such as 20241130_020000.

@@ -27,22 +27,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Wait a random time up to this long before starting (such as 5m), so many hosts started by one cron line do not all start at once.", valueName: "DURATION"))
     var jitter: String?
 
-    @Option(name: .long, help: ArgumentHelp("Rewrite this Prometheus textfile-collector file after the run.", valueName: "PATH"))
-    var metricsFile: String?
+    @OptionGroup var metrics: MetricsFileOption
 
     func validate() throws {
         if let jitter, PlanDuration(parsing: jitter) == nil { throw ValidationError("--jitter \(jitter): write a duration such as 90s, 5m or 1h") }
     }
 
     func run() async throws {
-        var plan: BackupPlan
-        do {
-            plan = try global.loadPlan()
-        } catch {
-            await alertAboutBrokenPlan(error, global: global)
-            throw fail(error)
-        }
-        if let metricsFile { plan.metricsFile = resolvePath(metricsFile, against: FileManager.default.currentDirectoryPath) }
+        var plan = try await global.loadPlanOrAlert()
+        metrics.apply(to: &plan)
         if let seconds = jitter.flatMap(PlanDuration.init(parsing:))?.seconds, seconds > 0 {
             try await Task.sleep(for: .seconds(Double.random(in: 0..<seconds)))
         }

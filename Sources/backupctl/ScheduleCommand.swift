@@ -27,18 +27,11 @@ struct ScheduleCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://ADDR/metrics, such as 0.0.0.0:9108.", valueName: "ADDR"))
     var metricsListen: String?
 
-    @Option(name: .long, help: ArgumentHelp("Rewrite this Prometheus textfile-collector file after every run.", valueName: "PATH"))
-    var metricsFile: String?
+    @OptionGroup var metrics: MetricsFileOption
 
     func run() async throws {
-        var plan: BackupPlan
-        do {
-            plan = try global.loadPlan()
-        } catch {
-            await alertAboutBrokenPlan(error, global: global)
-            throw fail(error)
-        }
-        if let metricsFile { plan.metricsFile = resolvePath(metricsFile, against: FileManager.default.currentDirectoryPath) }
+        var plan = try await global.loadPlanOrAlert()
+        metrics.apply(to: &plan)
         let settings = try plan.schedule ?? ScheduleSettings(expression: CronExpression(ScheduleSettings.defaultExpression))
         let logger = global.makeLogger()
         let name = plan.name
