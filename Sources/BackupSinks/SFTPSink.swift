@@ -136,6 +136,9 @@ public struct SFTPSink: Sink {
             let curl = try request(url + temporary)
             try curl.set(CURLOPT_UPLOAD, 1)
             try curl.set(CURLOPT_FTP_CREATE_MISSING_DIRS, Int(CURLFTP_CREATE_DIR.rawValue))
+            // Artifacts are private on the server too: libcurl's defaults would be 0644 and 0755.
+            try curl.set(CURLOPT_NEW_FILE_PERMS, 0o600)
+            try curl.set(CURLOPT_NEW_DIRECTORY_PERMS, 0o700)
             try curl.setBody(length: file.digest.size) { buffer in
                 let count = try reader.read(into: buffer)
                 sent += Int64(count)

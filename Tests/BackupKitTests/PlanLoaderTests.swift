@@ -117,9 +117,19 @@ import Testing
         let loader = PlanLoader(registry: standardRegistry(), environment: ["PW": "hunter22"])
         // An unknown top-level key is refused; the mask is checked on the document itself.
         #expect(throws: BackupError.self) { try loader.load(yaml: yaml, origin: "p", baseDirectory: "/") }
-        let masked = PlanLoader.masked(try loader.document(yaml: "a:\n  password: ${PW}\n  url: smtp://u:hunter22@host:587\n", origin: "p"))
+        let masked = PlanLoader.masked(try loader.document(yaml: """
+            a:
+              password: ${PW}
+              url: smtp://u:hunter22@host:587
+            heartbeat_url: https://hc-ping.com/hunter22-uuid
+            notify:
+              - { name: slack, type: webhook, url: "https://hooks.slack.com/services/T/B/hunter22" }
+            sinks:
+              - { name: offsite, type: s3, endpoint: "https://s3.example.com" }
+            """, origin: "p"))
         let text = try Yams.serialize(node: masked)
         #expect(!text.contains("hunter22"))
+        #expect(text.contains("https://s3.example.com"), "URLs that are not secrets stay readable")
         #expect(text.contains("password: '***'") || text.contains("password: \"***\""))
     }
 }

@@ -2,6 +2,7 @@ import BackupKit
 import BackupKitTesting
 import BackupSinks
 import Foundation
+import Glibc
 import Testing
 
 /// The sftp sink against Debian's sshd on loopback.
@@ -41,6 +42,9 @@ import Testing
         let accepted = SFTPSink(name: "nas", configuration: try configuration(directory: "hostkey", knownHosts: dir.sub("empty_known_hosts"), acceptUnknown: true))
         try await accepted.put("a_b_20240101_000000.tar.gz", from: file)
         #expect(try await accepted.list().map(\.key) == ["a_b_20240101_000000.tar.gz"])
+        var info = stat()
+        stat(try servers.value("BACKUPKIT_SFTP_DIR") + "/hostkey/a_b_20240101_000000.tar.gz", &info)
+        #expect(info.st_mode & 0o777 == 0o600, "artifacts are private on the server too")
         try await accepted.delete("a_b_20240101_000000.tar.gz")
     }
 }

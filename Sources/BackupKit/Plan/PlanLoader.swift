@@ -78,8 +78,9 @@ public struct PlanLoader: Sendable {
         return try Yams.serialize(node: .mapping(mapping))
     }
 
-    /// Masks values under secret-looking keys and passwords inside URLs.
-    static func masked(_ node: Node) -> Node {
+    /// Masks values under secret-looking keys, passwords inside URLs, and the URLs of notifiers and
+    /// heartbeats (Slack, Discord and healthchecks.io keep their token in the URL itself).
+    static func masked(_ node: Node, inNotify: Bool = false) -> Node {
         switch node {
         case .scalar(var scalar):
             let redacted = Redaction.redactURLCredentials(scalar.string)
@@ -87,12 +88,14 @@ public struct PlanLoader: Sendable {
             return .scalar(scalar)
         case .mapping(let mapping):
             let pairs = mapping.map { pair -> (Node, Node) in
-                if let key = pair.key.string, Redaction.isSecretKey(key), case .scalar = pair.value { return (pair.key, Node("***")) }
-                return (pair.key, masked(pair.value))
+                let key = pair.key.string ?? ""
+                let secret = Redaction.isSecretKey(key) || key == "heartbeat_url" || (inNotify && key == "url")
+                if secret, case .scalar = pair.value { return (pair.key, Node("***")) }
+                return (pair.key, masked(pair.value, inNotify: inNotify || key == "notify"))
             }
             return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
         case .sequence(let sequence):
-            return .sequence(Node.Sequence(sequence.map(masked), sequence.tag, sequence.style, sequence.mark))
+            return .sequence(Node.Sequence(sequence.map { masked($0, inNotify: inNotify) }, sequence.tag, sequence.style, sequence.mark))
         case .alias:
             return node
         }
