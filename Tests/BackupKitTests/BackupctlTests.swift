@@ -76,6 +76,14 @@ import Testing
         #expect(afterTruncation.status == 3)
         #expect(afterTruncation.stdout.contains(artifact) && afterTruncation.stdout.contains("FAILED"), "\(afterTruncation.stdout)")
 
+        // A change that still decompresses (the gzip header's timestamp) is caught by the SHA-256 alone.
+        var sameSize = original
+        sameSize[4] ^= 0x01
+        try writeFile(path, sameSize, mode: 0o600)
+        let afterHeaderChange = try backupctl(["verify", "--latest"], in: dir.path)
+        #expect(afterHeaderChange.status == 3 && afterHeaderChange.stdout.contains(artifact) && afterHeaderChange.stdout.contains("SHA-256"),
+                "\(afterHeaderChange.stdout)")
+
         try writeFile(path, original, mode: 0o600)
         #expect(try backupctl(["verify", "--latest"], in: dir.path).status == 0, "the intact artifact verifies again")
     }

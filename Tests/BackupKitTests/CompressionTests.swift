@@ -67,6 +67,15 @@ import Testing
         #expect(one.count < input.count * 3 / 4, "compressible input must shrink")
     }
 
+    /// Each block is primed with the 32 KiB before it, so repeats across block boundaries still compress
+    /// as they would in one stream (as gzip -6 does).
+    @Test func blocksSeeThePreviousBlocksData() throws {
+        let chunk = pseudoRandomBytes(20_000, seed: 7)
+        let input = Array((0..<(5 << 20) / chunk.count).flatMap { _ in chunk })
+        let compressed = try Self.compress(input, .gzip)
+        #expect(compressed.count < 200_000, "\(compressed.count) bytes for 5 MiB of a repeated 20 kB chunk")
+    }
+
     @Test(arguments: [0, 1, 5 << 20])
     func zstdRoundTrips(size: Int) throws {
         let input = pseudoRandomBytes(size).map { $0 & 0x0f }

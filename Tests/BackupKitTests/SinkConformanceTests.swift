@@ -13,6 +13,39 @@ import Testing
         try await SinkConformanceSuite(scratchDirectory: dir.sub("scratch")) { LocalSink(directory: dir.sub("sink")) }.run()
     }
 
+    /// With staging on another file system the local sink copies instead of linking; that path conforms too.
+    @Test func localSinkConformsAcrossFileSystems() async throws {
+        let dir = try TemporaryDirectory("local-sink-xfs")
+        defer { dir.remove() }
+        let scratch = "/dev/shm/backupkit-scratch-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try await SinkConformanceSuite(scratchDirectory: scratch, largeArtifactSize: 64 << 20) { LocalSink(directory: dir.sub("sink")) }.run()
+    }
+
+    /// The copy checks the bytes it copied, not just the size stat() reported: a FIFO reports 0 bytes
+    /// and delivers 1 MiB.
+    @Test func theCopyChecksTheBytesItCopied() async throws {
+        let dir = try TemporaryDirectory("xfs-sink")
+        defer { dir.remove() }
+        let staging = "/dev/shm/backupkit-fifo-\(getpid())"
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        let fifo = staging + "/staged"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let writer = Thread {
+            let fd = open(fifo, O_WRONLY)
+            let bytes = [UInt8](repeating: 7, count: 1 << 20)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
+        writer.start()
+        let sink = LocalSink(directory: dir.sub("sink"))
+        await #expect(throws: BackupError.self) {
+            try await sink.put("a_b_20240101_000000.tar.gz", from: StagedFile(path: fifo, digest: FileDigest(size: 0, sha256: "")))
+        }
+        #expect(try await sink.list().isEmpty, "a copy that did not match the recorded size leaves nothing listed")
+    }
+
     @Test func inMemorySinkConforms() async throws {
         let dir = try TemporaryDirectory("memory-sink")
         defer { dir.remove() }
