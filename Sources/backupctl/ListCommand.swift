@@ -37,7 +37,7 @@ struct ListCommand: AsyncParsableCommand {
         var listings: [SinkListing] = []
         for sink in plan.sinks where self.sink == nil || sink.name == self.sink {
             do {
-                let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+                let catalog = try await plan.catalog(in: sink)
                 listings.append(SinkListing(sink: sink.name, sets: catalog.sets.reversed().map { entry in
                     SetListing(timestamp: entry.timestamp, status: entry.isGood ? "good" : "bad", problem: entry.problem,
                                tag: entry.manifest?.tag, partial: entry.manifest?.isPartial ?? false, size: entry.size,

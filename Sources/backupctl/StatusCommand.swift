@@ -76,7 +76,7 @@ struct StatusCommand: AsyncParsableCommand {
             let remembered = state.sinks[sink.name]
             var status = SinkStatus(sink: sink.name, artifacts: [], lastFailure: remembered?.lastFailure, lastError: remembered?.lastError)
             do {
-                let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+                let catalog = try await plan.catalog(in: sink)
                 if let newest = catalog.newestGood {
                     status.newestGoodSet = newest.timestamp
                     status.ageSeconds = now.timeIntervalSince(newest.timestamp.date)

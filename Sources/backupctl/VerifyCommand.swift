@@ -51,7 +51,7 @@ struct VerifyCommand: AsyncParsableCommand {
             do {
                 var timestamps: [SetTimestamp?] = [timestamp]
                 if all {
-                    let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+                    let catalog = try await plan.catalog(in: sink)
                     timestamps = catalog.sets.map(\.timestamp)
                 }
                 for timestamp in timestamps {

@@ -150,10 +150,14 @@ import Testing
         let dir = try Self.workspace("cli-lock")
         defer { dir.remove() }
         let lock = try RunLock.acquire(path: dir.sub("backups/.backupctl-demo.lock"), plan: "demo")
+        // What the run holding the lock is writing must survive a refused run.
+        try writeFile(dir.sub("backups/.staging/demo/.minio_pdfs_20240101_000000.tar.gz.tmp-inflight"), "in flight", mode: 0o600)
         let blocked = try backupctl(["run"], in: dir.path)
         #expect(blocked.status == 5, "\(blocked.stderr)")
         #expect(blocked.stderr.contains("another run of plan 'demo' is in progress"))
         #expect(Self.finalNames(dir.sub("backups")).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir.sub("backups/.staging/demo/.minio_pdfs_20240101_000000.tar.gz.tmp-inflight")),
+                "the refused run left the running run's staging alone")
         lock.release()
         #expect(try backupctl(["run"], in: dir.path).status == 0)
         #expect(!FileManager.default.fileExists(atPath: dir.sub("backups/.backupctl-demo.lock")), "no lock file is left behind")

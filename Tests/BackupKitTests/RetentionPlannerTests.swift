@@ -69,3 +69,19 @@ import Testing
         #expect(kept(all).contains("20240101_020000"), "keep_tagged unset keeps every tagged set")
     }
 }
+
+extension RetentionPlannerTests {
+    @Test func theNewestFullSetIsKeptBesideANewerTaggedOne() {
+        let sets = [RetentionPlanner.Candidate(timestamp: Self.at("20240101_020000"), isGood: true),
+                    RetentionPlanner.Candidate(timestamp: Self.at("20240102_020000"), isGood: true, tag: "pre-deploy", isPartial: true)]
+        let decisions = RetentionPlanner.plan(sets, policy: RetentionPolicy(keepTagged: 5))
+        #expect(kept(decisions) == ["20240101_020000", "20240102_020000"])
+        #expect(decisions.first { $0.timestamp == Self.at("20240101_020000") }?.reasons.contains("newest full set") == true)
+    }
+
+    @Test func protectedSetsAreKept() {
+        let sets = [RetentionPlanner.Candidate(timestamp: Self.at("20240101_020000"), isGood: false, protection: "its manifest cannot be decoded"),
+                    RetentionPlanner.Candidate(timestamp: Self.at("20240102_020000"), isGood: true)]
+        #expect(kept(RetentionPlanner.plan(sets, policy: .standard)).count == 2)
+    }
+}

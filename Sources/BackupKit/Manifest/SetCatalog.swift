@@ -1,3 +1,5 @@
+import Foundation
+
 /// The backup sets of one plan in one sink, read from the sink's listing and manifests.
 public struct SetCatalog: Sendable {
     /// One set: the files that share a timestamp, and its manifest if it has one.
@@ -9,6 +11,9 @@ public struct SetCatalog: Sendable {
         public var objects: [StoredObject]
         /// Why the set is not good, or nil when it is.
         public var problem: String?
+        /// Why retention must keep the set although it is not good (an unreadable manifest to inspect,
+        /// files that may belong to a run in progress), or nil.
+        public var protection: String?
 
         /// Complete (manifest present, every artifact stored at its recorded size) and verified.
         public var isGood: Bool { problem == nil }
@@ -29,9 +34,15 @@ public struct SetCatalog: Sendable {
 
     public func set(_ timestamp: SetTimestamp) -> Entry? { sets.first { $0.timestamp == timestamp } }
 
-    /// Lists `sink` and reads the plan's manifests. Files of a timestamp without a manifest belong to the
-    /// plan when their name starts with one of `sourceNames` and no other plan's manifest claims them.
-    public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>) async throws -> SetCatalog {
+    /// Lists `sink` and reads the plan's manifests.
+    ///
+    /// Files of a timestamp without a manifest of this plan (a failed or killed run) belong to the plan
+    /// only when their `<source>_<subject>` appears in one of the plan's own manifests and no other
+    /// plan's manifest claims them, so two plans sharing a directory never take each other's files.
+    /// Such files younger than an hour are protected: they may belong to a run still storing them.
+    /// A manifest that cannot be decoded protects its set; a manifest that cannot be *read* (a network
+    /// failure) makes the whole load throw, so retention never acts on a partial picture.
+    public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>, now: Date = Date()) async throws -> SetCatalog {
         let objects = try await sink.list()
         var byTimestamp: [SetTimestamp: [StoredObject]] = [:]
         var manifests: [SetTimestamp: [(plan: String, key: String)]] = [:]
@@ -42,44 +53,78 @@ public struct SetCatalog: Sendable {
                 byTimestamp[parts.timestamp, default: []].append(object)
             }
         }
-        var entries: [Entry] = []
-        let timestamps = Set(byTimestamp.keys).union(manifests.filter { $0.value.contains { $0.plan == plan } }.keys)
-        for timestamp in timestamps.sorted() {
+
+        // The plan's own sets first: they say which artifact names are the plan's.
+        var entries: [SetTimestamp: Entry] = [:]
+        var ownPrefixes = Set<String>()
+        for (timestamp, list) in manifests {
+            guard let ownKey = list.first(where: { $0.plan == plan })?.key else { continue }
             let files = byTimestamp[timestamp] ?? []
-            let others = manifests[timestamp, default: []].filter { $0.plan != plan }
-            var claimed = Set<String>()
-            for other in others {
-                if let manifest = try? await readManifest(other.key, from: sink) { claimed.formUnion(manifest.artifacts.map(\.name)) }
-            }
-            guard let ownKey = manifests[timestamp]?.first(where: { $0.plan == plan })?.key else {
-                let orphans = files.filter { !claimed.contains($0.key) && sourceNames.contains(sourceName(of: $0.key)) }
-                if !orphans.isEmpty {
-                    entries.append(Entry(timestamp: timestamp, manifest: nil, manifestKey: nil, objects: orphans,
-                                         problem: "incomplete: no manifest (the run that wrote it failed or was killed)"))
-                }
+            var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], problem: nil)
+            guard let manifest = try await readManifestIfDecodable(ownKey, from: sink) else {
+                entry.objects = files.filter { sourceNames.contains(sourceName(of: $0.key)) }
+                entry.problem = "unreadable manifest"
+                entry.protection = "its manifest cannot be decoded: kept for inspection"
+                entries[timestamp] = entry
                 continue
             }
-            var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], problem: nil)
-            do {
-                let manifest = try await readManifest(ownKey, from: sink)
-                entry.manifest = manifest
-                let listed = Set(manifest.artifacts.map(\.name))
-                entry.objects = files.filter { listed.contains($0.key) }
-                let sizes = Dictionary(files.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
-                if let missing = manifest.artifacts.first(where: { sizes[$0.name] == nil }) {
-                    entry.problem = "damaged: \(missing.name) is missing"
-                } else if let wrong = manifest.artifacts.first(where: { sizes[$0.name] != $0.size }) {
-                    entry.problem = "damaged: \(wrong.name) is \(sizes[wrong.name]!) bytes, the manifest says \(wrong.size)"
-                } else if !manifest.isVerified {
-                    entry.problem = "unverified: an artifact failed verification"
-                }
-            } catch {
-                entry.objects = files.filter { !claimed.contains($0.key) && sourceNames.contains(sourceName(of: $0.key)) }
-                entry.problem = "unreadable manifest: \(error)"
+            entry.manifest = manifest
+            ownPrefixes.formUnion(manifest.artifacts.compactMap { ArtifactName.parse($0.name)?.prefix })
+            let listed = Set(manifest.artifacts.map(\.name))
+            entry.objects = files.filter { listed.contains($0.key) }
+            let sizes = Dictionary(files.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
+            if let missing = manifest.artifacts.first(where: { sizes[$0.name] == nil }) {
+                entry.problem = "damaged: \(missing.name) is missing"
+            } else if let wrong = manifest.artifacts.first(where: { sizes[$0.name] != $0.size }) {
+                entry.problem = "damaged: \(wrong.name) is \(sizes[wrong.name]!) bytes, the manifest says \(wrong.size)"
+            } else if !manifest.isVerified {
+                entry.problem = "unverified: an artifact failed verification"
             }
-            entries.append(entry)
+            entries[timestamp] = entry
         }
-        return SetCatalog(sinkName: sink.name, plan: plan, sets: entries)
+
+        // Then files no manifest of this plan lists.
+        for (timestamp, files) in byTimestamp where entries[timestamp] == nil {
+            var claimed = Set<String>()
+            var uncertain = false
+            for other in manifests[timestamp] ?? [] where other.plan != plan {
+                if let manifest = try await readManifestIfDecodable(other.key, from: sink) {
+                    claimed.formUnion(manifest.artifacts.map(\.name))
+                } else {
+                    uncertain = true
+                }
+            }
+            guard !uncertain else { continue }
+            let orphans = files.filter { file in
+                !claimed.contains(file.key) && sourceNames.contains(sourceName(of: file.key))
+                    && ArtifactName.parse(file.key).map { ownPrefixes.contains($0.prefix) } == true
+            }
+            guard !orphans.isEmpty else { continue }
+            var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: nil, objects: orphans,
+                              problem: "incomplete: no manifest (the run that wrote it failed or was killed)")
+            if let newest = orphans.compactMap(\.modified).max(), now.timeIntervalSince(newest) < 3600 {
+                entry.protection = "incomplete, but written less than an hour ago: it may belong to a run in progress"
+            }
+            entries[timestamp] = entry
+        }
+        return SetCatalog(sinkName: sink.name, plan: plan, sets: entries.values.sorted { $0.timestamp < $1.timestamp })
+    }
+
+    /// Reads a manifest; nil when its content cannot be decoded. Failing to *read* it throws.
+    static func readManifestIfDecodable(_ key: String, from sink: any Sink) async throws -> Manifest? {
+        do {
+            return try await readManifest(key, from: sink)
+        } catch let error as BackupError where error.code == .archive {
+            return nil
+        }
+    }
+
+    /// The size of the newest good artifact of `source` and `subject`, for the shrink check and space estimates.
+    public func previousSize(source: String, subject: String) -> Int64? {
+        let subject = ArtifactName.sanitizedSubject(subject)
+        return sets.reversed().lazy.filter(\.isGood)
+            .compactMap { $0.manifest?.artifacts.first { $0.source == source && $0.subject == subject } }
+            .first?.size
     }
 
     /// Reads and decodes a manifest.
@@ -91,5 +136,12 @@ public struct SetCatalog: Sendable {
 
     static func sourceName(of key: String) -> String {
         String(key.prefix { $0 != "_" })
+    }
+}
+
+extension BackupPlan {
+    /// This plan's sets in `sink`.
+    public func catalog(in sink: any Sink) async throws -> SetCatalog {
+        try await SetCatalog.load(from: sink, plan: name, sourceNames: Set(sources.map(\.source.name)))
     }
 }

@@ -21,12 +21,13 @@ public struct Pruner: Sendable {
     public func prune(_ sink: any Sink, dryRun: Bool) async -> Result {
         let catalog: SetCatalog
         do {
-            catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+            catalog = try await plan.catalog(in: sink)
         } catch {
             return Result(outcome: PruneOutcome(sink: sink.name, deleted: [], error: "cannot list the sink: \(error)"), decisions: [], catalog: nil)
         }
         let candidates = catalog.sets.map {
-            RetentionPlanner.Candidate(timestamp: $0.timestamp, isGood: $0.isGood, tag: $0.manifest?.tag, isPartial: $0.manifest?.isPartial ?? false)
+            RetentionPlanner.Candidate(timestamp: $0.timestamp, isGood: $0.isGood, tag: $0.manifest?.tag, isPartial: $0.manifest?.isPartial ?? false,
+                                       protection: $0.protection)
         }
         let decisions = RetentionPlanner.plan(candidates, policy: plan.retention)
         var outcome = PruneOutcome(sink: sink.name, deleted: [])

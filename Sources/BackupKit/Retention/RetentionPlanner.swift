@@ -2,7 +2,8 @@
 ///
 /// - Rules count sets, not calendar days since now: `keep_daily: 7` keeps the newest set of each of the
 ///   seven most recent days that *have* a good set, so a run after a long pause does not wipe history.
-/// - The newest good set is always kept.
+/// - The newest good set is always kept, and so is the newest good full set (untagged, not partial).
+/// - Sets the catalog protects (an unreadable manifest, files that may belong to a run in progress) are kept.
 /// - Sets that are not good (no manifest, damaged, unverified) are deleted when they are older than the
 ///   newest good set, and kept when newer (they may belong to a run in progress or under inspection).
 /// - Tagged sets (`run --tag`) are left alone by the GFS rules and kept by `keep_tagged` (all, if unset).
@@ -14,12 +15,15 @@ public enum RetentionPlanner {
         public var isGood: Bool
         public var tag: String?
         public var isPartial: Bool
+        /// Why the set must be kept whatever the rules say (see ``SetCatalog/Entry/protection``).
+        public var protection: String?
 
-        public init(timestamp: SetTimestamp, isGood: Bool, tag: String? = nil, isPartial: Bool = false) {
+        public init(timestamp: SetTimestamp, isGood: Bool, tag: String? = nil, isPartial: Bool = false, protection: String? = nil) {
             self.timestamp = timestamp
             self.isGood = isGood
             self.tag = tag
             self.isPartial = isPartial
+            self.protection = protection
         }
     }
 
@@ -39,6 +43,8 @@ public enum RetentionPlanner {
         let newestFull = full.first?.timestamp
 
         if let newestGood { reasons[newestGood, default: []].append("newest good set") }
+        if let newestFull, newestFull != newestGood { reasons[newestFull, default: []].append("newest full set") }
+        for set in sorted { if let protection = set.protection { reasons[set.timestamp, default: []].append(protection) } }
 
         func apply(_ count: Int?, _ label: String, _ bucket: (SetTimestamp) -> String) {
             guard let count, count > 0 else { return }

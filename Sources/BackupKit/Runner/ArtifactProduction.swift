@@ -55,9 +55,7 @@ extension BackupRunner {
 
         // Verification: size rules first (cheap), then read every byte back.
         let policy = planSource.verification ?? plan.verification
-        let previousSize = previous?.sets.reversed().lazy.filter(\.isGood)
-            .compactMap { $0.manifest?.artifacts.first { $0.source == source.name && $0.subject == ArtifactName.sanitizedSubject(artifact.subject) } }
-            .first?.size
+        let previousSize = previous?.previousSize(source: source.name, subject: artifact.subject)
         do {
             try ArtifactVerifier.checkSize(artifact: name, size: digest.size, policy: policy, previousSize: previousSize)
             _ = try await runCancellableOnDedicatedThread { cancellation in

@@ -166,8 +166,9 @@ public struct BackupRunner: Sendable {
                 report.status = .failed
             }
         }
-        lock?.release()
-        removeContents(of: staging)
+        // Only the run that holds the lock may touch the staging directory: a run refused by the lock
+        // must leave the running one's files alone.
+        if lock != nil { try? await runBlocking { removeContents(of: staging) } }
         if report.status == .succeeded, let heartbeat = plan.heartbeatURL {
             if let problem = await Self.ping(heartbeat) { warnings.add(problem) }
         }
@@ -179,6 +180,7 @@ public struct BackupRunner: Sendable {
         }
 
         recordState(report)
+        lock?.release()
 
         // 8. Alerts last, so they carry the whole story.
         if options.notify {
@@ -263,7 +265,7 @@ public struct BackupRunner: Sendable {
     private func loadPrimaryCatalog(warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async -> SetCatalog? {
         guard let sink = plan.sinks.first(where: { $0.capabilities.localDirectory != nil }) ?? plan.sinks.first else { return nil }
         do {
-            return try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+            return try await plan.catalog(in: sink)
         } catch {
             let message = "cannot read sink '\(sink.name)' to find the previous good set (the shrink check is skipped): \(error)"
             warnings.add(message)
@@ -279,9 +281,7 @@ public struct BackupRunner: Sendable {
         var needed: Int64 = 0
         for (planSource, artifact) in work {
             let compression = artifact.compression ?? (planSource.archive ?? plan.archive).compression
-            let previousSize = previous?.sets.reversed().lazy.filter(\.isGood)
-                .compactMap { $0.manifest?.artifacts.first { $0.source == planSource.source.name && $0.subject == ArtifactName.sanitizedSubject(artifact.subject) } }
-                .first?.size
+            let previousSize = previous?.previousSize(source: planSource.source.name, subject: artifact.subject)
             needed += previousSize ?? artifact.expectedContentBytes.map { compression == .none ? $0 : $0 / 4 } ?? 0
         }
         guard needed > 0 else { return }

@@ -139,7 +139,7 @@ public struct Restorer: Sendable {
         var problems: [String] = []
         for sink in candidates {
             do {
-                let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+                let catalog = try await plan.catalog(in: sink)
                 if let timestamp = options.timestamp {
                     if let entry = catalog.set(timestamp) { return (sink, entry) }
                     problems.append("sink '\(sink.name)' has no set \(timestamp)")

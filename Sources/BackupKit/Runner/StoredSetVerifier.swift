@@ -39,7 +39,7 @@ public struct StoredSetVerifier: Sendable {
     /// `restoreTest`, every artifact whose source has a restore drill is also restored into something
     /// disposable and checked; the result is recorded in the set's manifest in that sink.
     public func verify(sink: any Sink, timestamp: SetTimestamp?, restoreTest: Bool = false) async throws -> Result {
-        let catalog = try await SetCatalog.load(from: sink, plan: plan.name, sourceNames: Set(plan.sources.map(\.source.name)))
+        let catalog = try await plan.catalog(in: sink)
         let entry: SetCatalog.Entry
         if let timestamp {
             guard let found = catalog.set(timestamp) else {
