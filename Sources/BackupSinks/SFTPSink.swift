@@ -148,8 +148,13 @@ public struct SFTPSink: Sink {
                 }
                 return count
             }
-            // After the upload: replace any old copy, then give the new one its final name.
-            try curl.setQuote(CURLOPT_POSTQUOTE, ["*rm \(Self.quote(path + key))", "rename \(Self.quote(path + temporary)) \(Self.quote(path + key))"])
+            // After the upload: move any old copy aside (SFTP's rename does not replace), give the new one
+            // its final name, then remove the old one. A break in between leaves the old copy under a
+            // hidden name, never nothing at all.
+            let aside = ".\(key).old-\(String(UInt32.random(in: .min ... .max), radix: 36))"
+            try curl.setQuote(CURLOPT_POSTQUOTE, ["*rename \(Self.quote(path + key)) \(Self.quote(path + aside))",
+                                                 "rename \(Self.quote(path + temporary)) \(Self.quote(path + key))",
+                                                 "*rm \(Self.quote(path + aside))"])
             do {
                 _ = try perform(curl, what: "uploading \(key)")
                 guard sent == file.digest.size else {

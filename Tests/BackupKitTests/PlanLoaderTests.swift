@@ -135,3 +135,39 @@ import Testing
 }
 
 import Yams
+
+@Suite struct RedactionTests {
+    @Test func passwordsInURLsAreMaskedWhateverTheyHold() {
+        for (url, secret) in [("postgres://app:s3cret@db:5432/x", "s3cret"), ("postgres://app:p#ss/x@db:5432/x", "p#ss/x"),
+                              ("smtp://user:a@b@smtp.example.com:587", "a@b"), ("see https://u:pw?x@host/path and more", "pw?x")] {
+            let redacted = Redaction.redactURLCredentials(url)
+            #expect(!redacted.contains(secret), "\(redacted)")
+            #expect(redacted.contains(":***@"), "\(redacted)")
+        }
+        #expect(Redaction.redactURLCredentials("https://hooks.example.com/a/b") == "https://hooks.example.com/a/b")
+        #expect(Redaction.redactURLPath("https://hooks.slack.com/services/T/B/XYZ") == "https://hooks.slack.com/…")
+    }
+
+    @Test func anUnparseableDatabaseURLIsNotEchoed() {
+        do {
+            _ = try PostgresConnectionSettings(url: "postgres://app:p#ss@db:5432/x")
+            Issue.record("accepted")
+        } catch let error as BackupError {
+            #expect(!error.message.contains("p#ss") && error.message.contains("Percent-encode"), "\(error.message)")
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    @Test func environmentValuesAreTakenLiterally() throws {
+        let plan = try PlanLoader(registry: standardRegistry(), environment: [
+            "DATABASE_URL": "postgres://app:Pa$$w0rd@db:5432/schedgen", "BACKUP_DIR": "/var/backups/$HOME",
+        ]).loadFromEnvironment(currentDirectory: "/")
+        let source = try #require(plan.sources.first?.source as? PostgresSource)
+        #expect(try source.configuration.connection.password?.reveal() == "Pa$$w0rd")
+        #expect((plan.sinks.first as? LocalSink)?.directory == "/var/backups/$HOME")
+    }
+}
+
+import BackupSinks
+import BackupSources

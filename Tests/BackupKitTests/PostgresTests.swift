@@ -98,6 +98,21 @@ import Testing
         let replaced = try run(["restore", "--latest", "--only", "db", "--subject", database, "--to-database", database, "--drop-existing"], in: dir)
         #expect(replaced.status == 0, "\(replaced.stderr)")
         #expect(try pg.psql(PostgresFixture.contentQuery, database: database) == contentBefore)
+
+        // A --drop-existing restore whose load fails leaves the existing database as it was.
+        for tool in ["pg_dump", "pg_dumpall", "pg_restore"] {
+            try FileManager.default.createDirectory(atPath: dir.sub("broken-bin"), withIntermediateDirectories: true)
+            symlink("\(pg.bin)/\(tool)", dir.sub("broken-bin/\(tool)"))
+        }
+        try writeFile(dir.sub("broken-bin/psql"), "#!/bin/sh\ncat >/dev/null\necho 'ERROR: injected load failure' >&2\nexit 3\n", mode: 0o755)
+        try writeFile(dir.sub("broken.yml"), String(decoding: readFile(dir.sub("backup.yml"))!, as: UTF8.self)
+            .replacingOccurrences(of: "    password_file: ./pgpass", with: "    password_file: ./pgpass\n    bin_dir: ./broken-bin"))
+        if format == "plain" {
+            let failed = try run(["restore", "--config", "broken.yml", "--latest", "--only", "db", "--subject", database, "--to-database", database, "--drop-existing"], in: dir)
+            #expect(failed.status == 8 && failed.stderr.contains("injected load failure"), "\(failed.stderr)")
+            #expect(try pg.psql(PostgresFixture.contentQuery, database: database) == contentBefore, "the old database is untouched")
+            #expect(try pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '\(database)_restore_%'") == "0", "the half-loaded copy is dropped")
+        }
     }
 
     @Test func preflightFailuresEachHaveTheirOwnExitCodeAndMessage() throws {

@@ -55,7 +55,7 @@ extension PlanLoader {
             entries += (try? contribution(environment))?["notify"] ?? []
         }
         guard !entries.isEmpty else { return [] }
-        let data = try JSONEncoder().encode(JSONValue.array(entries))
+        let data = try JSONEncoder().encode(Self.escapingDollars(.array(entries)))
         guard let node = try Yams.compose(yaml: String(decoding: data, as: UTF8.self)) else { return [] }
         return try decodeNotifiers(node, origin: "environment", baseDirectory: FileManager.default.currentDirectoryPath)
     }

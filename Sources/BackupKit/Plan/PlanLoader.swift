@@ -80,7 +80,7 @@ public struct PlanLoader: Sendable {
 
     /// Masks values under secret-looking keys, passwords inside URLs, and the URLs of notifiers and
     /// heartbeats (Slack, Discord and healthchecks.io keep their token in the URL itself).
-    static func masked(_ node: Node, inNotify: Bool = false) -> Node {
+    static func masked(_ node: Node, inNotify: Bool = false, inHeaders: Bool = false) -> Node {
         switch node {
         case .scalar(var scalar):
             let redacted = Redaction.redactURLCredentials(scalar.string)
@@ -89,13 +89,13 @@ public struct PlanLoader: Sendable {
         case .mapping(let mapping):
             let pairs = mapping.map { pair -> (Node, Node) in
                 let key = pair.key.string ?? ""
-                let secret = Redaction.isSecretKey(key) || key == "heartbeat_url" || (inNotify && key == "url")
+                let secret = Redaction.isSecretKey(key) || key == "heartbeat_url" || (inNotify && key == "url") || inHeaders
                 if secret, case .scalar = pair.value { return (pair.key, Node("***")) }
-                return (pair.key, masked(pair.value, inNotify: inNotify || key == "notify"))
+                return (pair.key, masked(pair.value, inNotify: inNotify || key == "notify", inHeaders: inNotify && key == "headers"))
             }
             return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
         case .sequence(let sequence):
-            return .sequence(Node.Sequence(sequence.map { masked($0, inNotify: inNotify) }, sequence.tag, sequence.style, sequence.mark))
+            return .sequence(Node.Sequence(sequence.map { masked($0, inNotify: inNotify, inHeaders: inHeaders) }, sequence.tag, sequence.style, sequence.mark))
         case .alias:
             return node
         }
@@ -125,8 +125,19 @@ public struct PlanLoader: Sendable {
         }
         var plan: [String: JSONValue] = sections.mapValues { .array($0) }
         if let name = environment["BACKUP_NAME"] { plan["name"] = .string(name) }
+        // These values are final (a password may hold `$`): keep the plan's `${...}` interpolation off them.
+        plan = plan.mapValues(Self.escapingDollars)
         let data = try JSONEncoder().encode(JSONValue.object(plan))
         return String(decoding: data, as: UTF8.self)
+    }
+
+    static func escapingDollars(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .string(let text): .string(text.replacingOccurrences(of: "$", with: "$$"))
+        case .array(let items): .array(items.map(escapingDollars))
+        case .object(let fields): .object(fields.mapValues(escapingDollars))
+        default: value
+        }
     }
 
     static func describe(_ error: YamlError) -> String {

@@ -258,6 +258,17 @@ public struct BackupRunner: Sendable {
         }
         // Whatever is here was left by a run that was killed; we hold the lock, so it is ours to remove.
         removeContents(of: staging)
+        // A run killed while a local sink copied a file leaves a hidden temporary file there; a day later
+        // it cannot belong to any run still going.
+        for directory in plan.sinks.compactMap(\.capabilities.localDirectory) {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where AtomicFileWriter.isTemporaryName(name) {
+                let path = directory + "/" + name
+                if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                   Date().timeIntervalSince(modified) > 86400 {
+                    try? FileManager.default.removeItem(atPath: path)
+                }
+            }
+        }
     }
 
     /// The catalog of the first sink, preferring one on this host; used for the shrink check and for

@@ -218,13 +218,14 @@ private final class StderrCapture: Sendable {
         }
     }
 
-    /// Waits until the child's stderr is closed (it has exited), once.
+    /// Waits, once, until the child's stderr is closed. A background process the child left behind can
+    /// hold it open for ever, so the wait ends after two seconds and the reader is left to finish alone.
     func finish() {
         let first = state.withLock { state -> Bool in
             defer { state.done = true }
             return !state.done
         }
-        if first { finished.wait() }
+        if first { _ = finished.wait(timeout: .now() + 2) }
     }
 
     var text: String { String(decoding: state.withLock { $0.bytes }, as: UTF8.self) }

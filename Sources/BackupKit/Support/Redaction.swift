@@ -7,30 +7,26 @@ public enum Redaction {
     public static func isSecretKey(_ key: String) -> Bool {
         let lower = key.lowercased()
         if lower.hasSuffix("_file") { return false }
-        return ["password", "passwd", "secret", "token", "private_key", "api_key", "apikey"].contains { lower.contains($0) }
+        return ["password", "passwd", "passphrase", "secret", "token", "private_key", "api_key", "apikey"].contains { lower.contains($0) }
     }
 
-    /// Replaces the password in every `scheme://user:password@host` in `text` with `***`.
+    /// Replaces the password in every `scheme://user:password@host` in `text` with `***`. The password
+    /// may hold `/`, `?`, `#` or `@` (such URLs are invalid, but people write them): everything between the
+    /// first `:` and the last `@` of the word is masked. That can over-mask an `@` in a path, never under-mask.
     public static func redactURLCredentials(_ text: String) -> String {
         var result = ""
         var rest = Substring(text)
         while let scheme = rest.range(of: "://") {
             result += rest[..<scheme.upperBound]
             rest = rest[scheme.upperBound...]
-            let authorityEnd = rest.firstIndex { "/?# \n\"'".contains($0) } ?? rest.endIndex
-            let authority = rest[..<authorityEnd]
-            if let at = authority.lastIndex(of: "@") {
-                let userInfo = authority[..<at]
-                if let colon = userInfo.firstIndex(of: ":") {
-                    result += userInfo[..<colon] + ":***"
-                } else {
-                    result += userInfo
-                }
-                result += authority[at...]
+            let wordEnd = rest.firstIndex { " \n\t\"'<>".contains($0) } ?? rest.endIndex
+            let word = rest[..<wordEnd]
+            if let at = word.lastIndex(of: "@"), let colon = word[..<at].firstIndex(of: ":") {
+                result += word[..<colon] + ":***" + word[at...]
             } else {
-                result += authority
+                result += word
             }
-            rest = rest[authorityEnd...]
+            rest = rest[wordEnd...]
         }
         return result + rest
     }

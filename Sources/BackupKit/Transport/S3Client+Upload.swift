@@ -170,10 +170,12 @@ extension S3Client {
 
     /// Aborts a multipart upload so the server drops its parts; retried, and logged if it still fails.
     func abandon(_ key: String, uploadID: String) async {
+        _ = try? await runBlocking { abortMultipartUpload(key, uploadID: uploadID) }
+    }
+
+    func abortMultipartUpload(_ key: String, uploadID: String) {
         do {
-            try await runBlocking {
-                _ = try send(Request(method: "DELETE", key: key, query: [("uploadId", uploadID)]), what: "aborting the upload of \(key)", accept: [200, 204, 404])
-            }
+            _ = try send(Request(method: "DELETE", key: key, query: [("uploadId", uploadID)]), what: "aborting the upload of \(key)", accept: [200, 204, 404])
         } catch {
             logger.error("cannot abort a failed multipart upload; its parts stay until a lifecycle rule removes them",
                          metadata: ["key": "\(key)", "upload": "\(uploadID)", "error": "\(error)"])
@@ -227,7 +229,7 @@ extension S3Client {
             }
             try completeMultipartUpload(key, uploadID: uploadID, etags: etags)
         } catch {
-            _ = try? send(Request(method: "DELETE", key: key, query: [("uploadId", uploadID)]), what: "aborting the upload of \(key)", accept: [200, 204, 404])
+            abortMultipartUpload(key, uploadID: uploadID)
             throw error
         }
     }

@@ -64,7 +64,7 @@ public struct S3Client: Sendable {
 
     /// Performs one request (no retries). `onData` receives a successful response's body; other bodies
     /// are collected for their error message.
-    func perform(_ request: Request, rangeStart: Int64? = nil, onHeaders: ((Int, [String: String]) throws -> Void)? = nil,
+    func perform(_ request: Request, rangeStart: Int64? = nil, ifMatch: String? = nil, onHeaders: ((Int, [String: String]) throws -> Void)? = nil,
                  onData: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> CurlRequest.Response {
         let curl = try CurlRequest(url: url(for: request.key, query: request.query))
         try curl.set(CURLOPT_AWS_SIGV4, "aws:amz:\(settings.region):s3")
@@ -73,6 +73,7 @@ public struct S3Client: Sendable {
         curl.addHeader("x-amz-content-sha256: \(request.payloadHash)")
         if let token = credentials.sessionToken { curl.addHeader("x-amz-security-token: \(token)") }
         if let rangeStart { curl.addHeader("Range: bytes=\(rangeStart)-") }
+        if let ifMatch { curl.addHeader("If-Match: \"\(ifMatch)\"") }
         for header in request.headers { curl.addHeader(header) }
         switch request.method {
         case "GET": break
@@ -201,16 +202,22 @@ public struct S3Client: Sendable {
                     onData: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         var delivered: Int64 = 0
         var announced = false
+        var etag: String?
         try withRetries("downloading \(key)") { _ in
             let start = delivered > 0 ? delivered : nil
-            let response = try perform(Request(method: "GET", key: key), rangeStart: start, onHeaders: { status, headers in
+            // Resume only the same version of the object: a changed object answers 412 and fails.
+            let response = try perform(Request(method: "GET", key: key), rangeStart: start, ifMatch: start == nil ? nil : etag, onHeaders: { status, headers in
                 guard (200..<300).contains(status), !announced else { return }
                 announced = true
+                etag = headers["etag"].map(Self.unquote)
                 try onHeaders?(Int64(headers["content-length"] ?? "") ?? -1, headers)
             }, onData: { bytes in
                 try onData(bytes)
                 delivered += Int64(bytes.count)
             })
+            if response.status == 412 {
+                throw BackupError(.sinkFailed, "\(component): \(key) changed while it was downloaded; it cannot be resumed")
+            }
             guard response.status == 200 || response.status == 206 else {
                 throw failure(response, what: "downloading \(key)", key: key)
             }

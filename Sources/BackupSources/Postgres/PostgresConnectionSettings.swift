@@ -25,7 +25,8 @@ public struct PostgresConnectionSettings: Sendable, Hashable {
     /// Parses `postgres://user:password@host:port/database?sslmode=require&host=/socket/dir`.
     public init(url: String) throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? "") else {
-            throw BackupError(.invalidPlan, "'\(Redaction.redactURLCredentials(url))' is not a postgres:// URL")
+            // Never echo it: an unparseable URL may hold a password with characters the parser choked on.
+            throw BackupError(.invalidPlan, "the database URL is not a valid postgres://user@host:port/database URL. Percent-encode special characters in the user or password (such as %23 for #), or use password_file.")
         }
         host = components.host.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
         port = components.port

@@ -24,14 +24,20 @@ extension PostgresSource {
             return RestoreReport(artifact: request.artifact.name, destination: "roles on \(configuration.connection.describe(environment: environment))", entries: 0, bytes: bytes)
         case .database:
             let target = request.destination.value
-            let created = try prepareDatabase(target, server: configuration.connection, force: request.force, dropExisting: request.dropExisting)
+            let server = configuration.connection
+            // --drop-existing: load into a new database first, and replace the old one only once the load
+            // succeeded, so a failed restore never leaves the user with no database at all.
+            let replacing = try request.dropExisting && databaseHoldsData(target, server: server)
+            let loadInto = replacing ? "\(target)_restore_\(UUID().uuidString.prefix(8).lowercased())" : target
+            let created = try prepareDatabase(loadInto, server: server, force: request.force, dropExisting: false)
             do {
-                let bytes = try load(request, from: archive, into: target, server: configuration.connection, context: context)
-                let tables = try PostgresConnection(settings: configuration.connection.with(database: target), environment: environment, source: name).tableRowCounts()
-                return RestoreReport(artifact: request.artifact.name, destination: "database '\(target)' on \(configuration.connection.with(database: target).describe(environment: environment))",
+                let bytes = try load(request, from: archive, into: loadInto, server: server, context: context)
+                if replacing { try swapInto(target, from: loadInto, server: server) }
+                let tables = try PostgresConnection(settings: server.with(database: target), environment: environment, source: name).tableRowCounts()
+                return RestoreReport(artifact: request.artifact.name, destination: "database '\(target)' on \(server.with(database: target).describe(environment: environment))",
                                      entries: tables.count, bytes: bytes)
             } catch {
-                if created { try? dropDatabase(target, server: configuration.connection) }
+                if created { try? dropDatabase(loadInto, server: server) }
                 throw error
             }
         default:
@@ -83,6 +89,19 @@ extension PostgresSource {
         } catch let error as BackupError where error.code == .databaseMissing {
             return try PostgresConnection(settings: server.with(database: "template1"), environment: environment, source: name)
         }
+    }
+
+    /// Whether a database exists and holds user objects.
+    func databaseHoldsData(_ target: String, server: PostgresConnectionSettings) throws -> Bool {
+        guard try maintenanceConnection(server).value("SELECT 1 FROM pg_database WHERE datname = $1", [target]) != nil else { return false }
+        return try PostgresConnection(settings: server.with(database: target), environment: environment, source: name).holdsUserObjects()
+    }
+
+    /// Drops `target` and renames the freshly loaded `source` database to its name.
+    func swapInto(_ target: String, from source: String, server: PostgresConnectionSettings) throws {
+        let maintenance = try maintenanceConnection(server)
+        try maintenance.query("DROP DATABASE IF EXISTS \(maintenance.quoted(target)) WITH (FORCE)")
+        try maintenance.query("ALTER DATABASE \(maintenance.quoted(source)) RENAME TO \(maintenance.quoted(target))")
     }
 
     /// Creates the database, or checks an existing one: empty is fine, data needs force or drop-existing.
