@@ -137,7 +137,7 @@ extension BackupRunner {
         let record = manifest(outcomes)
         let manifestFile: StagedFile
         do {
-            manifestFile = try record.staged(in: staging)
+            manifestFile = try await runBlocking { try record.staged(in: staging) }
         } catch {
             let message = "cannot write the manifest: \(error)"
             return outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message) }

@@ -179,7 +179,8 @@ public struct BackupRunner: Sendable {
             report.stale = StaleReport.check(newest: primary?.newestGood?.timestamp, limit: limit, now: report.finishedAt)
         }
 
-        recordState(report)
+        let finished = report
+        try? await runBlocking { [self] in recordState(finished) }
         lock?.release()
 
         // 8. Alerts last, so they carry the whole story.
@@ -198,6 +199,7 @@ public struct BackupRunner: Sendable {
 
     /// Keeps the run's outcome for `backupctl status`, and rewrites the metrics file when there is one.
     private func recordState(_ report: RunReport) {
+        // Blocking file I/O: called on a dedicated thread.
         var state = RunState.load(path: plan.statePath, plan: plan.name)
         state.record(report)
         do {
