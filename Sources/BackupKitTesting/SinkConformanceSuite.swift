@@ -139,11 +139,7 @@ public struct SinkConformanceSuite: Sendable {
     }
 
     private func stage(_ bytes: [UInt8], as name: String) throws -> StagedFile {
-        let writer = try AtomicFileWriter(finalPath: scratchDirectory + "/" + name)
-        try bytes.withUnsafeBytes { try writer.write($0) }
-        let digest = try writer.finishWriting()!
-        try writer.commit()
-        return StagedFile(path: writer.finalPath, digest: digest)
+        try StagedFile(writing: bytes, to: scratchDirectory + "/" + name)
     }
 
     private func stageLarge(size: Int64) throws -> StagedFile {

@@ -96,8 +96,6 @@ public struct SMTPNotifier: Notifier {
         self.configuration = configuration
     }
 
-    var host: String { URLComponents(string: configuration.url)?.host ?? "localhost" }
-
     /// The complete message for an alert, with CRLF line ends.
     public func message(for alert: Alert, date: Date = Date()) -> [UInt8] {
         let subject = "[backupctl] \(alert.plan): \(Self.subjectWord(alert.event)) on \(alert.host)\(alert.set.map { " (set \($0))" } ?? "")"
@@ -129,8 +127,7 @@ public struct SMTPNotifier: Notifier {
             if configuration.tls == .implicit, url.hasPrefix("smtp://") { url = "smtps://" + url.dropFirst("smtp://".count) }
             let curl = try CurlRequest(url: url)
             switch configuration.tls {
-            case .starttls: try curl.set(CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))
-            case .implicit: try curl.set(CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))
+            case .starttls, .implicit: try curl.set(CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))
             case .none: try curl.set(CURLOPT_USE_SSL, Int(CURLUSESSL_NONE.rawValue))
             }
             if let caFile = configuration.caFile { try curl.set(CURLOPT_CAINFO, caFile) }

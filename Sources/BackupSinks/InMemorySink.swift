@@ -14,15 +14,10 @@ public final class InMemorySink: Sink {
 
     @discardableResult
     public func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt {
-        let reader = try file.open()
         var bytes: [UInt8] = []
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
+        try file.open().forEachChunk { chunk in
             try Task.checkCancellation()
-            let count = try reader.read(into: buffer)
-            if count == 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
+            bytes.append(contentsOf: chunk)
         }
         guard Int64(bytes.count) == file.digest.size else {
             throw BackupError(.io, "the staged file \(file.path) held \(bytes.count) bytes, not the \(file.digest.size) it was written with")

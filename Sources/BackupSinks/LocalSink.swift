@@ -72,13 +72,7 @@ public struct LocalSink: Sink {
             } catch let error as BackupError where error.code == .notFound {
                 throw BackupError(.notFound, "local sink '\(name)' has no \(key)")
             }
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-            defer { buffer.deallocate() }
-            while true {
-                let count = try reader.read(into: buffer)
-                if count == 0 { break }
-                try output.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            }
+            try reader.forEachChunk { try output.write($0) }
         }
     }
 
@@ -159,14 +153,7 @@ private func linkIntoPlace(_ source: String, _ finalPath: String) throws -> Bool
 /// Copies the staged file to a temporary name, checks its length, flushes, and renames it into place.
 private func copyIntoPlace(_ file: StagedFile, _ finalPath: String) throws {
     let writer = try AtomicFileWriter(finalPath: finalPath, mode: 0o600, computeDigest: false)
-    let reader = try file.open()
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-    defer { buffer.deallocate() }
-    while true {
-        let count = try reader.read(into: buffer)
-        if count == 0 { break }
-        try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-    }
+    try file.open().forEachChunk { try writer.write($0) }
     guard writer.bytesWritten == file.digest.size else {
         throw BackupError(.io, "the staged file \(file.path) held \(writer.bytesWritten) bytes, not the \(file.digest.size) it was written with")
     }

@@ -157,9 +157,6 @@ public struct SFTPSink: Sink {
                                                  "*rm \(Self.quote(path + aside))"])
             do {
                 _ = try perform(curl, what: "uploading \(key)")
-                guard sent == file.digest.size else {
-                    throw BackupError(.io, "the staged file \(file.path) held \(sent) bytes, not the \(file.digest.size) it was written with")
-                }
             } catch {
                 try? removeQuietly(path + temporary)
                 throw error

@@ -39,6 +39,8 @@ public struct S3BucketSource: BackupSource {
     /// The headers kept with each object, besides `x-amz-meta-*`.
     static let keptHeaders = ["content-type", "content-encoding", "content-disposition", "content-language", "cache-control", "expires"]
     static let attributePrefix = "s3."
+    /// Marks a directory entry that was an S3 folder marker (an empty object whose key ends in `/`).
+    static let folderMarkerAttribute = "s3.folder-marker"
 
     func client(bucket: String? = nil) throws -> S3Client {
         var settings = settings
@@ -77,7 +79,7 @@ public struct S3BucketSource: BackupSource {
                     let path = String(key.dropLast())
                     guard !path.isEmpty, directories.insert(path).inserted else { continue }
                     try archive.beginEntry(ArchiveEntry(path: path, kind: .directory, permissions: 0o755,
-                                                        modificationTime: Self.fileTime(object.lastModified), attributes: ["s3.folder-marker": "true"]))
+                                                        modificationTime: Self.fileTime(object.lastModified), attributes: [Self.folderMarkerAttribute: "true"]))
                     try archive.endEntry()
                     objects += 1
                     continue
@@ -144,7 +146,7 @@ public struct S3BucketSource: BackupSource {
         while let entry = try archive.nextEntry() {
             try context.checkCancellation()
             switch entry.kind {
-            case .directory where entry.attributes["s3.folder-marker"] == "true":
+            case .directory where entry.attributes[Self.folderMarkerAttribute] == "true":
                 try client.upload(length: 0, as: entry.path + "/", headers: []) { _ in 0 }
             case .file:
                 var headers: [String] = []

@@ -37,7 +37,7 @@ struct InstallCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let plan = try global.loadPlan()
-                let files = try SystemdUnits(plan: plan, unit: unit, command: InstallCommand.command(global: global, options: options))
+                let files = SystemdUnits(plan: plan, unit: unit, command: InstallCommand.command(global: global, options: options))
                 try InstallCommand.emit(files.files, options: options)
             } catch { throw fail(error) }
         }
@@ -55,7 +55,7 @@ struct InstallCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let plan = try global.loadPlan()
-                let file = try CronFile(plan: plan, user: user, log: log, command: InstallCommand.command(global: global, options: options))
+                let file = CronFile(plan: plan, user: user, log: log, command: InstallCommand.command(global: global, options: options))
                 try InstallCommand.emit([file.file], options: options)
             } catch { throw fail(error) }
         }
@@ -79,9 +79,7 @@ struct InstallCommand: AsyncParsableCommand {
             let target = (options.prefix.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "") + path
             let directory = (target as NSString).deletingLastPathComponent
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let writer = try AtomicFileWriter(finalPath: target, mode: 0o644, computeDigest: false)
-            try Array(contents.utf8).withUnsafeBytes { try writer.write($0) }
-            try writer.commit()
+            try AtomicFileWriter.write(Array(contents.utf8), to: target, mode: 0o644)
             Terminal.out("wrote \(target)")
         }
     }
@@ -93,8 +91,8 @@ struct InstallCommand: AsyncParsableCommand {
 struct SystemdUnits {
     let files: [(path: String, contents: String)]
 
-    init(plan: BackupPlan, unit: String, command: [String]) throws {
-        let schedule = try plan.schedule ?? ScheduleSettings(expression: CronExpression(ScheduleSettings.defaultExpression))
+    init(plan: BackupPlan, unit: String, command: [String]) {
+        let schedule = plan.resolvedSchedule
         let calendars = SystemdCalendar.onCalendar(for: schedule.expression, zoneName: schedule.timeZoneName)
         let service = """
         # Written by `backupctl install systemd` for plan '\(plan.name)'.
@@ -143,8 +141,8 @@ struct SystemdUnits {
 struct CronFile {
     let file: (path: String, contents: String)
 
-    init(plan: BackupPlan, user: String, log: String?, command: [String]) throws {
-        let schedule = try plan.schedule ?? ScheduleSettings(expression: CronExpression(ScheduleSettings.defaultExpression))
+    init(plan: BackupPlan, user: String, log: String?, command: [String]) {
+        let schedule = plan.resolvedSchedule
         var line = command.map(CronFile.quote)
         if let jitter = schedule.jitter, jitter.seconds > 0 { line += ["--jitter", "\(Int(jitter.seconds))s"] }
         let logFile = log ?? "/var/log/backupctl-\(plan.name).log"

@@ -32,7 +32,7 @@ struct ScheduleCommand: AsyncParsableCommand {
     func run() async throws {
         var plan = try await global.loadPlanOrAlert()
         metrics.apply(to: &plan)
-        let settings = try plan.schedule ?? ScheduleSettings(expression: CronExpression(ScheduleSettings.defaultExpression))
+        let settings = plan.resolvedSchedule
         let logger = global.makeLogger()
         let name = plan.name
         let scheduler = BackupScheduler(

@@ -87,7 +87,7 @@ struct StatusCommand: AsyncParsableCommand {
             } catch {
                 status.error = "\(error)"
             }
-            if let limit { status.stale = status.ageSeconds.map { $0 > limit.seconds } ?? true }
+            if let limit { status.stale = StaleReport.check(newest: status.newestGoodSet, limit: limit, now: now) != nil }
             sinks.append(status)
         }
         let report = Status(plan: plan.name, lastRun: state.lastRun, lastFailure: state.lastFailure, sinks: sinks, maxAgeSeconds: limit?.seconds)

@@ -1,5 +1,7 @@
 import BackupKit
 import BackupNotifiers
+import BackupSinks
+import BackupSources
 import Foundation
 import Testing
 
@@ -175,6 +177,3 @@ import Testing
         }
     }
 }
-
-import BackupSinks
-import BackupSources

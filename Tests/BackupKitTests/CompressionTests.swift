@@ -1,4 +1,5 @@
 @testable import BackupKit
+import Crypto
 import Foundation
 import Testing
 
@@ -109,10 +110,7 @@ import Testing
     }
 }
 
-import Crypto
-
 extension Array where Element == UInt8 {
     /// A short stand-in for comparing large buffers without printing them.
     var hexDigest: String { SHA256.hash(data: self).hexString }
 }
-

@@ -41,11 +41,8 @@ import Testing
                     "0 0 30 2 *", "a * * * *"] {
             #expect(throws: BackupError.self, "\(bad)") { try CronExpression(bad) }
         }
-        do {
-            _ = try CronExpression("0 25 * * *")
-        } catch let error as BackupError {
-            #expect(error.message.contains("hour field '25'") && error.message.contains("outside 0-23"), "\(error.message)")
-        }
+        let error = #expect(throws: BackupError.self) { try CronExpression("0 25 * * *") }
+        #expect(error?.message.contains("hour field '25'") == true && error?.message.contains("outside 0-23") == true, "\(String(describing: error))")
     }
 
     @Test func dailyAtTwoAndMonthEnds() throws {

@@ -56,11 +56,7 @@ import Testing
         kill(daemon.processID, SIGTERM)
         let stopped = Date()
         let status = try daemon.wait(timeout: 30)
-        while true {
-            let count = try daemon.readOutput(into: buffer)
-            if count == 0 { break }
-            output += buffer[0..<count]
-        }
+        try daemon.forEachChunk(bufferSize: 4096) { output += $0 }
         let text = String(decoding: output, as: UTF8.self)
         #expect(status == 0, "exit 0 after SIGTERM: \(text)\(daemon.stderrText)")
         #expect(Date().timeIntervalSince(stopped) < 10, "it stops promptly while waiting")

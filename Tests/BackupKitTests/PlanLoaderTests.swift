@@ -2,6 +2,7 @@
 import BackupSinks
 import BackupSources
 import Testing
+import Yams
 
 @Suite struct PlanLoaderTests {
     static let example = """
@@ -134,8 +135,6 @@ import Testing
     }
 }
 
-import Yams
-
 @Suite struct RedactionTests {
     @Test func passwordsInURLsAreMaskedWhateverTheyHold() {
         for (url, secret) in [("postgres://app:s3cret@db:5432/x", "s3cret"), ("postgres://app:p#ss/x@db:5432/x", "p#ss/x"),
@@ -168,6 +167,3 @@ import Yams
         #expect((plan.sinks.first as? LocalSink)?.directory == "/var/backups/$HOME")
     }
 }
-
-import BackupSinks
-import BackupSources

@@ -54,6 +54,12 @@ import Testing
         try pg.psql(PostgresFixture.sql(role: role, rows: rows), database: database)
     }
 
+    /// A `bin_dir` holding the real `tools`, beside which a test puts a wrapper of its own.
+    func linkTools(_ tools: [String], into directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for tool in tools { symlink("\(pg.bin)/\(tool)", directory + "/" + tool) }
+    }
+
     func dropRole(_ role: String) {
         _ = try? pg.psql("DROP ROLE IF EXISTS \(role)")
     }
@@ -100,10 +106,7 @@ import Testing
         #expect(try pg.psql(PostgresFixture.contentQuery, database: database) == contentBefore)
 
         // A --drop-existing restore whose load fails leaves the existing database as it was.
-        for tool in ["pg_dump", "pg_dumpall", "pg_restore"] {
-            try FileManager.default.createDirectory(atPath: dir.sub("broken-bin"), withIntermediateDirectories: true)
-            symlink("\(pg.bin)/\(tool)", dir.sub("broken-bin/\(tool)"))
-        }
+        try linkTools(["pg_dump", "pg_dumpall", "pg_restore"], into: dir.sub("broken-bin"))
         try writeFile(dir.sub("broken-bin/psql"), "#!/bin/sh\ncat >/dev/null\necho 'ERROR: injected load failure' >&2\nexit 3\n", mode: 0o755)
         try writeFile(dir.sub("broken.yml"), String(decoding: readFile(dir.sub("backup.yml"))!, as: UTF8.self)
             .replacingOccurrences(of: "    password_file: ./pgpass", with: "    password_file: ./pgpass\n    bin_dir: ./broken-bin"))
@@ -231,10 +234,7 @@ import Testing
         try createFixture(database: database, role: role)
         let dir = try workspace("pg-damaged", database: database, source: "bin_dir: ./bin")
         defer { dir.remove() }
-        for tool in ["pg_dumpall", "psql", "pg_restore"] {
-            try FileManager.default.createDirectory(atPath: dir.sub("bin"), withIntermediateDirectories: true)
-            symlink("\(pg.bin)/\(tool)", dir.sub("bin/\(tool)"))
-        }
+        try linkTools(["pg_dumpall", "psql", "pg_restore"], into: dir.sub("bin"))
         try writeFile(dir.sub("bin/pg_dump"), """
         #!/bin/bash
         REAL=\(pg.bin)/pg_dump

@@ -81,6 +81,17 @@ public final class AtomicFileWriter {
         if descriptor >= 0 { close(descriptor) }
         if !committed { unlink(temporaryPath) }
     }
+
+    /// Writes `bytes` as the whole file at `path` (temporary name, fsync, rename); returns its size
+    /// and SHA-256.
+    @discardableResult
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws -> FileDigest {
+        let writer = try AtomicFileWriter(finalPath: path, mode: mode)
+        try bytes.withUnsafeBytes { try writer.write($0) }
+        let digest = try writer.finishWriting()!
+        try writer.commit()
+        return digest
+    }
 }
 
 /// `fsync` on a directory, so that a rename or unlink in it survives a crash.

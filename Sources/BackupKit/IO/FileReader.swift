@@ -1,7 +1,7 @@
 import Glibc
 
 /// A file opened for reading from the start, in chunks. It owns its descriptor and closes it in `deinit`.
-public final class FileReader {
+public final class FileReader: ChunkReader {
     public let path: String
     let descriptor: Int32
     /// When set, every byte read also goes through this accumulator.
@@ -28,4 +28,16 @@ public final class FileReader {
     }
 
     deinit { close(descriptor) }
+}
+
+extension FileReader {
+    /// Reads at an absolute offset without moving the file position (pread).
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        while true {
+            let count = pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
+            if count >= 0 { return count }
+            if errno == EINTR { continue }
+            throw fileSystemError("cannot read", path)
+        }
+    }
 }

@@ -64,11 +64,7 @@ public struct Manifest: Sendable, Codable, Hashable {
 
     /// Writes the manifest into `directory` (mode 0600, fsync, rename) for a sink to store.
     public func staged(in directory: String) throws -> StagedFile {
-        let writer = try AtomicFileWriter(finalPath: directory + "/" + key, mode: 0o600)
-        try encoded().withUnsafeBytes { try writer.write($0) }
-        let digest = try writer.finishWriting()!
-        try writer.commit()
-        return StagedFile(path: writer.finalPath, digest: digest)
+        try StagedFile(writing: encoded(), to: directory + "/" + key)
     }
 
     public static func decode(_ bytes: [UInt8], key: String) throws -> Manifest {

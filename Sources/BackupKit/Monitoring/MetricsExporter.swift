@@ -67,8 +67,6 @@ public enum MetricsExporter {
     /// Writes the exposition to `path` atomically (mode 0644, for the node exporter to read).
     public static func writeFile(_ path: String, state: RunState) throws {
         try FileManager.default.createDirectory(atPath: splitPath(path).directory, withIntermediateDirectories: true)
-        let writer = try AtomicFileWriter(finalPath: path, mode: 0o644, computeDigest: false)
-        try Array(exposition(for: state).utf8).withUnsafeBytes { try writer.write($0) }
-        try writer.commit()
+        try AtomicFileWriter.write(Array(exposition(for: state).utf8), to: path, mode: 0o644)
     }
 }

@@ -103,8 +103,6 @@ public struct RunState: Sendable, Codable, Hashable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        let writer = try AtomicFileWriter(finalPath: path, mode: 0o600, computeDigest: false)
-        try Array(try encoder.encode(self)).withUnsafeBytes { try writer.write($0) }
-        try writer.commit()
+        try AtomicFileWriter.write(Array(encoder.encode(self)), to: path)
     }
 }

@@ -101,6 +101,12 @@ public struct BackupPlan: Sendable {
         (localDirectory ?? resolvedStagingDirectory) + "/.backupctl-\(name).state.json"
     }
 
+    /// The plan's schedule, or the design document's default (daily at 02:00 in the system's zone) for
+    /// a plan built in code without one.
+    public var resolvedSchedule: ScheduleSettings {
+        schedule ?? ScheduleSettings(expression: ScheduleSettings.defaultCronExpression)
+    }
+
     public func source(named name: String) -> PlanSource? { sources.first { $0.source.name == name } }
     public func sink(named name: String) -> (any Sink)? { sinks.first { $0.name == name } }
 }

@@ -25,6 +25,13 @@ public protocol ArchiveFormat: Sendable {
     func makeReader(input: @escaping ByteInput) throws -> any ArchiveReader
 }
 
+extension ArchiveFormat {
+    /// A reader of the artifact `file` holds.
+    public func makeReader(file: FileReader) throws -> any ArchiveReader {
+        try makeReader(input: { try file.read(into: $0) })
+    }
+}
+
 /// What an archive holds.
 public enum ArchiveLayout: String, Sendable, Codable {
     /// Files, directories and links (tar).

@@ -79,6 +79,11 @@ public struct StagedFile: Sendable, Hashable {
         self.digest = digest
     }
 
+    /// Writes `bytes` as the file at `path` (mode 0600, fsync, rename) and stages it.
+    public init(writing bytes: [UInt8], to path: String) throws {
+        self.init(path: path, digest: try AtomicFileWriter.write(bytes, to: path))
+    }
+
     /// Opens the file for reading in chunks.
     public func open() throws -> FileReader { try FileReader(path: path) }
 }

@@ -97,8 +97,7 @@ extension BackupRunner {
         try await runCancellableOnDedicatedThread { cancellation in
             var context = context
             context.isCancelled = { cancellation.isSet }
-            let file = try FileReader(path: path)
-            let reader = try format.makeReader(input: { try file.read(into: $0) })
+            let reader = try format.makeReader(file: FileReader(path: path))
             let request = RestoreRequest(artifact: record, destination: RestoreDestination(kind: .init(rawValue: "drill"), value: ""), artifactPath: path)
             return try source.restoreDrill(request, from: reader, context: context)
         }

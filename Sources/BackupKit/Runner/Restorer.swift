@@ -111,8 +111,7 @@ public struct Restorer: Sendable {
                     context.isCancelled = { cancellation.isSet }
                     var request = request
                     request.artifactPath = path
-                    let file = try FileReader(path: path)
-                    let reader = try format.makeReader(input: { try file.read(into: $0) })
+                    let reader = try format.makeReader(file: FileReader(path: path))
                     if let source {
                         return try source.restore(request, from: reader, context: context)
                     }

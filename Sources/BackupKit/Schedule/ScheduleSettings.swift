@@ -12,6 +12,8 @@ public struct ScheduleSettings: Sendable, Hashable {
     public var runAtStart: Bool
 
     public static let defaultExpression = "0 2 * * *"
+    // A constant expression that parses.
+    static let defaultCronExpression = try! CronExpression(defaultExpression)
 
     public init(expression: CronExpression, timeZone: TimeZone = .current, timeZoneName: String? = nil, jitter: PlanDuration? = nil, runAtStart: Bool = false) {
         self.expression = expression

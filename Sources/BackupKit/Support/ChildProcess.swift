@@ -102,7 +102,7 @@ public final class ChildProcess {
     /// Reads from the child's standard output; 0 at its end.
     public func readOutput(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
-            let count = read(stdoutDescriptor, buffer.baseAddress, buffer.count)
+            let count = Glibc.read(stdoutDescriptor, buffer.baseAddress, buffer.count)
             if count >= 0 { return count }
             if errno == EINTR { continue }
             throw BackupError(.io, "cannot read the output of \(executable): \(String(cString: strerror(errno)))")
@@ -192,6 +192,11 @@ public final class ChildProcess {
 
     /// A write to a pipe whose reader died must fail with EPIPE, not kill this process.
     private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
+}
+
+extension ChildProcess: ChunkReader {
+    /// The child's standard output, for ``ChunkReader/forEachChunk(bufferSize:_:)``.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try readOutput(into: buffer) }
 }
 
 /// Reads a child's standard error on a thread of its own, keeping the last 64 KiB.

@@ -189,27 +189,26 @@ extension S3Client {
     }
 
     /// Uploads `length` bytes pulled in order from `read` (such as an entry of an archive being
-    /// restored) as `key` with extra `headers` (content type, user metadata). One part is buffered at a
-    /// time, so memory stays at one part size whatever the length.
+    /// restored) as `key` with extra `headers` (content type, user metadata). One part is held in memory
+    /// at a time, so memory stays at one part size whatever the length.
     public func upload(length: Int64, as key: String, headers: [String], read: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
         let partSize = Self.partSize(for: length, configured: settings.partSize)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(partSize, max(length, 1))), alignment: 16)
-        defer { buffer.deallocate() }
-        func fill(_ count: Int) throws -> UnsafeRawBufferPointer {
-            var filled = 0
-            while filled < count {
-                let got = try read(UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<count]))
-                guard got > 0 else { throw BackupError(.restoreFailed, "\(key): the archive entry ended after \(filled) of \(count) bytes") }
-                filled += got
+        /// The next `count` bytes, read straight into the part's own array.
+        func readPart(_ count: Int) throws -> [UInt8] {
+            try [UInt8](unsafeUninitializedCapacity: count) { buffer, filled in
+                while filled < count {
+                    let got = try read(UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[filled..<count]))
+                    guard got > 0 else { throw BackupError(.restoreFailed, "\(key): the archive entry ended after \(filled) of \(count) bytes") }
+                    filled += got
+                }
             }
-            return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
         }
         let never = CancellationFlag()
         if length <= partSize {
-            let bytes = try fill(Int(length))
-            let hashes = Self.hashes(of: bytes)
+            let bytes = try readPart(Int(length))
+            let hashes = bytes.withUnsafeBytes(Self.hashes)
             let request = Request(method: "PUT", key: key, headers: uploadHeaders + headers + ["Content-MD5: \(hashes.md5Base64)"],
-                                  payloadHash: hashes.sha256Hex, body: .bytes(Array(bytes)))
+                                  payloadHash: hashes.sha256Hex, body: .bytes(bytes))
             try checkETag(try send(request, what: "uploading \(key)", cancellation: never), expected: hashes.md5Hex, what: "uploading \(key)")
             return
         }
@@ -220,9 +219,9 @@ extension S3Client {
             var number = 1
             while offset < length {
                 let count = Int(min(partSize, length - offset))
-                let bytes = try fill(count)
-                let hashes = Self.hashes(of: bytes)
-                try uploadPart(number, key: key, uploadID: uploadID, hashes: hashes, body: .bytes(Array(bytes)), cancellation: never)
+                let bytes = try readPart(count)
+                let hashes = bytes.withUnsafeBytes(Self.hashes)
+                try uploadPart(number, key: key, uploadID: uploadID, hashes: hashes, body: .bytes(bytes), cancellation: never)
                 etags.append(hashes.md5Hex)
                 offset += Int64(count)
                 number += 1

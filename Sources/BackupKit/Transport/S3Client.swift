@@ -56,8 +56,7 @@ public struct S3Client: Sendable {
             base = components.string!.trimmingSuffix("/") + path
         }
         if !query.isEmpty {
-            base += "?" + query.sorted { $0.0 < $1.0 }.map { $0.1.isEmpty ? encodeQuery($0.0) + "=" : encodeQuery($0.0) + "=" + encodeQuery($0.1) }
-                .joined(separator: "&")
+            base += "?" + query.sorted { $0.0 < $1.0 }.map { Self.encodeComponent($0.0) + "=" + Self.encodeComponent($0.1) }.joined(separator: "&")
         }
         return base
     }
@@ -262,8 +261,6 @@ public struct S3Client: Sendable {
         let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
         return text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
     }
-
-    private func encodeQuery(_ text: String) -> String { Self.encodeComponent(text) }
 }
 
 extension S3Client {
@@ -272,18 +269,6 @@ extension S3Client {
             var all: [ObjectInfo] = []
             try list(prefix: prefix) { all += $0 }
             return all
-        }
-    }
-}
-
-extension FileReader {
-    /// Reads at an absolute offset without moving the file position (pread).
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
-        while true {
-            let count = pread(descriptor, buffer.baseAddress, buffer.count, off_t(offset))
-            if count >= 0 { return count }
-            if errno == EINTR { continue }
-            throw BackupError(.io, "cannot read \(path): \(String(cString: strerror(errno)))")
         }
     }
 }

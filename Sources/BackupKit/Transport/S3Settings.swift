@@ -76,11 +76,10 @@ public struct S3Settings: Sendable, Hashable {
     /// Decodes the settings with strict keys; `forUploads: false` refuses the upload-only keys, and
     /// `alsoAllowed` are the component's own keys. Relative file paths resolve against `baseDirectory`.
     public init(from decoder: any Decoder, forUploads: Bool, alsoAllowed: Set<String>, baseDirectory: String) throws {
-        let all = try decoder.strictContainer(keyedBy: CodingKeys.self, alsoAllowed: alsoAllowed)
-        if !forUploads, let key = Self.uploadKeys.first(where: { all.contains($0) }) {
-            throw invalidValue(key, in: all, "'\(key.stringValue)' applies to uploads (the s3 sink), not to reading a bucket")
+        let container = try decoder.strictContainer(keyedBy: CodingKeys.self, alsoAllowed: alsoAllowed)
+        if !forUploads, let key = Self.uploadKeys.first(where: { container.contains($0) }) {
+            throw invalidValue(key, in: container, "'\(key.stringValue)' applies to uploads (the s3 sink), not to reading a bucket")
         }
-        let container = all
         let endpoint = try container.decode(String.self, forKey: .endpoint)
         guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw invalidValue(.endpoint, in: container, "'\(endpoint)' is not an http(s) URL such as https://s3.eu-central-1.amazonaws.com")
@@ -100,9 +99,7 @@ public struct S3Settings: Sendable, Hashable {
         let attempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? 5
         guard (1...20).contains(attempts) else { throw invalidValue(.maxAttempts, in: container, "must be between 1 and 20") }
         func secret(_ key: CodingKeys, _ file: CodingKeys) throws -> Secret? {
-            guard let secret = try container.decodeSecretIfPresent(key, fileKey: file) else { return nil }
-            if case .file(let path) = secret.storage { return .file(resolve(path)) }
-            return secret
+            try container.decodeSecretIfPresent(key, fileKey: file, resolvingPathsAgainst: baseDirectory)
         }
         self.init(
             endpoint: endpoint, region: try container.decodeIfPresent(String.self, forKey: .region) ?? "us-east-1", bucket: bucket,

@@ -35,7 +35,7 @@ public enum ArtifactVerifier {
         var entries = 0
         var contentBytes: Int64 = 0
         do {
-            let reader = try format.makeReader(input: { try file.read(into: $0) })
+            let reader = try format.makeReader(file: file)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
             defer { buffer.deallocate() }
             var safety = EntrySafety()

@@ -8,7 +8,7 @@ extension PostgresSource.Configuration: Decodable {
         case restoreTest = "restore_test"
     }
 
-    /// Decodes the plan's keys; relative `*_file` paths stay as written until ``resolvingPaths(against:)``.
+    /// Decodes the plan's keys; relative `*_file` paths stay as written until `resolvingPaths(with:)`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.strictContainer(keyedBy: CodingKeys.self, alsoAllowed: PlanKeys.source)
         connection = try ServerKeys.decode(from: container, url: .url, host: .host, port: .port, user: .user, sslmode: .sslmode,

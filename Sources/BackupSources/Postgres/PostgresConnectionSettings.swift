@@ -110,6 +110,31 @@ public struct PostgresConnectionSettings: Sendable, Hashable {
     }
 }
 
+extension PostgresConnectionSettings {
+    /// Runs `body` with what a client tool (pg_dump, psql, pg_restore) needs to log in with these
+    /// settings and no password on its command line. The password file its environment names exists
+    /// until `body` returns.
+    func withToolLogin<T>(environment: [String: String], stagingDirectory: String, _ body: (PostgresToolLogin) throws -> T) throws -> T {
+        let password = try resolvedPassword(environment: environment)
+        let passwordFile = try PasswordFile.make(password: password, in: stagingDirectory)
+        return try withExtendedLifetime(passwordFile) {
+            try body(PostgresToolLogin(environment: childEnvironment(base: environment, passfile: passwordFile?.path), password: password))
+        }
+    }
+}
+
+/// A client tool's environment (``PostgresConnectionSettings/childEnvironment(base:passfile:)``) and
+/// the password it leads to, for masking in what the tool says.
+struct PostgresToolLogin {
+    let environment: [String: String]
+    let password: String?
+
+    /// `text` without the password (or URL credentials) in it.
+    func redact(_ text: String) -> String {
+        Redaction.redact(text, secrets: password.map { [$0] } ?? [])
+    }
+}
+
 /// A libpq password file (mode 0600) for a child process, removed when dropped.
 final class PasswordFile {
     let path: String
@@ -119,10 +144,9 @@ final class PasswordFile {
         guard let password else { return nil }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let escaped = password.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: ":", with: "\\:")
-        let writer = try AtomicFileWriter(finalPath: directory + "/.pgpass-\(UUID().uuidString)", mode: 0o600, computeDigest: false)
-        try Array("*:*:*:*:\(escaped)\n".utf8).withUnsafeBytes { try writer.write($0) }
-        try writer.commit()
-        return PasswordFile(path: writer.finalPath)
+        let path = directory + "/.pgpass-\(UUID().uuidString)"
+        try AtomicFileWriter.write(Array("*:*:*:*:\(escaped)\n".utf8), to: path)
+        return PasswordFile(path: path)
     }
 
     private init(path: String) { self.path = path }

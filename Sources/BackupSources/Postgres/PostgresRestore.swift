@@ -29,7 +29,7 @@ extension PostgresSource {
             // succeeded, so a failed restore never leaves the user with no database at all.
             let replacing = try request.dropExisting && databaseHoldsData(target, server: server)
             let loadInto = replacing ? "\(target)_restore_\(UUID().uuidString.prefix(8).lowercased())" : target
-            let created = try prepareDatabase(loadInto, server: server, force: request.force, dropExisting: false)
+            let created = try prepareDatabase(loadInto, server: server, force: request.force)
             do {
                 let bytes = try load(request, from: archive, into: loadInto, server: server, context: context)
                 if replacing { try swapInto(target, from: loadInto, server: server) }
@@ -55,7 +55,7 @@ extension PostgresSource {
         let started = Date()
         let server = configuration.restoreTestServer ?? configuration.connection
         let scratch = "backupkit_drill_\(UUID().uuidString.prefix(8).lowercased())"
-        _ = try prepareDatabase(scratch, server: server, force: false, dropExisting: false)
+        _ = try prepareDatabase(scratch, server: server, force: false)
         defer { try? dropDatabase(scratch, server: server) }
         _ = try load(request, from: archive, into: scratch, server: server, context: context)
         let actual = try PostgresConnection(settings: server.with(database: scratch), environment: environment, source: name).tableRowCounts()
@@ -93,7 +93,12 @@ extension PostgresSource {
 
     /// Whether a database exists and holds user objects.
     func databaseHoldsData(_ target: String, server: PostgresConnectionSettings) throws -> Bool {
-        guard try maintenanceConnection(server).value("SELECT 1 FROM pg_database WHERE datname = $1", [target]) != nil else { return false }
+        try databaseHoldsData(target, server: server, maintenance: maintenanceConnection(server)) == true
+    }
+
+    /// Nil when the database does not exist, else whether it holds user objects.
+    private func databaseHoldsData(_ target: String, server: PostgresConnectionSettings, maintenance: PostgresConnection) throws -> Bool? {
+        guard try maintenance.value("SELECT 1 FROM pg_database WHERE datname = $1", [target]) != nil else { return nil }
         return try PostgresConnection(settings: server.with(database: target), environment: environment, source: name).holdsUserObjects()
     }
 
@@ -104,23 +109,19 @@ extension PostgresSource {
         try maintenance.query("ALTER DATABASE \(maintenance.quoted(source)) RENAME TO \(maintenance.quoted(target))")
     }
 
-    /// Creates the database, or checks an existing one: empty is fine, data needs force or drop-existing.
-    /// Returns whether it created the database.
-    func prepareDatabase(_ target: String, server: PostgresConnectionSettings, force: Bool, dropExisting: Bool) throws -> Bool {
+    /// Creates the database, or checks an existing one: empty is fine, data needs `force`. Returns
+    /// whether it created the database.
+    func prepareDatabase(_ target: String, server: PostgresConnectionSettings, force: Bool) throws -> Bool {
         let maintenance = try maintenanceConnection(server)
-        let exists = try maintenance.value("SELECT 1 FROM pg_database WHERE datname = $1", [target]) != nil
-        if exists {
-            let holdsData = try PostgresConnection(settings: server.with(database: target), environment: environment, source: name).holdsUserObjects()
-            if holdsData && dropExisting {
-                try maintenance.query("DROP DATABASE \(maintenance.quoted(target)) WITH (FORCE)")
-            } else if holdsData && !force {
-                throw BackupError(.restoreFailed, "the database '\(target)' exists and is not empty. Pass --drop-existing to replace it, or --force to load the dump into it as it is.")
-            } else {
-                return false
-            }
+        switch try databaseHoldsData(target, server: server, maintenance: maintenance) {
+        case nil:
+            try maintenance.query("CREATE DATABASE \(maintenance.quoted(target)) TEMPLATE template0")
+            return true
+        case true? where !force:
+            throw BackupError(.restoreFailed, "the database '\(target)' exists and is not empty. Pass --drop-existing to replace it, or --force to load the dump into it as it is.")
+        default:
+            return false
         }
-        try maintenance.query("CREATE DATABASE \(maintenance.quoted(target)) TEMPLATE template0")
-        return true
     }
 
     func dropDatabase(_ target: String, server: PostgresConnectionSettings) throws {
@@ -132,68 +133,61 @@ extension PostgresSource {
     func load(_ request: RestoreRequest, from archive: any ArchiveReader, into target: String, server: PostgresConnectionSettings,
               context: SourceContext) throws -> Int64 {
         let settings = server.with(database: target)
-        let password = try settings.resolvedPassword(environment: environment)
-        let passfile = try PasswordFile.make(password: password, in: context.stagingDirectory)
-        let childEnvironment = settings.childEnvironment(base: environment, passfile: passfile?.path)
         let serverMajor = try PostgresConnection(settings: settings, environment: environment, source: name).serverVersion / 10000
-        if request.artifact.details["format"] == .string("custom") {
-            guard let path = request.artifactPath else { throw BackupError(.restoreFailed, "pg_restore needs the dump as a file") }
-            let jobs = request.jobs ?? configuration.jobs ?? availableProcessors()
-            let child = try ChildProcess(executable: tools.path("pg_restore", serverMajor: serverMajor),
-                                         arguments: ["--no-password", "--exit-on-error", "--jobs=\(jobs)", "--dbname=\(target)", path],
-                                         environment: childEnvironment, stdout: .null)
-            try check(child, status: try child.wait(), what: "pg_restore into '\(target)'", secrets: password)
-            return request.artifact.size
+        return try settings.withToolLogin(environment: environment, stagingDirectory: context.stagingDirectory) { login in
+            if request.artifact.details["format"] == .string("custom") {
+                guard let path = request.artifactPath else { throw BackupError(.restoreFailed, "pg_restore needs the dump as a file") }
+                let jobs = request.jobs ?? configuration.jobs ?? availableProcessors()
+                let child = try ChildProcess(executable: tools.path("pg_restore", serverMajor: serverMajor),
+                                             arguments: ["--no-password", "--exit-on-error", "--jobs=\(jobs)", "--dbname=\(target)", path],
+                                             environment: login.environment, stdout: .null)
+                try check(child, status: try child.wait(), what: "pg_restore into '\(target)'", login: login)
+                return request.artifact.size
+            }
+            let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor),
+                                         arguments: ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction"],
+                                         environment: login.environment, stdin: .pipe, stdout: .null)
+            let bytes = try feed(archive, to: child, context: context)
+            try check(child, status: try child.wait(), what: "psql into '\(target)'", login: login)
+            return bytes
         }
-        let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor),
-                                     arguments: ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction"],
-                                     environment: childEnvironment, stdin: .pipe, stdout: .null)
-        let bytes = try feed(archive, to: child, context: context)
-        try check(child, status: try child.wait(), what: "psql into '\(target)'", secrets: password)
-        return bytes
     }
 
     /// Loads the globals dump (roles, tablespaces) into the server. Roles that already exist stay as
     /// they are; any other error fails the restore.
     func loadGlobals(from archive: any ArchiveReader, server: PostgresConnectionSettings, context: SourceContext) throws -> Int64 {
         let server = server.with(database: try maintenanceConnection(server).value("SELECT current_database()") ?? "postgres")
-        let password = try server.resolvedPassword(environment: environment)
-        let passfile = try PasswordFile.make(password: password, in: context.stagingDirectory)
         let serverMajor = try PostgresConnection(settings: server, environment: environment, source: name).serverVersion / 10000
-        let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor), arguments: ["--no-password", "--no-psqlrc", "--quiet"],
-                                     environment: server.childEnvironment(base: environment, passfile: passfile?.path), stdin: .pipe, stdout: .null)
-        let bytes = try feed(archive, to: child, context: context)
-        let status = try child.wait()
-        let errors = child.stderrText.split(separator: "\n").filter { $0.contains("ERROR:") && !$0.contains("already exists") }
-        guard status == 0, errors.isEmpty else {
-            throw BackupError(.restoreFailed, "loading the globals (roles) failed: \(Redaction.redact(errors.joined(separator: "; "), secrets: password.map { [$0] } ?? []))")
+        return try server.withToolLogin(environment: environment, stagingDirectory: context.stagingDirectory) { login in
+            let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor), arguments: ["--no-password", "--no-psqlrc", "--quiet"],
+                                         environment: login.environment, stdin: .pipe, stdout: .null)
+            let bytes = try feed(archive, to: child, context: context)
+            let status = try child.wait()
+            let errors = child.stderrText.split(separator: "\n").filter { $0.contains("ERROR:") && !$0.contains("already exists") }
+            guard status == 0, errors.isEmpty else {
+                throw BackupError(.restoreFailed, "loading the globals (roles) failed: \(login.redact(errors.joined(separator: "; ")))")
+            }
+            return bytes
         }
-        return bytes
     }
 
     private func feed(_ archive: any ArchiveReader, to child: ChildProcess, context: SourceContext) throws -> Int64 {
         guard try archive.nextEntry() != nil else { throw BackupError(.restoreFailed, "the dump artifact is empty") }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        var total: Int64 = 0
-        while true {
+        let total = try archive.forEachChunk { chunk in
             if context.isCancelled() {
                 child.terminate()
                 throw CancellationError()
             }
-            let count = try archive.read(into: buffer)
-            if count == 0 { break }
-            try child.writeInput(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            total += Int64(count)
+            try child.writeInput(chunk)
         }
         child.closeInput()
         _ = try archive.nextEntry()
         return total
     }
 
-    private func check(_ child: ChildProcess, status: Int32, what: String, secrets password: String?) throws {
+    private func check(_ child: ChildProcess, status: Int32, what: String, login: PostgresToolLogin) throws {
         guard status == 0 else {
-            let message = Redaction.redact(child.stderrText.trimmingCharacters(in: .whitespacesAndNewlines), secrets: password.map { [$0] } ?? [])
+            let message = login.redact(child.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))
             throw BackupError(.restoreFailed, "\(what) failed with status \(status): \(message.suffix(2000))")
         }
     }
@@ -209,13 +203,7 @@ extension PostgresSource {
         }
         let writer = try AtomicFileWriter(finalPath: path, mode: 0o600, computeDigest: false)
         guard try archive.nextEntry() != nil else { throw BackupError(.restoreFailed, "the dump artifact is empty") }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = try archive.read(into: buffer)
-            if count == 0 { break }
-            try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        }
+        try archive.forEachChunk { try writer.write($0) }
         _ = try archive.nextEntry()
         try writer.commit()
         return RestoreReport(artifact: request.artifact.name, destination: path, entries: 1, bytes: writer.bytesWritten)

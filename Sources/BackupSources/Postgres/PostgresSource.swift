@@ -163,32 +163,24 @@ public struct PostgresSource: BackupSource {
     private func stream(tool: String, arguments: [String], database: String, to archive: any ArchiveWriter, context: SourceContext,
                         trailer: String?, header: String?) throws {
         let settings = configuration.connection.with(database: database)
-        let password = try settings.resolvedPassword(environment: environment)
-        let passfile = try PasswordFile.make(password: password, in: context.stagingDirectory)
-        let child = try ChildProcess(executable: tool, arguments: arguments,
-                                     environment: settings.childEnvironment(base: environment, passfile: passfile?.path))
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        var total: Int64 = 0
         var head: [UInt8] = []
         var tail: [UInt8] = []
-        while true {
-            if context.isCancelled() {
-                child.terminate()
-                throw CancellationError()
+        let (status, total, stderr) = try settings.withToolLogin(environment: environment, stagingDirectory: context.stagingDirectory) { login in
+            let child = try ChildProcess(executable: tool, arguments: arguments, environment: login.environment)
+            let total = try child.forEachChunk { chunk in
+                if context.isCancelled() {
+                    child.terminate()
+                    throw CancellationError()
+                }
+                try archive.write(chunk)
+                if head.count < 16 { head += chunk.prefix(16 - head.count) }
+                tail += chunk.suffix(256)
+                if tail.count > 256 { tail.removeFirst(tail.count - 256) }
+                context.progress(Int64(chunk.count))
             }
-            let count = try child.readOutput(into: buffer)
-            if count == 0 { break }
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            try archive.write(chunk)
-            if head.count < 16 { head += chunk.prefix(16 - head.count) }
-            tail += chunk.suffix(256)
-            if tail.count > 256 { tail.removeFirst(tail.count - 256) }
-            total += Int64(count)
-            context.progress(Int64(count))
+            let status = try child.wait()
+            return (status, total, login.redact(child.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)))
         }
-        let status = try child.wait()
-        let stderr = Redaction.redact(child.stderrText.trimmingCharacters(in: .whitespacesAndNewlines), secrets: password.map { [$0] } ?? [])
         let what = "\(URL(fileURLWithPath: tool).lastPathComponent) of '\(database)' (\(settings.describe(environment: environment)))"
         guard status == 0 else {
             throw BackupError(.sourceFailed, "postgres source '\(name)': \(what) exited with status \(status): \(stderr.isEmpty ? "no message" : stderr)")

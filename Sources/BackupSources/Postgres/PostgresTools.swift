@@ -24,13 +24,7 @@ struct PostgresTools: Sendable {
     func version(of path: String) throws -> (text: String, major: Int) {
         let child = try ChildProcess(executable: path, arguments: ["--version"], environment: ProcessInfo.processInfo.environment)
         var output: [UInt8] = []
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
-        defer { buffer.deallocate() }
-        while true {
-            let count = try child.readOutput(into: buffer)
-            if count == 0 { break }
-            output += buffer[0..<count]
-        }
+        try child.forEachChunk(bufferSize: 4096) { output += $0 }
         try child.wait(timeout: 30)
         let text = String(decoding: output, as: UTF8.self)
         // "pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"

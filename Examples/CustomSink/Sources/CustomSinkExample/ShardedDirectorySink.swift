@@ -32,14 +32,9 @@ public struct ShardedDirectorySink: Sink {
         try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         // AtomicFileWriter gives the temporary name, fsync and rename; it removes the temporary file on failure.
         let writer = try AtomicFileWriter(finalPath: target, mode: 0o600, computeDigest: false)
-        let reader = try file.open()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
+        try file.open().forEachChunk { chunk in
             try Task.checkCancellation()
-            let count = try reader.read(into: buffer)
-            if count == 0 { break }
-            try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            try writer.write(chunk)
         }
         guard writer.bytesWritten == file.digest.size else {
             throw BackupError(.io, "\(file.path) held \(writer.bytesWritten) bytes, not \(file.digest.size)")
@@ -50,14 +45,7 @@ public struct ShardedDirectorySink: Sink {
 
     public func get(_ key: String, into output: ByteDestination) async throws {
         guard FileManager.default.fileExists(atPath: path(of: key)) else { throw BackupError(.notFound, "\(name) has no \(key)") }
-        let reader = try FileReader(path: path(of: key))
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = try reader.read(into: buffer)
-            if count == 0 { break }
-            try output.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        }
+        try FileReader(path: path(of: key)).forEachChunk { try output.write($0) }
     }
 
     public func list() async throws -> [StoredObject] {
