@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "BackupSinks", targets: ["BackupSinks"]),
         .library(name: "BackupNotifiers", targets: ["BackupNotifiers"]),
         .library(name: "BackupKitTesting", targets: ["BackupKitTesting"]),
+        .library(name: "BackupCommands", targets: ["BackupCommands"]),
         .executable(name: "backupctl", targets: ["backupctl"]),
     ],
     dependencies: [
@@ -48,8 +49,9 @@ let package = Package(
             dependencies: ["BackupKit", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "BackupKitTesting", dependencies: ["BackupKit"]),
-        .executableTarget(
-            name: "backupctl",
+        // The whole command line as a library, so a program of your own gets it with your own components.
+        .target(
+            name: "BackupCommands",
             dependencies: [
                 "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -57,6 +59,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .executableTarget(name: "backupctl", dependencies: ["BackupCommands", "BackupKit"]),
         // Examples/Embedding: a program that runs a plan built in code and prints its events.
         .executableTarget(
             name: "embed-backupkit",
@@ -65,6 +68,12 @@ let package = Package(
         ),
         // Examples/CustomSink: a user's own sink, written against the public API only.
         .target(name: "CustomSinkExample", dependencies: ["BackupKit"], path: "Examples/CustomSink/Sources/CustomSinkExample"),
+        // Examples/CustomSink: the whole backupctl command line, with that sink usable by `type:`.
+        .executableTarget(
+            name: "backupctl-sharded",
+            dependencies: ["BackupCommands", "BackupKit", "CustomSinkExample"],
+            path: "Examples/CustomSink/Sources/backupctl-sharded"
+        ),
         .testTarget(
             name: "CustomSinkExampleTests",
             dependencies: ["CustomSinkExample", "BackupKit", "BackupKitTesting"],

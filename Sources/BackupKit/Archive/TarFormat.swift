@@ -17,6 +17,12 @@ public struct TarFormat: ArchiveFormat {
     public var layout: ArchiveLayout { .tree }
     public var fileExtension: String { name }
 
+    public var compresses: Bool { compression != .none }
+
+    public func configured(_ options: ArchiveOptions) throws -> any ArchiveFormat {
+        TarFormat(compression: compression, level: try compression.checkedLevel(options.level, format: name), threads: options.threads)
+    }
+
     public func makeWriter(output: @escaping ByteOutput) throws -> any ArchiveWriter {
         try TarWriter(compressor: compression.makeCompressor(level: level, threads: threads, output: output))
     }
@@ -41,6 +47,12 @@ public struct StreamFormat: ArchiveFormat {
     public var name: String { compression.fileExtension ?? "raw" }
     public var layout: ArchiveLayout { .stream }
     public var fileExtension: String { compression.fileExtension ?? "" }
+
+    public var compresses: Bool { compression != .none }
+
+    public func configured(_ options: ArchiveOptions) throws -> any ArchiveFormat {
+        StreamFormat(compression: compression, level: try compression.checkedLevel(options.level, format: name), threads: options.threads)
+    }
 
     public func makeWriter(output: @escaping ByteOutput) throws -> any ArchiveWriter {
         try StreamWriter(compressor: compression.makeCompressor(level: level, threads: threads, output: output))

@@ -31,6 +31,15 @@ public enum Compression: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// `level` if this compression has it; nil stays nil (the default level).
+    func checkedLevel(_ level: Int?, format: String) throws -> Int? {
+        guard let level else { return nil }
+        guard levels.contains(level) else {
+            throw BackupError(.invalidPlan, "level \(level) is out of range for \(format); use \(levels.lowerBound) to \(levels.upperBound)")
+        }
+        return level
+    }
+
     /// Makes the stage that compresses bytes written to it and hands the result to `output`.
     func makeCompressor(level: Int?, threads: Int, output: @escaping ByteOutput) throws -> any Compressor {
         let level = level ?? defaultLevel

@@ -9,6 +9,8 @@ public struct BackupPlan: Sendable {
     public var sinks: [any Sink]
     public var notifiers: [FilteredNotifier]
     public var archive: ArchiveSettings
+    /// The formats ``archive`` and per-source settings may name, and that manifests are read with.
+    public var formats: ArchiveFormatTable
     public var verification: VerificationPolicy
     public var retention: RetentionPolicy
     public var hooks: HookSettings
@@ -31,8 +33,9 @@ public struct BackupPlan: Sendable {
         archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
         retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), staleAfter: PlanDuration? = nil,
         schedule: ScheduleSettings? = nil, heartbeatURL: Secret? = nil, metricsFile: String? = nil,
-        stagingDirectory: String? = nil, origin: String = "code"
+        stagingDirectory: String? = nil, formats: ArchiveFormatTable = .standard, origin: String = "code"
     ) {
+        self.formats = formats
         self.name = name
         self.sources = sources
         self.sinks = sinks

@@ -59,6 +59,7 @@ struct PlanFile: Decodable {
             heartbeatURL: try container.decodeIfPresent(String.self, forKey: .heartbeatURL).flatMap { $0.isEmpty ? nil : Secret.value($0) },
             metricsFile: try container.decodeIfPresent(String.self, forKey: .metricsFile).map { resolvePath($0, against: context.baseDirectory) },
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
+            formats: context.registry.formats,
             origin: context.origin
         )
     }

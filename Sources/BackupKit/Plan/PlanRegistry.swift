@@ -5,6 +5,7 @@
 /// var registry = PlanRegistry()
 /// registry.registerStandardSources()      // BackupSources
 /// registry.registerStandardSinks()        // BackupSinks
+/// registry.registerFormat(MyFormat())      // archive: { format: my-format }
 /// registry.registerSink(type: "my-nas") { definition, decoder in
 ///     try MyNASSink(name: definition.name, configuration: .init(from: decoder))
 /// }
@@ -21,8 +22,16 @@ public struct PlanRegistry: Sendable {
     public private(set) var sinks: [String: SinkFactory] = [:]
     public private(set) var notifiers: [String: NotifierFactory] = [:]
     public private(set) var environmentContributions: [EnvironmentContribution] = []
+    /// The archive formats plans may name; BackupKit's own (``ArchiveFormatTable/standard``) to begin with.
+    public private(set) var formats: ArchiveFormatTable = .standard
 
     public init() {}
+
+    /// Makes `format` usable as `archive: { format: NAME }` (its ``ArchiveFormat/name``) and readable
+    /// in manifests. A tree format names the stream format that stream sources get with it.
+    public mutating func registerFormat(_ format: any ArchiveFormat, aliases: [String] = [], streamFormat: String? = nil) {
+        formats.register(format, aliases: aliases, streamFormat: streamFormat)
+    }
 
     public mutating func registerSource(type: String, _ factory: @escaping SourceFactory) { sources[type] = factory }
     public mutating func registerSink(type: String, _ factory: @escaping SinkFactory) { sinks[type] = factory }

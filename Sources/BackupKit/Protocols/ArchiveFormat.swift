@@ -23,9 +23,33 @@ public protocol ArchiveFormat: Sendable {
 
     func makeWriter(output: @escaping ByteOutput) throws -> any ArchiveWriter
     func makeReader(input: @escaping ByteInput) throws -> any ArchiveReader
+
+    /// This format with the plan's `level` and `threads`. Throws a ``BackupError`` that says the valid
+    /// range for a level the format does not have. The default ignores both and returns the format.
+    func configured(_ options: ArchiveOptions) throws -> any ArchiveFormat
+
+    /// Whether the format makes artifacts smaller than their content, for disk-space estimates.
+    /// Default: true.
+    var compresses: Bool { get }
+}
+
+/// What a plan's `archive:` section says besides the format's name.
+public struct ArchiveOptions: Sendable, Hashable {
+    /// The compression level; nil means the format's default.
+    public var level: Int?
+    /// Compression threads.
+    public var threads: Int
+
+    public init(level: Int? = nil, threads: Int = availableProcessors()) {
+        self.level = level
+        self.threads = threads
+    }
 }
 
 extension ArchiveFormat {
+    public func configured(_ options: ArchiveOptions) throws -> any ArchiveFormat { self }
+    public var compresses: Bool { true }
+
     /// A reader of the artifact `file` holds.
     public func makeReader(file: FileReader) throws -> any ArchiveReader {
         try makeReader(input: { try file.read(into: $0) })

@@ -8,7 +8,7 @@ extension BackupRunner {
         previous: SetCatalog?, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void
     ) async throws -> (StagedFile, ManifestArtifact) {
         let source = planSource.source
-        let format = (planSource.archive ?? plan.archive).format(for: artifact)
+        let format = try (planSource.archive ?? plan.archive).format(for: artifact, in: plan.formats)
         let fileExtension: String
         switch artifact.content {
         case .tree: fileExtension = format.fileExtension

@@ -293,9 +293,9 @@ public struct BackupRunner: Sendable {
     private func checkStagingSpace(for work: [(PlanSource, SourceArtifact)], staging: String, previous: SetCatalog?) throws {
         var needed: Int64 = 0
         for (planSource, artifact) in work {
-            let compression = artifact.compression ?? (planSource.archive ?? plan.archive).compression
+            let compresses = try (planSource.archive ?? plan.archive).format(for: artifact, in: plan.formats).compresses
             let previousSize = previous?.previousSize(source: planSource.source.name, subject: artifact.subject)
-            needed += previousSize ?? artifact.expectedContentBytes.map { compression == .none ? $0 : $0 / 4 } ?? 0
+            needed += previousSize ?? artifact.expectedContentBytes.map { compresses ? $0 / 4 : $0 } ?? 0
         }
         guard needed > 0 else { return }
         needed += needed / 10 + (1 << 20)

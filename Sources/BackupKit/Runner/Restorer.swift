@@ -95,7 +95,7 @@ public struct Restorer: Sendable {
         var reports: [RestoreReport] = []
         for request in requests {
             let artifact = request.artifact
-            guard let format = ArchiveFormats.named(artifact.format) else {
+            guard let format = plan.formats.format(named: artifact.format) else {
                 throw BackupError(.restoreFailed, "\(artifact.name) has the unknown format '\(artifact.format)'")
             }
             let source = plan.source(named: artifact.source)?.source

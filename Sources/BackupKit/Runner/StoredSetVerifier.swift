@@ -65,7 +65,7 @@ public struct StoredSetVerifier: Sendable {
                 results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: "missing from sink '\(sink.name)'"))
                 continue
             }
-            guard let format = ArchiveFormats.named(artifact.format) else {
+            guard let format = plan.formats.format(named: artifact.format) else {
                 results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: "unknown format '\(artifact.format)'"))
                 continue
             }

@@ -84,18 +84,3 @@ public enum ArtifactVerifier {
         return IntegrityReport(digest: digest, entries: entries, contentBytes: contentBytes)
     }
 }
-
-/// Formats by the names manifests record.
-public enum ArchiveFormats {
-    public static func named(_ name: String) -> (any ArchiveFormat)? {
-        switch name {
-        case "tar.gz": TarFormat(compression: .gzip)
-        case "tar.zst": TarFormat(compression: .zstd)
-        case "tar": TarFormat(compression: .none)
-        case "gz": StreamFormat(compression: .gzip)
-        case "zst": StreamFormat(compression: .zstd)
-        case "raw": StreamFormat(compression: .none)
-        default: nil
-        }
-    }
-}

@@ -1,9 +1,30 @@
 import ArgumentParser
 import BackupKit
+import Synchronization
 
-@main
-struct Backupctl: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The whole `backupctl` command line, as a library: a program of your own gets every command, with
+/// its own sinks, sources, notifiers and formats usable by `type:` in plan files.
+///
+/// ```swift
+/// import BackupCommands
+///
+/// var registry = PlanRegistry.standard
+/// registry.registerSink(type: "my-nas") { definition, decoder in
+///     try MyNASSink(name: definition.name, configuration: .init(from: decoder))
+/// }
+/// await Backupctl.main(registry: registry)
+/// ```
+public struct Backupctl: AsyncParsableCommand {
+    public init() {}
+
+    /// Runs the command line with the component types `registry` knows, and exits with the documented
+    /// exit code.
+    public static func main(registry: PlanRegistry) async {
+        CommandRegistry.install(registry)
+        await main()
+    }
+
+    public static let configuration = CommandConfiguration(
         commandName: "backupctl",
         abstract: "Back up directories, files and databases; verify every backup; keep them under a retention policy; restore them.",
         discussion: """

@@ -1,8 +1,5 @@
 import ArgumentParser
 import BackupKit
-import BackupNotifiers
-import BackupSinks
-import BackupSources
 import Foundation
 import Logging
 
@@ -31,16 +28,7 @@ struct GlobalOptions: ParsableArguments {
         return logger
     }
 
-    /// The registry of every component type this build of backupctl knows.
-    static func registry() -> PlanRegistry {
-        var registry = PlanRegistry()
-        registry.registerStandardSources()
-        registry.registerStandardSinks()
-        registry.registerStandardNotifiers()
-        return registry
-    }
-
-    func loader() -> PlanLoader { PlanLoader(registry: Self.registry()) }
+    func loader() -> PlanLoader { PlanLoader(registry: CommandRegistry.registry) }
 
     /// Loads the plan, or throws an `invalidPlan` error (exit 2).
     func loadPlan() throws -> BackupPlan {

@@ -1,0 +1,4 @@
+import BackupCommands
+import BackupKit
+
+await Backupctl.main(registry: .standard)
