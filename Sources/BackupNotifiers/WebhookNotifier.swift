@@ -77,7 +77,7 @@ public struct WebhookNotifier: Notifier {
             }
             self.style = style
             secret = try container.decodeSecretIfPresent(.secret, fileKey: .secretFile, resolvingPathsAgainst: baseDirectory)
-            headers = (try container.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]).mapValues { .value($0) }
+            headers = try container.decodeIfPresent([String: Secret].self, forKey: .headers) ?? [:]
             timeout = try container.decodeIfPresent(PlanDuration.self, forKey: .timeout)?.seconds ?? 10
             maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? 3
             guard (1...10).contains(maxAttempts) else { throw invalidValue(.maxAttempts, in: container, "must be between 1 and 10") }

@@ -116,22 +116,29 @@ import Yams
     @Test func configPrintMasksSecrets() throws {
         let yaml = Self.example + "\n" + "notes_password: ${PW}\nstaging_dir: /tmp/s\n"
         let loader = PlanLoader(registry: standardRegistry(), environment: ["PW": "hunter22"])
-        // An unknown top-level key is refused; the mask is checked on the document itself.
+        // An unknown top-level key is refused.
         #expect(throws: BackupError.self) { try loader.load(yaml: yaml, origin: "p", baseDirectory: "/") }
-        let masked = PlanLoader.masked(try loader.document(yaml: """
-            a:
-              password: ${PW}
-              url: smtp://u:hunter22@host:587
+        // What is masked is what the components decode as secrets, whatever the key is called.
+        let dir = try TemporaryDirectory("config-print")
+        defer { dir.remove() }
+        try writeFile(dir.sub("backup.yml"), """
+            sources:
+              - { name: db, type: postgres, database: app, host: db, user: app, password: "${PW}" }
+            sinks:
+              - { name: offsite, type: s3, endpoint: "https://s3.example.com", bucket: app-backups, access_key: AKIAEXAMPLE, secret_key: "${PW}" }
             heartbeat_url: https://hc-ping.com/hunter22-uuid
             notify:
-              - { name: slack, type: webhook, url: "https://hooks.slack.com/services/T/B/hunter22" }
-            sinks:
-              - { name: offsite, type: s3, endpoint: "https://s3.example.com" }
-            """, origin: "p"))
-        let text = try Yams.serialize(node: masked)
-        #expect(!text.contains("hunter22"))
+              - { name: slack, type: webhook, style: slack, url: "https://hooks.slack.com/services/T/B/hunter22" }
+              - { name: hook, type: webhook, url: "https://hooks.example.com/in", headers: { X-Auth: hunter22 } }
+              - { name: mail, type: smtp, url: "smtp://smtp.example.com:587", username: ops, password: "${PW}", from: a@example.com, to: [b@example.com] }
+            """)
+        let text = try loader.effectiveYAML(file: dir.sub("backup.yml"))
+        #expect(!text.contains("hunter22"), "\(text)")
         #expect(text.contains("https://s3.example.com"), "URLs that are not secrets stay readable")
-        #expect(text.contains("password: '***'") || text.contains("password: \"***\""))
+        #expect(text.contains("app-backups") && text.contains("smtp.example.com:587") && text.contains("username: ops"), "\(text)")
+        #expect(!text.contains("AKIAEXAMPLE") && !text.contains("hooks.example.com"), "access keys and webhook URLs are secrets: \(text)")
+        #expect(text.contains("password: '***'") || text.contains("password: \"***\""), "\(text)")
+        #expect(text.contains("X-Auth: '***'") || text.contains("X-Auth: \"***\""), "a header is masked by its type, not its name: \(text)")
     }
 }
 

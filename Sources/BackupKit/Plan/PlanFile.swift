@@ -56,7 +56,7 @@ struct PlanFile: Decodable {
             hooks: try container.decodeIfPresent(HookSettings.self, forKey: .hooks) ?? HookSettings(),
             staleAfter: try container.decodeIfPresent(PlanDuration.self, forKey: .staleAfter),
             schedule: try ScheduleSettings.decode(from: container, environment: context.environment),
-            heartbeatURL: try container.decodeIfPresent(String.self, forKey: .heartbeatURL).flatMap { $0.isEmpty ? nil : Secret.value($0) },
+            heartbeatURL: try container.decodeIfPresent(Secret.self, forKey: .heartbeatURL).flatMap { $0 == .value("") ? nil : $0 },
             metricsFile: try container.decodeIfPresent(String.self, forKey: .metricsFile).map { resolvePath($0, against: context.baseDirectory) },
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
             formats: context.registry.formats,
@@ -83,6 +83,8 @@ struct PlanDecodingContext {
     var baseDirectory: String
     var environment: [String: String]
     var origin: String
+    /// Collects where the plan holds secrets, when the caller masks them (`config print`).
+    var secretLocations: SecretLocations? = nil
 
     static func from(_ decoder: any Decoder) throws -> PlanDecodingContext {
         guard let context = decoder.userInfo[key] as? PlanDecodingContext else {

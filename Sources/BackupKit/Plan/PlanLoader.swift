@@ -34,8 +34,13 @@ public struct PlanLoader: Sendable {
 
     /// Loads a plan from YAML text. `origin` names it in messages; relative paths resolve against `baseDirectory`.
     public func load(yaml: String, origin: String, baseDirectory: String) throws -> BackupPlan {
+        try load(yaml: yaml, origin: origin, baseDirectory: baseDirectory, secretLocations: nil)
+    }
+
+    func load(yaml: String, origin: String, baseDirectory: String, secretLocations: SecretLocations?) throws -> BackupPlan {
         let interpolated = try document(yaml: yaml, origin: origin)
-        let context = PlanDecodingContext(registry: registry, baseDirectory: baseDirectory, environment: environment, origin: origin)
+        let context = PlanDecodingContext(registry: registry, baseDirectory: baseDirectory, environment: environment, origin: origin,
+                                          secretLocations: secretLocations)
         do {
             let plan = try YAMLDecoder().decode(PlanFile.self, from: interpolated, userInfo: [PlanDecodingContext.key: context]).plan
             try plan.validate()
@@ -54,8 +59,9 @@ public struct PlanLoader: Sendable {
         try load(yaml: environmentDocument(), origin: "environment", baseDirectory: currentDirectory)
     }
 
-    /// The plan as `config print` shows it: the document after `${VAR}` interpolation, with every
-    /// secret masked, and the plan-wide settings it leaves out filled in with their effective values.
+    /// The plan as `config print` shows it: the document after `${VAR}` interpolation, with every value
+    /// that was decoded as a ``Secret`` masked (and passwords inside URLs), and the plan-wide settings it
+    /// leaves out filled in with their effective values.
     public func effectiveYAML(file path: String?) throws -> String {
         let (text, origin, base): (String, String, String)
         if let path {
@@ -64,8 +70,9 @@ public struct PlanLoader: Sendable {
         } else {
             (text, origin, base) = (try environmentDocument(), "environment", FileManager.default.currentDirectoryPath)
         }
-        let plan = try load(yaml: text, origin: origin, baseDirectory: base)
-        guard case .mapping(var mapping) = Self.masked(try document(yaml: text, origin: origin)) else {
+        let secrets = SecretLocations()
+        let plan = try load(yaml: text, origin: origin, baseDirectory: base, secretLocations: secrets)
+        guard case .mapping(var mapping) = Self.masked(try document(yaml: text, origin: origin), secrets: secrets) else {
             throw BackupError(.invalidPlan, "\(origin): the plan must be a mapping of keys")
         }
         let defaults: [(String, any Encodable)] = [
@@ -78,9 +85,9 @@ public struct PlanLoader: Sendable {
         return try Yams.serialize(node: .mapping(mapping))
     }
 
-    /// Masks values under secret-looking keys, passwords inside URLs, and the URLs of notifiers and
-    /// heartbeats (Slack, Discord and healthchecks.io keep their token in the URL itself).
-    static func masked(_ node: Node, inNotify: Bool = false, inHeaders: Bool = false) -> Node {
+    /// Masks the values at `secrets` and the passwords inside URLs anywhere.
+    static func masked(_ node: Node, secrets: SecretLocations, at path: [SecretLocations.Step] = []) -> Node {
+        if secrets.contains(path), case .scalar = node { return Node("***") }
         switch node {
         case .scalar(var scalar):
             let redacted = Redaction.redactURLCredentials(scalar.string)
@@ -88,14 +95,12 @@ public struct PlanLoader: Sendable {
             return .scalar(scalar)
         case .mapping(let mapping):
             let pairs = mapping.map { pair -> (Node, Node) in
-                let key = pair.key.string ?? ""
-                let secret = Redaction.isSecretKey(key) || key == "heartbeat_url" || (inNotify && key == "url") || inHeaders
-                if secret, case .scalar = pair.value { return (pair.key, Node("***")) }
-                return (pair.key, masked(pair.value, inNotify: inNotify || key == "notify", inHeaders: inNotify && key == "headers"))
+                (pair.key, masked(pair.value, secrets: secrets, at: path + [.key(pair.key.string ?? "")]))
             }
             return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
         case .sequence(let sequence):
-            return .sequence(Node.Sequence(sequence.map { masked($0, inNotify: inNotify, inHeaders: inHeaders) }, sequence.tag, sequence.style, sequence.mark))
+            let items = sequence.enumerated().map { masked($0.element, secrets: secrets, at: path + [.index($0.offset)]) }
+            return .sequence(Node.Sequence(items, sequence.tag, sequence.style, sequence.mark))
         case .alias:
             return node
         }

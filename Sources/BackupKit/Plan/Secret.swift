@@ -1,14 +1,20 @@
 import Foundation
+import Synchronization
 
 /// A password, key or token from a plan: given inline (usually as `${VAR}`) or by a `*_file` key that
 /// names a file holding it. It prints, encodes and logs as `***`; only ``reveal()`` gives the value.
-public struct Secret: Sendable, Hashable, CustomStringConvertible, Encodable {
+///
+/// Decoding a plan value as a `Secret` is what marks it secret: `config print` masks exactly the values
+/// that were decoded as secrets, whatever their keys are called.
+public struct Secret: Sendable, Hashable, CustomStringConvertible, Codable {
     public enum Storage: Sendable, Hashable {
         case value(String)
         case file(String)
     }
 
     public let storage: Storage
+
+    init(storage: Storage) { self.storage = storage }
 
     public static func value(_ value: String) -> Secret { Secret(storage: .value(value)) }
     public static func file(_ path: String) -> Secret { Secret(storage: .file(path)) }
@@ -39,6 +45,31 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible, Encodable {
         var container = encoder.singleValueContainer()
         try container.encode(description)
     }
+
+    /// An inline secret: a plain string in the plan.
+    public init(from decoder: any Decoder) throws {
+        let value = try decoder.singleValueContainer().decode(String.self)
+        (decoder.userInfo[PlanDecodingContext.key] as? PlanDecodingContext)?.secretLocations?.record(decoder.codingPath)
+        self = .value(value)
+    }
+}
+
+/// The places in a plan document that hold values decoded as ``Secret``, for masking.
+final class SecretLocations: Sendable {
+    /// One step of a path through the document: a mapping key or a sequence index.
+    enum Step: Hashable, Sendable {
+        case key(String)
+        case index(Int)
+    }
+
+    private let paths = Mutex<Set<[Step]>>([])
+
+    func record(_ codingPath: [any CodingKey]) {
+        let steps = codingPath.map { key in key.intValue.map(Step.index) ?? .key(key.stringValue) }
+        paths.withLock { _ = $0.insert(steps) }
+    }
+
+    func contains(_ steps: [Step]) -> Bool { paths.withLock { $0.contains(steps) } }
 }
 
 extension KeyedDecodingContainer {
@@ -46,11 +77,11 @@ extension KeyedDecodingContainer {
     /// is an error, so it is never unclear which one is used. A relative file path is made absolute
     /// against `base` when given.
     public func decodeSecretIfPresent(_ key: Key, fileKey: Key, resolvingPathsAgainst base: String? = nil) throws -> Secret? {
-        let inline = try decodeIfPresent(String.self, forKey: key)
+        let inline = try decodeIfPresent(Secret.self, forKey: key)
         let file = try decodeIfPresent(String.self, forKey: fileKey)
         switch (inline, file) {
         case (nil, nil): return nil
-        case (let value?, nil): return .value(value)
+        case (let secret?, nil): return secret
         case (nil, let path?): return .file(base.map { resolvePath(path, against: $0) } ?? path)
         case (.some, .some):
             throw DecodingError.dataCorruptedError(forKey: fileKey, in: self, debugDescription: "give either '\(key.stringValue)' or '\(fileKey.stringValue)', not both")

@@ -2,14 +2,6 @@ import Foundation
 
 /// Keeps secrets out of what BackupKit prints, logs, sends and records.
 public enum Redaction {
-    /// Whether a plan key holds a secret by its name (`password`, `secret_key`, `token`...). `*_file`
-    /// keys hold paths, not secrets.
-    public static func isSecretKey(_ key: String) -> Bool {
-        let lower = key.lowercased()
-        if lower.hasSuffix("_file") { return false }
-        return ["password", "passwd", "passphrase", "secret", "token", "private_key", "api_key", "apikey"].contains { lower.contains($0) }
-    }
-
     /// Replaces the password in every `scheme://user:password@host` in `text` with `***`. The password
     /// may hold `/`, `?`, `#` or `@` (such URLs are invalid, but people write them): everything between the
     /// first `:` and the last `@` of the word is masked. That can over-mask an `@` in a path, never under-mask.
