@@ -4,39 +4,51 @@ import Foundation
 /// sink of your own. Sinks are flat key/value stores of files; a backup set is the files that share a
 /// timestamp, and its manifest is written last.
 ///
-/// ## Contract
+/// What holds for every requirement:
 /// - Keys are file names without slashes, such as `db_schedgen_20241130_020000.sql.gz`.
-/// - ``put(_:from:)`` is atomic: when it returns, ``list()`` shows the key with the full content;
-///   when it throws, or the process dies in the middle, the key is not listed (nor anything under a
-///   name that looks final). Putting an existing key replaces it. It reads the staged file in chunks
-///   and must not hold it whole in memory, unless ``SinkCapabilities/boundedMemory`` is false. It
-///   must fail when the file does not hold exactly `file.digest.size` bytes, and it returns what it
-///   confirmed about the stored copy (``StoreReceipt``).
-/// - ``get(_:into:)`` streams the stored bytes into `output`, in order, in chunks. A missing key throws
-///   a ``BackupError`` with code ``BackupError/Code/notFound``.
-/// - ``list()`` returns every stored key with its size. Temporary names from unfinished puts are left
-///   out. Order does not matter.
-/// - ``delete(_:)`` removes a key; a missing key throws ``BackupError/Code/notFound``.
-/// - Transient failures (timeouts, resets, 5xx answers) are thrown with ``BackupError/Kind/transient``
-///   so a retrying wrapper can act on them. Errors never contain secrets.
-/// - Cancellation: an operation that notices task cancellation stops and throws; a cancelled put leaves
-///   nothing listed.
 /// - A sink is `Sendable`: the runner may call it from several tasks at once, on different keys.
+/// - The requirements are `async` and called from Swift's cooperative pool, which has one thread per
+///   core. Blocking work (file reads and writes at disk speed, a blocking client library, `fsync`) must
+///   not run there: wrap it in ``runBlocking(_:)``, which runs it on a thread of its own.
+/// - Transient failures (timeouts, resets, 5xx answers) are thrown with ``BackupError/Kind/transient``
+///   so that a retrying wrapper (`RetryingSink`) can act on them; everything else is permanent. Errors
+///   never contain secrets.
+/// - An operation that notices task cancellation stops and throws; a cancelled put leaves nothing listed.
 ///
 /// `BackupKitTesting.SinkConformanceSuite` checks all of this with one call.
 public protocol Sink: Sendable {
     /// The sink's name in the plan, such as `local` or `offsite`.
     var name: String { get }
+
+    /// What differs between sinks, as values rather than type checks.
     var capabilities: SinkCapabilities { get }
 
+    /// Stores the staged file under `key`, replacing a key of that name.
+    ///
+    /// Atomic: when it returns, ``list()`` shows the key with the full content; when it throws, or the
+    /// process dies in the middle, the key is not listed (nor anything under a name that looks final).
+    /// It reads the staged file in chunks (``StagedFile/open()``) and must not hold it whole in memory,
+    /// unless ``SinkCapabilities/boundedMemory`` is false. It must fail when the file does not hold
+    /// exactly `file.digest.size` bytes. It returns what it confirmed about the stored copy.
+    /// File reads are blocking: run them inside ``runBlocking(_:)``.
     @discardableResult
     func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt
+
+    /// Streams the stored bytes of `key` into `output`, in order, in chunks, never the whole object at
+    /// once. A missing key throws a ``BackupError`` with code ``BackupError/Code/notFound``. A get that
+    /// fails after writing some bytes throws; the caller discards what `output` received.
     func get(_ key: String, into output: ByteDestination) async throws
+
+    /// Every stored key with its size, in any order. Temporary names from unfinished puts are left out.
     func list() async throws -> [StoredObject]
+
+    /// Removes `key`; a missing key throws ``BackupError/Code/notFound``. Retention calls it only for
+    /// keys that ``list()`` returned.
     func delete(_ key: String) async throws
 
     /// The path of a stored key on this host, when the sink keeps files on a local file system, so
-    /// readers can use the file in place instead of copying it. Nil by default.
+    /// readers can use the file in place instead of copying it. Nil by default. Called from any thread;
+    /// it must not block.
     func localPath(of key: String) -> String?
 }
 

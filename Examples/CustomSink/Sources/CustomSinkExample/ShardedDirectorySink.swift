@@ -27,41 +27,52 @@ public struct ShardedDirectorySink: Sink {
 
     func path(of key: String) -> String { "\(root)/\(shard(of: key))/\(key)" }
 
+    // Every requirement is async and called on Swift's cooperative pool; file I/O blocks, so each one
+    // does its work inside runBlocking, on a thread of its own.
+
     public func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt {
         let target = path(of: key)
-        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        // AtomicFileWriter gives the temporary name, fsync and rename; it removes the temporary file on failure.
-        let writer = try AtomicFileWriter(finalPath: target, mode: 0o600, computeDigest: false)
-        try file.open().forEachChunk { chunk in
-            try Task.checkCancellation()
-            try writer.write(chunk)
+        return try await runBlocking {
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            // AtomicFileWriter gives the temporary name, fsync and rename; it removes the temporary file on failure.
+            let writer = try AtomicFileWriter(finalPath: target, mode: 0o600, computeDigest: false)
+            try file.open().forEachChunk { try writer.write($0) }
+            guard writer.bytesWritten == file.digest.size else {
+                throw BackupError(.io, "\(file.path) held \(writer.bytesWritten) bytes, not \(file.digest.size)")
+            }
+            try writer.commit()
+            return StoreReceipt(checks: ["size"])
         }
-        guard writer.bytesWritten == file.digest.size else {
-            throw BackupError(.io, "\(file.path) held \(writer.bytesWritten) bytes, not \(file.digest.size)")
-        }
-        try writer.commit()
-        return StoreReceipt(checks: ["size"])
     }
 
     public func get(_ key: String, into output: ByteDestination) async throws {
-        guard FileManager.default.fileExists(atPath: path(of: key)) else { throw BackupError(.notFound, "\(name) has no \(key)") }
-        try FileReader(path: path(of: key)).forEachChunk { try output.write($0) }
+        let source = path(of: key), name = name
+        try await runBlocking {
+            guard FileManager.default.fileExists(atPath: source) else { throw BackupError(.notFound, "\(name) has no \(key)") }
+            try FileReader(path: source).forEachChunk { try output.write($0) }
+        }
     }
 
     public func list() async throws -> [StoredObject] {
-        let shards = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return shards.flatMap { shard -> [StoredObject] in
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(shard)")) ?? []
-            return names.filter { !$0.hasPrefix(".") }.compactMap { name in
-                let attributes = try? FileManager.default.attributesOfItem(atPath: "\(root)/\(shard)/\(name)")
-                return (attributes?[.size] as? NSNumber).map { StoredObject(key: name, size: $0.int64Value) }
+        let root = root
+        return try await runBlocking {
+            let shards = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+            return shards.flatMap { shard -> [StoredObject] in
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(shard)")) ?? []
+                return names.filter { !$0.hasPrefix(".") }.compactMap { name in
+                    let attributes = try? FileManager.default.attributesOfItem(atPath: "\(root)/\(shard)/\(name)")
+                    return (attributes?[.size] as? NSNumber).map { StoredObject(key: name, size: $0.int64Value) }
+                }
             }
         }
     }
 
     public func delete(_ key: String) async throws {
-        guard FileManager.default.fileExists(atPath: path(of: key)) else { throw BackupError(.notFound, "\(name) has no \(key)") }
-        try FileManager.default.removeItem(atPath: path(of: key))
+        let target = path(of: key), name = name
+        try await runBlocking {
+            guard FileManager.default.fileExists(atPath: target) else { throw BackupError(.notFound, "\(name) has no \(key)") }
+            try FileManager.default.removeItem(atPath: target)
+        }
     }
 }
 
