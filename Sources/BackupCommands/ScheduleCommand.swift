@@ -89,7 +89,7 @@ func alertAboutBrokenPlan(_ error: any Error, global: GlobalOptions) async {
     let host = currentHostName()
     let alert = Alert(event: .failure, plan: name, host: host,
                       summary: "Backup of '\(name)' on \(host) FAILED before it started: the plan cannot be loaded: \(failure.message)",
-                      error: AlertError(code: failure.code.rawValue, message: failure.message))
+                      error: ReportedError(failure))
     let outcomes = await AlertDispatcher(notifiers: notifiers, logger: global.makeLogger()).send([alert])
     for outcome in outcomes where outcome.error != nil {
         Terminal.error("notifier '\(outcome.notifier)' failed: \(outcome.error!)")

@@ -72,7 +72,7 @@ public struct NotifierConformanceSuite: Sendable {
     static func alert(_ event: AlertEvent, marker: String) -> Alert {
         Alert(event: event, plan: "conformance-plan", host: "conformance-host", set: "20241130_020000",
               summary: "Backup of conformance-plan: \(event.rawValue) \(marker)",
-              error: event == .succeeded ? nil : AlertError(code: "source_failed", message: "pg_dump exited with status 1 \(marker)"),
+              error: event == .succeeded ? nil : ReportedError(code: .sourceFailed, message: "pg_dump exited with status 1 \(marker)"),
               artifacts: [AlertArtifact(name: "db_app_20241130_020000.sql.gz", source: "db", size: 1_234_567, durationSeconds: 12.5)],
               sinks: [SinkOutcome(sink: "local", status: .stored), SinkOutcome(sink: "offsite", status: .failed, error: "timeout")])
     }

@@ -14,7 +14,7 @@ enum AlertPayloads {
             "set": alert.set.map { .string($0) } ?? .null,
             "time": .string(iso8601(alert.time)),
             "summary": .string(alert.summary),
-            "error": alert.error.map { .object(["code": .string($0.code), "message": .string($0.message)]) } ?? .null,
+            "error": alert.error.map { .object(["code": .string($0.code.rawValue), "message": .string($0.message)]) } ?? .null,
             "artifacts": .array(alert.artifacts.map { artifact in
                 .object(["name": .string(artifact.name), "source": .string(artifact.source), "size": .integer(artifact.size),
                          "duration_seconds": .number(artifact.durationSeconds)])
@@ -44,7 +44,7 @@ enum AlertPayloads {
             blocks.append(.object(["type": .string("section"), "text": .object(["type": .string("mrkdwn"), "text": .string(lines.joined(separator: "\n"))])]))
         }
         if let error = alert.error {
-            blocks.append(.object(["type": .string("section"), "text": .object(["type": .string("mrkdwn"), "text": .string("*Error* (`\(error.code)`)\n```\(escapeSlack(error.message))```")])]))
+            blocks.append(.object(["type": .string("section"), "text": .object(["type": .string("mrkdwn"), "text": .string("*Error* (`\(error.code.rawValue)`)\n```\(escapeSlack(error.message))```")])]))
         }
         blocks.append(.object(["type": .string("context"), "elements": .array([.object(["type": .string("mrkdwn"), "text": .string("backupctl · \(iso8601(alert.time))")])])]))
         return encode(.object(["text": .string("\(icon(alert.event)) \(alert.summary)"), "blocks": .array(blocks)]))
@@ -63,7 +63,7 @@ enum AlertPayloads {
             fields.append(.object(["name": .string("Artifacts"), "value": .string(String(lines.joined(separator: "\n").prefix(1000))), "inline": .bool(false)]))
         }
         if let error = alert.error {
-            fields.append(.object(["name": .string("Error (\(error.code))"), "value": .string(String(error.message.prefix(1000))), "inline": .bool(false)]))
+            fields.append(.object(["name": .string("Error (\(error.code.rawValue))"), "value": .string(String(error.message.prefix(1000))), "inline": .bool(false)]))
         }
         let embed: JSONValue = .object([
             "title": .string("\(alert.plan): \(alert.event.rawValue)"), "description": .string(String(alert.summary.prefix(2000))),
@@ -82,7 +82,7 @@ enum AlertPayloads {
         lines.append("Set:    \(alert.set ?? "none")")
         lines.append("Time:   \(iso8601(alert.time))")
         if let error = alert.error {
-            lines += ["", "Error (\(error.code)):", "  \(error.message)"]
+            lines += ["", "Error (\(error.code.rawValue)):", "  \(error.message)"]
         }
         if !alert.artifacts.isEmpty {
             lines += ["", "Artifacts:"]

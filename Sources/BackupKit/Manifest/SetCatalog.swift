@@ -9,14 +9,15 @@ public struct SetCatalog: Sendable {
         public var manifestKey: String?
         /// The set's stored files other than the manifest.
         public var objects: [StoredObject]
-        /// Why the set is not good, or nil when it is.
-        public var problem: String?
+        public var health: SetHealth
         /// Why retention must keep the set although it is not good (an unreadable manifest to inspect,
         /// files that may belong to a run in progress), or nil.
         public var protection: String?
 
         /// Complete (manifest present, every artifact stored at its recorded size) and verified.
-        public var isGood: Bool { problem == nil }
+        public var isGood: Bool { health.isGood }
+        /// Why the set is not good, for people; nil when it is.
+        public var problem: String? { health.problem }
 
         /// Every key of the set, manifest first, so that deleting in this order never leaves a manifest
         /// that points at missing files.
@@ -60,10 +61,10 @@ public struct SetCatalog: Sendable {
         for (timestamp, list) in manifests {
             guard let ownKey = list.first(where: { $0.plan == plan })?.key else { continue }
             let files = byTimestamp[timestamp] ?? []
-            var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], problem: nil)
+            var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], health: .good)
             guard let manifest = try await readManifestIfDecodable(ownKey, from: sink) else {
                 entry.objects = files.filter { sourceNames.contains(sourceName(of: $0.key)) }
-                entry.problem = "unreadable manifest"
+                entry.health = .unreadableManifest
                 entry.protection = "its manifest cannot be decoded: kept for inspection"
                 entries[timestamp] = entry
                 continue
@@ -74,11 +75,11 @@ public struct SetCatalog: Sendable {
             entry.objects = files.filter { listed.contains($0.key) }
             let sizes = Dictionary(files.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
             if let missing = manifest.artifacts.first(where: { sizes[$0.name] == nil }) {
-                entry.problem = "damaged: \(missing.name) is missing"
+                entry.health = .missingArtifact(missing.name)
             } else if let wrong = manifest.artifacts.first(where: { sizes[$0.name] != $0.size }) {
-                entry.problem = "damaged: \(wrong.name) is \(sizes[wrong.name]!) bytes, the manifest says \(wrong.size)"
+                entry.health = .wrongSize(artifact: wrong.name, stored: sizes[wrong.name]!, recorded: wrong.size)
             } else if !manifest.isVerified {
-                entry.problem = "unverified: an artifact failed verification"
+                entry.health = .unverified
             }
             entries[timestamp] = entry
         }
@@ -100,8 +101,7 @@ public struct SetCatalog: Sendable {
                     && ArtifactName.parse(file.key).map { ownPrefixes.contains($0.prefix) } == true
             }
             guard !orphans.isEmpty else { continue }
-            var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: nil, objects: orphans,
-                              problem: "incomplete: no manifest (the run that wrote it failed or was killed)")
+            var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: nil, objects: orphans, health: .incomplete)
             if let newest = orphans.compactMap(\.modified).max(), now.timeIntervalSince(newest) < 3600 {
                 entry.protection = "incomplete, but written less than an hour ago: it may belong to a run in progress"
             }

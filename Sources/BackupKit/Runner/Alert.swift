@@ -35,13 +35,13 @@ public struct Alert: Sendable, Codable, Hashable {
     public var time: Date
     /// One line a person can read in a notification list.
     public var summary: String
-    public var error: AlertError?
+    public var error: ReportedError?
     public var artifacts: [AlertArtifact]
     public var sinks: [SinkOutcome]
 
     public init(
         event: AlertEvent, plan: String, host: String, set: String? = nil, time: Date = Date(), summary: String,
-        error: AlertError? = nil, artifacts: [AlertArtifact] = [], sinks: [SinkOutcome] = []
+        error: ReportedError? = nil, artifacts: [AlertArtifact] = [], sinks: [SinkOutcome] = []
     ) {
         self.event = event
         self.plan = plan
@@ -52,16 +52,6 @@ public struct Alert: Sendable, Codable, Hashable {
         self.error = error
         self.artifacts = artifacts
         self.sinks = sinks
-    }
-}
-
-public struct AlertError: Sendable, Codable, Hashable {
-    public var code: String
-    public var message: String
-
-    public init(code: String, message: String) {
-        self.code = code
-        self.message = message
     }
 }
 

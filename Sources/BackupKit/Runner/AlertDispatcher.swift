@@ -51,7 +51,7 @@ extension Alert {
         var alerts: [Alert] = []
         func make(_ event: AlertEvent, _ summary: String, error: ReportedError? = nil) -> Alert {
             Alert(event: event, plan: report.plan, host: report.host, set: report.set?.description, time: report.finishedAt,
-                  summary: summary, error: error.map { AlertError(code: $0.code.rawValue, message: $0.message) },
+                  summary: summary, error: error,
                   artifacts: artifacts, sinks: report.sinks)
         }
         switch report.status {

@@ -1,0 +1,29 @@
+/// What a sink's copy of a set is worth, as ``SetCatalog`` finds it.
+public enum SetHealth: Sendable, Hashable {
+    /// Complete (manifest present, every artifact stored at its recorded size) and verified.
+    case good
+    /// The manifest is there but cannot be decoded.
+    case unreadableManifest
+    /// An artifact the manifest lists is not in the sink.
+    case missingArtifact(String)
+    /// An artifact is stored at another size than the manifest records.
+    case wrongSize(artifact: String, stored: Int64, recorded: Int64)
+    /// The manifest says an artifact failed verification.
+    case unverified
+    /// Files with no manifest: the run that wrote them failed or was killed.
+    case incomplete
+
+    public var isGood: Bool { self == .good }
+
+    /// Why the set is not good, for people; nil when it is.
+    public var problem: String? {
+        switch self {
+        case .good: nil
+        case .unreadableManifest: "unreadable manifest"
+        case .missingArtifact(let name): "damaged: \(name) is missing"
+        case .wrongSize(let name, let stored, let recorded): "damaged: \(name) is \(stored) bytes, the manifest says \(recorded)"
+        case .unverified: "unverified: an artifact failed verification"
+        case .incomplete: "incomplete: no manifest (the run that wrote it failed or was killed)"
+        }
+    }
+}
