@@ -48,16 +48,6 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
-/// `--metrics-file`, for the commands that run backups.
-struct MetricsFileOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Rewrite this Prometheus textfile-collector file after every run.", valueName: "PATH"))
-    var metricsFile: String?
-
-    func apply(to plan: inout BackupPlan) {
-        if let metricsFile { plan.metricsFile = resolvePath(metricsFile, against: FileManager.default.currentDirectoryPath) }
-    }
-}
-
 /// Parses a set timestamp argument such as 20241130_020000.
 func parseTimestamp(_ text: String) throws -> SetTimestamp {
     guard let timestamp = SetTimestamp(text) else {

@@ -1,22 +1,4 @@
-/// A coding key for any string, used to see every key a mapping holds.
-public struct AnyCodingKey: CodingKey, Hashable, Sendable {
-    public var stringValue: String
-    public var intValue: Int?
 
-    public init(_ string: String) { stringValue = string }
-    public init(stringValue: String) { self.stringValue = stringValue }
-    public init(intValue: Int) {
-        stringValue = String(intValue)
-        self.intValue = intValue
-    }
-}
-
-/// The keys every component of a given kind accepts in a plan file, beside its own configuration's.
-public enum PlanKeys {
-    public static let source: Set<String> = ["name", "type", "archive", "verify"]
-    public static let sink: Set<String> = ["name", "type"]
-    public static let notifier: Set<String> = ["name", "type", "events"]
-}
 
 extension Decoder {
     /// A keyed container that refuses keys outside `Key` (and `alsoAllowed`), so that a typo such as

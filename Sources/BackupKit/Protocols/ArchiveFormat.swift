@@ -33,19 +33,6 @@ public protocol ArchiveFormat: Sendable {
     var compresses: Bool { get }
 }
 
-/// What a plan's `archive:` section says besides the format's name.
-public struct ArchiveOptions: Sendable, Hashable {
-    /// The compression level; nil means the format's default.
-    public var level: Int?
-    /// Compression threads.
-    public var threads: Int
-
-    public init(level: Int? = nil, threads: Int = availableProcessors()) {
-        self.level = level
-        self.threads = threads
-    }
-}
-
 extension ArchiveFormat {
     public func configured(_ options: ArchiveOptions) throws -> any ArchiveFormat { self }
     public var compresses: Bool { true }
@@ -54,12 +41,4 @@ extension ArchiveFormat {
     public func makeReader(file: FileReader) throws -> any ArchiveReader {
         try makeReader(input: { try file.read(into: $0) })
     }
-}
-
-/// What an archive holds.
-public enum ArchiveLayout: String, Sendable, Codable {
-    /// Files, directories and links (tar).
-    case tree
-    /// One stream of bytes, such as an SQL dump.
-    case stream
 }

@@ -1,30 +1,5 @@
 import Foundation
 
-/// The kinds of alert, from the design document's list plus what operators asked for.
-public enum AlertEvent: String, Sendable, Hashable, Codable, CaseIterable {
-    /// A backup failed.
-    case failure
-    /// An artifact failed verification.
-    case verificationFailure = "verification_failure"
-    /// Credentials are needed and none were given.
-    case missingCredentials = "missing_credentials"
-    /// A volume is full or too small.
-    case diskSpace = "disk_space"
-    /// A sink failed while others stored the set.
-    case degraded
-    /// A run succeeded (opt-in).
-    case succeeded
-    /// Retention deleted sets.
-    case pruned
-    /// No good set is newer than the configured age.
-    case stale
-    /// Sent by `backupctl notify test`; every notifier takes it.
-    case test
-
-    /// What a notifier gets when the plan does not say.
-    public static let defaultSelection: Set<AlertEvent> = [.failure, .verificationFailure, .missingCredentials, .diskSpace, .degraded, .stale]
-}
-
 /// One alert: what happened to which plan on which host, with the numbers and the (redacted) error.
 public struct Alert: Sendable, Codable, Hashable {
     public var event: AlertEvent
@@ -52,19 +27,5 @@ public struct Alert: Sendable, Codable, Hashable {
         self.error = error
         self.artifacts = artifacts
         self.sinks = sinks
-    }
-}
-
-public struct AlertArtifact: Sendable, Codable, Hashable {
-    public var name: String
-    public var source: String
-    public var size: Int64
-    public var durationSeconds: Double
-
-    public init(name: String, source: String, size: Int64, durationSeconds: Double) {
-        self.name = name
-        self.source = source
-        self.size = size
-        self.durationSeconds = durationSeconds
     }
 }

@@ -1,0 +1,38 @@
+import Logging
+
+/// One artifact a source will produce in a run.
+public struct SourceArtifact: Sendable, Hashable {
+    /// The second part of the artifact name: a database, a bucket, or the plan's `subject`.
+    public var subject: String
+    public var content: SourceContent
+    /// What the source expects to write before compression, when it knows (for progress and space checks).
+    public var expectedContentBytes: Int64?
+    /// Facts recorded in the manifest beside the artifact, such as per-table row counts.
+    public var details: [String: JSONValue]
+    /// The compression this artifact must use whatever the plan says, such as `.none` for data that
+    /// is already compressed (a `pg_dump -Fc` dump). Nil: the plan's.
+    public var compression: Compression?
+
+    public init(subject: String, content: SourceContent, expectedContentBytes: Int64? = nil, details: [String: JSONValue] = [:],
+                compression: Compression? = nil) {
+        self.subject = subject
+        self.content = content
+        self.expectedContentBytes = expectedContentBytes
+        self.details = details
+        self.compression = compression
+    }
+}
+
+/// What a source writes: a tree of entries, or one stream whose own suffix (such as "sql") goes before
+/// the compression suffix in the artifact name.
+public enum SourceContent: Sendable, Hashable {
+    case tree
+    case stream(fileExtension: String)
+
+    public var layout: ArchiveLayout {
+        switch self {
+        case .tree: .tree
+        case .stream: .stream
+        }
+    }
+}
