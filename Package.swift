@@ -33,7 +33,7 @@ let package = Package(
         .target(
             name: "BackupKit",
             dependencies: [
-                "CArchive", "CCurl", "CZlib", "CZstd", "CSystemShims",
+                "CArchive", "CZlib", "CZstd", "CSystemShims",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -41,11 +41,16 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .target(name: "BackupSources", dependencies: ["BackupKit", "CLibPQ"]),
-        .target(name: "BackupSinks", dependencies: ["BackupKit", "CCurl"]),
+        // libcurl, the S3 client and their settings: what sinks, sources and notifiers share to reach a server.
+        .target(
+            name: "BackupTransport",
+            dependencies: ["BackupKit", "CCurl", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "BackupSources", dependencies: ["BackupKit", "BackupTransport", "CLibPQ"]),
+        .target(name: "BackupSinks", dependencies: ["BackupKit", "BackupTransport", "CCurl"]),
         .target(
             name: "BackupNotifiers",
-            dependencies: ["BackupKit", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["BackupKit", "BackupTransport", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "BackupKitTesting", dependencies: ["BackupKit"]),
         .executableTarget(
@@ -73,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "BackupKitTests",
             dependencies: [
-                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting",
+                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting", "BackupTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ]

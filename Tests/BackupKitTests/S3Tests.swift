@@ -2,6 +2,7 @@ import BackupKit
 import BackupKitTesting
 @testable import BackupSinks
 import BackupSources
+import BackupTransport
 import Foundation
 import Testing
 
@@ -278,7 +279,7 @@ import Testing
         #expect(offsite.settings.prefix == "schedgen/" && !offsite.settings.pathStyle && offsite.settings.region == "eu-central-1")
         let minio = try #require(plan.sources[0].source as? S3BucketSource)
         #expect(minio.settings.pathStyle && minio.settings.bucket == "schedgen-pdfs")
-        let nas = try #require(plan.sinks[2] as? SFTPSink)
+        let nas = try #require((plan.sinks[2] as? RetryingSink)?.base as? SFTPSink, "the sftp sink comes wrapped in a RetryingSink")
         #expect(nas.directory.path == "/srv/backups/schedgen/")
     }
 
