@@ -18,7 +18,7 @@ import Foundation
 ///   out. Order does not matter.
 /// - ``delete(_:)`` removes a key; a missing key throws ``BackupError/Code/notFound``.
 /// - Transient failures (timeouts, resets, 5xx answers) are thrown with ``BackupError/Kind/transient``
-///   so a retrying wrapper can act on them. Errors never contain secrets.
+///   so a retrying wrapper (``RetryingSink``) can act on them. Errors never contain secrets.
 /// - Cancellation: an operation that notices task cancellation stops and throws; a cancelled put leaves
 ///   nothing listed.
 /// - A sink is `Sendable`: the runner may call it from several tasks at once, on different keys.
