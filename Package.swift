@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "BackupKit", targets: ["BackupKit"]),
         .library(name: "BackupSources", targets: ["BackupSources"]),
         .library(name: "BackupSinks", targets: ["BackupSinks"]),
+        .library(name: "BackupTransport", targets: ["BackupTransport"]),
         .library(name: "BackupNotifiers", targets: ["BackupNotifiers"]),
         .library(name: "BackupKitTesting", targets: ["BackupKitTesting"]),
         .executable(name: "backupctl", targets: ["backupctl"]),
