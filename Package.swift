@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "BackupKit", targets: ["BackupKit"]),
         .library(name: "BackupSources", targets: ["BackupSources"]),
         .library(name: "BackupSinks", targets: ["BackupSinks"]),
+        .library(name: "BackupTransport", targets: ["BackupTransport"]),
         .library(name: "BackupNotifiers", targets: ["BackupNotifiers"]),
         .library(name: "BackupKitTesting", targets: ["BackupKitTesting"]),
         .library(name: "BackupCommands", targets: ["BackupCommands"]),
@@ -34,7 +35,7 @@ let package = Package(
         .target(
             name: "BackupKit",
             dependencies: [
-                "CArchive", "CCurl", "CZlib", "CZstd", "CSystemShims",
+                "CArchive", "CZlib", "CZstd", "CSystemShims",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -42,11 +43,16 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .target(name: "BackupSources", dependencies: ["BackupKit", "CLibPQ"]),
-        .target(name: "BackupSinks", dependencies: ["BackupKit", "CCurl"]),
+        // libcurl, the S3 client and their settings: what sinks, sources and notifiers share to reach a server.
+        .target(
+            name: "BackupTransport",
+            dependencies: ["BackupKit", "CCurl", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "BackupSources", dependencies: ["BackupKit", "BackupTransport", "CLibPQ"]),
+        .target(name: "BackupSinks", dependencies: ["BackupKit", "BackupTransport", "CCurl"]),
         .target(
             name: "BackupNotifiers",
-            dependencies: ["BackupKit", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["BackupKit", "BackupTransport", "CCurl", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "BackupKitTesting", dependencies: ["BackupKit"]),
         // The whole command line as a library, so a program of your own gets it with your own components.
@@ -82,7 +88,7 @@ let package = Package(
         .testTarget(
             name: "BackupKitTests",
             dependencies: [
-                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting",
+                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting", "BackupTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ]

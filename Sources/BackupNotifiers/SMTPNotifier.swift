@@ -1,4 +1,5 @@
 import BackupKit
+import BackupTransport
 import CCurl
 import Foundation
 
@@ -119,31 +120,35 @@ public struct SMTPNotifier: Notifier {
 
     public func send(_ alert: Alert) async throws {
         let message = message(for: alert)
-        let configuration = configuration
         let password = try configuration.password?.reveal()
-        let name = name
-        try await runBlocking {
-            var url = configuration.url
-            if configuration.tls == .implicit, url.hasPrefix("smtp://") { url = "smtps://" + url.dropFirst("smtp://".count) }
-            let curl = try CurlRequest(url: url)
-            switch configuration.tls {
-            case .starttls, .implicit: try curl.set(CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))
-            case .none: try curl.set(CURLOPT_USE_SSL, Int(CURLUSESSL_NONE.rawValue))
-            }
-            if let caFile = configuration.caFile { try curl.set(CURLOPT_CAINFO, caFile) }
-            if let username = configuration.username { try curl.set(CURLOPT_USERNAME, username) }
-            if let password { try curl.set(CURLOPT_PASSWORD, password) }
-            try curl.set(CURLOPT_MAIL_FROM, "<\(configuration.from)>")
-            try curl.setQuote(CURLOPT_MAIL_RCPT, configuration.to.map { "<\($0)>" })
-            try curl.set(CURLOPT_UPLOAD, 1)
-            try curl.set(CURLOPT_TIMEOUT_MS, Int(configuration.timeout * 1000))
-            try curl.setBody(message)
-            do {
-                _ = try curl.perform()
-            } catch let error as BackupError {
-                throw BackupError(.io, "smtp notifier '\(name)' (\(Redaction.redactURLCredentials(configuration.url))): \(Redaction.redact(error.message, secrets: password.map { [$0] } ?? []))",
-                                  kind: error.kind)
-            }
+        // A refused or broken connection is retried; the server refusing the login or the message is not.
+        try await RetryPolicy(maxAttempts: 3).run("smtp notifier '\(name)'") { _ in
+            try await runBlocking { try deliver(message, password: password) }
+        }
+    }
+
+    /// One SMTP session that sends `message`; blocking.
+    func deliver(_ message: [UInt8], password: String?) throws {
+        var url = configuration.url
+        if configuration.tls == .implicit, url.hasPrefix("smtp://") { url = "smtps://" + url.dropFirst("smtp://".count) }
+        let curl = try CurlRequest(url: url)
+        switch configuration.tls {
+        case .starttls, .implicit: try curl.set(CURLOPT_USE_SSL, Int(CURLUSESSL_ALL.rawValue))
+        case .none: try curl.set(CURLOPT_USE_SSL, Int(CURLUSESSL_NONE.rawValue))
+        }
+        if let caFile = configuration.caFile { try curl.set(CURLOPT_CAINFO, caFile) }
+        if let username = configuration.username { try curl.set(CURLOPT_USERNAME, username) }
+        if let password { try curl.set(CURLOPT_PASSWORD, password) }
+        try curl.set(CURLOPT_MAIL_FROM, "<\(configuration.from)>")
+        try curl.setQuote(CURLOPT_MAIL_RCPT, configuration.to.map { "<\($0)>" })
+        try curl.set(CURLOPT_UPLOAD, 1)
+        try curl.set(CURLOPT_TIMEOUT_MS, Int(configuration.timeout * 1000))
+        try curl.setBody(message)
+        do {
+            _ = try curl.perform()
+        } catch let error as BackupError {
+            throw BackupError(.io, "smtp notifier '\(name)' (\(Redaction.redactURLCredentials(configuration.url))): \(Redaction.redact(error.message, secrets: password.map { [$0] } ?? []))",
+                              kind: error.kind)
         }
     }
 

@@ -2,8 +2,8 @@ import BackupKit
 import Foundation
 
 extension PlanRegistry {
-    /// Registers the `webhook` and `smtp` notifier types, and the design document's variables for plans
-    /// built from the environment:
+    /// Registers the `webhook` and `smtp` notifier types, the ``HeartbeatNotifier`` for `heartbeat_url`,
+    /// and the design document's variables for plans built from the environment:
     /// - `BACKUP_ALERT_WEBHOOK_URL` (style guessed from the host: Slack, Discord, else generic),
     ///   `BACKUP_ALERT_WEBHOOK_SECRET` (signs generic payloads);
     /// - `BACKUP_ALERT_EMAIL` (comma-separated recipients) with `BACKUP_SMTP_URL`, `BACKUP_SMTP_USER`,
@@ -17,6 +17,7 @@ extension PlanRegistry {
         registerNotifier(type: "smtp") { definition, decoder in
             SMTPNotifier(name: definition.name, configuration: try .init(from: decoder, baseDirectory: definition.baseDirectory))
         }
+        registerHeartbeat { url in HeartbeatNotifier(url: url) }
         addEnvironmentContribution { environment in
             var notifiers: [JSONValue] = []
             let events: JSONValue? = environment["BACKUP_ALERT_EVENTS"].map { list in

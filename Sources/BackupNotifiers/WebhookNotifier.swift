@@ -1,5 +1,5 @@
 import BackupKit
-import CCurl
+import BackupTransport
 import Crypto
 import Foundation
 
@@ -117,33 +117,20 @@ public struct WebhookNotifier: Notifier {
             headers.append("X-BackupKit-Signature: \(Self.signature(of: body, secret: try secret.reveal()))")
         }
         for (name, value) in configuration.headers.sorted(by: { $0.key < $1.key }) { headers.append("\(name): \(try value.reveal())") }
-        let configuration = configuration
-        let requestHeaders = headers
-        var attempt = 1
-        while true {
-            do {
-                let status = try await runBlocking {
-                    let curl = try CurlRequest(url: url)
-                    try curl.set(CURLOPT_POST, 1)
-                    try curl.setBody(body)
-                    try curl.setLarge(CURLOPT_POSTFIELDSIZE_LARGE, Int64(body.count))
-                    try curl.set(CURLOPT_TIMEOUT_MS, Int(configuration.timeout * 1000))
-                    if let caFile = configuration.caFile { try curl.set(CURLOPT_CAINFO, caFile) }
-                    requestHeaders.forEach { curl.addHeader($0) }
-                    return try curl.perform().status
+        let request = HTTPRequest(method: "POST", url: url, headers: headers, body: .bytes(body), timeout: configuration.timeout)
+        let transport = CurlHTTPTransport(caFile: configuration.caFile)
+        let name = name
+        do {
+            try await RetryPolicy(maxAttempts: configuration.maxAttempts).run("webhook '\(name)' (\(where_))") { _ in
+                let response = try await runBlocking { try transport.send(request) }
+                guard response.isSuccess else {
+                    throw BackupError(.io, "webhook '\(name)' (\(where_)) answered HTTP \(response.status)",
+                                      kind: response.isTransientFailure ? .transient : .permanent)
                 }
-                guard (200..<300).contains(status) else {
-                    let transient = status == 429 || status >= 500
-                    throw BackupError(.io, "webhook '\(name)' (\(where_)) answered HTTP \(status)", kind: transient ? .transient : .permanent)
-                }
-                return
-            } catch let error as BackupError where error.kind == .transient && attempt < configuration.maxAttempts {
-                try await Task.sleep(for: .milliseconds(Int(500 * pow(2, Double(attempt - 1)))))
-                attempt += 1
-            } catch let error as BackupError {
-                // The URL is a secret: describe failures by host only.
-                throw BackupError(.io, Redaction.redact(error.message.replacingOccurrences(of: url, with: where_), secrets: [url]), kind: error.kind)
             }
+        } catch let error as BackupError {
+            // The URL is a secret: describe failures by host only.
+            throw BackupError(.io, Redaction.redact(error.message.replacingOccurrences(of: url, with: where_), secrets: [url]), kind: error.kind)
         }
     }
 }

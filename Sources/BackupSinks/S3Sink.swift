@@ -1,4 +1,5 @@
 import BackupKit
+import BackupTransport
 import Foundation
 
 /// Keeps artifacts in an S3-compatible bucket (AWS S3, MinIO, SeaweedFS, Cloudflare R2, Backblaze B2)

@@ -1,11 +1,13 @@
 import BackupKit
+import BackupTransport
 import CCurl
 import Foundation
 
 /// Keeps artifacts in a directory on an SSH server, over libcurl's SFTP (libssh2). Key authentication
 /// only; the server's host key must be in a `known_hosts` file, and an unknown host is refused unless
 /// the plan sets `accept_unknown_host: true`. A put uploads to a hidden temporary name and renames it
-/// into place, so a broken upload never shows under a final name.
+/// into place, so a broken upload never shows under a final name. It does not retry by itself: plans
+/// build it inside a ``RetryingSink``, which tries transient failures (resets, timeouts) again.
 ///
 /// ```yaml
 /// - name: nas

@@ -1,8 +1,9 @@
 import BackupKit
+import BackupTransport
 
 extension PlanRegistry {
-    /// Registers the `local`, `s3` and `sftp` sink types, and `BACKUP_DIR` (default `./backups`) for
-    /// plans built from the environment.
+    /// Registers the `local`, `s3` and `sftp` sink types (SFTP inside a ``RetryingSink``), and `BACKUP_DIR`
+    /// (default `./backups`) for plans built from the environment.
     public mutating func registerStandardSinks() {
         registerSink(type: "s3") { definition, decoder in
             S3Sink(name: definition.name, settings: try S3Settings(from: decoder, forUploads: true, alsoAllowed: PlanKeys.sink,
@@ -10,7 +11,8 @@ extension PlanRegistry {
                    environment: definition.environment)
         }
         registerSink(type: "sftp") { definition, decoder in
-            SFTPSink(name: definition.name, configuration: try SFTPSink.Configuration(from: decoder, baseDirectory: definition.baseDirectory))
+            // SFTP transfers break like any network transfer; the retrying wrapper tries them again.
+            RetryingSink(SFTPSink(name: definition.name, configuration: try SFTPSink.Configuration(from: decoder, baseDirectory: definition.baseDirectory)))
         }
         registerSink(type: "local") { definition, decoder in
             let configuration = try LocalSink.Configuration(from: decoder)

@@ -1,4 +1,5 @@
 import BackupKit
+import BackupTransport
 import Foundation
 
 extension RestoreDestination.Kind {

@@ -2,6 +2,7 @@ import BackupKit
 import BackupKitTesting
 @testable import BackupSinks
 import BackupSources
+import BackupTransport
 import Foundation
 import Testing
 
@@ -67,14 +68,14 @@ import Testing
         await #expect(throws: BackupError.self) { _ = try await S3Sink(name: "offsite", settings: missing, environment: [:]).list() }
     }
 
-    /// Dropped connections in the middle of parts and 500 answers: the upload completes through retries.
-    @Test func uploadsSurviveDroppedConnectionsAndServerErrors() async throws {
+    /// Connections reset in the middle of parts: the upload completes through retries. (500 answers now
+    /// and then need no socket: S3ClientRulesTests scripts them.)
+    @Test func uploadsSurviveDroppedConnections() async throws {
         let bucket = try s3.makeBucket("faults")
         let dir = try TemporaryDirectory("s3-faults")
         defer { dir.remove() }
         let file = try stage(pseudoRandomBytes(23 << 20), in: dir)
-        for arguments in [["--drop-every", "2", "--drop-after", "100000", "--only-method", "PUT", "--only-query", "partNumber="],
-                          ["--fail-every", "3"]] {
+        for arguments in [["--drop-every", "2", "--drop-after", "100000", "--only-method", "PUT", "--only-query", "partNumber="]] {
             let proxy = try FaultProxy(target: String(s3.endpoint.dropFirst("http://".count)), arguments: arguments)
             let sink = S3Sink(name: "offsite", settings: s3.settings(bucket: bucket, endpoint: proxy.url), environment: [:])
             let receipt = try await sink.put("db_app_20240101_000000.sql.gz", from: file)
@@ -278,7 +279,7 @@ import Testing
         #expect(offsite.settings.prefix == "schedgen/" && !offsite.settings.pathStyle && offsite.settings.region == "eu-central-1")
         let minio = try #require(plan.sources[0].source as? S3BucketSource)
         #expect(minio.settings.pathStyle && minio.settings.bucket == "schedgen-pdfs")
-        let nas = try #require(plan.sinks[2] as? SFTPSink)
+        let nas = try #require((plan.sinks[2] as? RetryingSink)?.base as? SFTPSink, "the sftp sink comes wrapped in a RetryingSink")
         #expect(nas.directory.path == "/srv/backups/schedgen/")
     }
 

@@ -1,4 +1,5 @@
 import BackupKit
+import BackupTransport
 import Foundation
 
 /// The SeaweedFS S3 test server (signatures checked).

@@ -15,21 +15,19 @@ the signature against the Host header it receives, not against its own address).
                          temporary file renamed into place), followed by a newline
   --log PATH             appends one line per request when it is finished: counter (the request's
                          arrival number, so concurrent requests may log out of order), method,
-                         path?query, action, where action is "forwarded <status>", "injected-<status>",
-                         "injected-<status> (early, closed)", "dropped after <n> body bytes" or
-                         "error <reason>" (a broken connection, or no upstream: the client gets a 502)
+                         path?query, action, where action is "forwarded <status>", "injected-500",
+                         "dropped after <n> body bytes" or "error <reason>" (a broken connection, or
+                         no upstream: the client gets a 502)
 
-Faults (counters are global across connections and thread-safe; numbering starts at 1):
-  --fail-every N         every Nth matching request is answered by the proxy with a 500 and an S3-style
+Faults (the counter is global across connections and thread-safe; numbering starts at 1). Faults that
+need no socket (a 500 now and then, a 403) are unit-tested with a scripted transport instead
+(Tests/BackupKitTests/S3ClientRulesTests.swift); the proxy keeps what only a real connection shows.
+  --fail-always          every matching request is answered by the proxy with a 500 and an S3-style
                          XML error body (<Error><Code>InternalError</Code><Message>injected</Message>
-                         </Error>) without being forwarded. Its body is read and discarded first, so
-                         the connection stays usable (keep-alive). With `Expect: 100-continue` the
-                         proxy answers "100 Continue" itself, reads the body, then answers the 500.
-  --fail-always          every matching request gets the injected error (faults that never stop)
-  --fail-early           with --fail-every/--fail-always: answer the error at once, before the body,
-                         with `Connection: close`, then close the connection (what a server that
-                         refuses a request before reading its body does)
-  --fail-status CODE     the status of injected errors (default 500; 503 gives Code SlowDown)
+                         </Error>) without being forwarded (faults that never stop). Its body is read
+                         and discarded first, so the connection stays usable (keep-alive). With
+                         `Expect: 100-continue` the proxy answers "100 Continue" itself, reads the
+                         body, then answers the 500.
   --drop-every N         every Nth matching request that has a body (Content-Length > 0 or chunked):
                          forward its head and the first --drop-after bytes of its body upstream (raw
                          wire bytes, so chunk-size lines count for chunked bodies), then reset (RST)
@@ -42,8 +40,8 @@ Faults (counters are global across connections and thread-safe; numbering starts
                          after '?') contains SUBSTR, e.g. `--only-method PUT --only-query partNumber=`
                          targets UploadPart
 
-A request that matches the --only filters advances the --fail-every counter, and, if it has a body, the
---drop-every counter; when both faults fire on the same request the injected error wins.
+A request that matches the --only filters and has a body advances the --drop-every counter; when both
+faults apply to the same request the injected error wins.
 
 Protocol: keep-alive with any number of requests per connection, one upstream connection per client
 connection (reopened if the upstream closed an idle one), request bodies with Content-Length or
@@ -61,7 +59,6 @@ import socket
 import sys
 import threading
 import time
-from http import HTTPStatus
 
 MAX_HEAD = 64 * 1024
 CHUNK = 64 * 1024
@@ -264,10 +261,8 @@ class Proxy:
         self.target = split_host_port(args.target)
         self.lock = threading.Lock()
         self.requests = 0
-        self.fail_count = 0
         self.drop_count = 0
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
-        self.fail_enabled = bool(args.fail_every or args.fail_always)
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -294,10 +289,6 @@ class Proxy:
             if matches:
                 if self.args.fail_always:
                     action = "fail"
-                if self.args.fail_every:
-                    self.fail_count += 1
-                    if self.fail_count % self.args.fail_every == 0:
-                        action = "fail"
                 if self.args.drop_every and has_body:
                     self.drop_count += 1
                     if self.drop_count % self.args.drop_every == 0 and action is None:
@@ -305,23 +296,17 @@ class Proxy:
         return number, action
 
     def error_response(self, number, close):
-        status = self.args.fail_status
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = "Injected Fault"
-        code = {500: "InternalError", 503: "SlowDown"}.get(status, "InjectedFault")
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            "<Error><Code>%s</Code><Message>injected</Message><RequestId>fault-proxy-%d</RequestId></Error>"
-            % (code, number)
+            "<Error><Code>InternalError</Code><Message>injected</Message><RequestId>fault-proxy-%d</RequestId></Error>"
+            % number
         ).encode()
         head = (
-            "HTTP/1.1 %d %s\r\n"
+            "HTTP/1.1 500 Internal Server Error\r\n"
             "Content-Type: application/xml\r\n"
             "Content-Length: %d\r\n"
             "x-amz-request-id: fault-proxy-%d\r\n"
-            "Connection: %s\r\n\r\n" % (status, reason, len(body), number, "close" if close else "keep-alive")
+            "Connection: %s\r\n\r\n" % (len(body), number, "close" if close else "keep-alive")
         ).encode()
         return head + body
 
@@ -357,17 +342,11 @@ class Proxy:
                 number, action = self.decide(method, target, has_body)
 
                 if action == "fail":
-                    if self.args.fail_early and has_body:
-                        send_all(client, self.error_response(number, close=True))
-                        self.log(number, method, target, "injected-%d (early, closed)" % self.args.fail_status)
-                        lingering_close(client)
-                        client = None
-                        return
                     if expect:
                         send_all(client, b"HTTP/1.1 100 Continue\r\n\r\n")
                     relay_body(creader, headers, Sink(None), length, chunked)
                     send_all(client, self.error_response(number, close=close_after))
-                    self.log(number, method, target, "injected-%d" % self.args.fail_status)
+                    self.log(number, method, target, "injected-500")
                     if close_after:
                         return
                     continue
@@ -540,16 +519,13 @@ def main(argv=None):
     parser.add_argument("--target", required=True, help="HOST:PORT of the upstream server")
     parser.add_argument("--port-file", help="write the listening port here once listening")
     parser.add_argument("--log", help="append one line per request here")
-    parser.add_argument("--fail-every", type=int, default=0, metavar="N")
     parser.add_argument("--fail-always", action="store_true")
-    parser.add_argument("--fail-early", action="store_true")
-    parser.add_argument("--fail-status", type=int, default=500, metavar="CODE")
     parser.add_argument("--drop-every", type=int, default=0, metavar="N")
     parser.add_argument("--drop-after", type=int, default=0, metavar="BYTES")
     parser.add_argument("--only-method", metavar="METHOD")
     parser.add_argument("--only-query", metavar="SUBSTRING")
     args = parser.parse_args(argv)
-    for name in ("fail_every", "drop_every", "drop_after"):
+    for name in ("drop_every", "drop_after"):
         if getattr(args, name) < 0:
             parser.error("--%s must not be negative" % name.replace("_", "-"))
     try:

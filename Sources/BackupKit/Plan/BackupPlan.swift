@@ -18,8 +18,11 @@ public struct BackupPlan: Sendable {
     public var staleAfter: PlanDuration?
     /// When `backupctl schedule` runs the plan; nil: `BACKUP_SCHEDULE`, else daily at 02:00.
     public var schedule: ScheduleSettings?
-    /// Fetched after each successful run (healthchecks.io, Uptime Kuma push monitors).
+    /// Fetched after each successful run (healthchecks.io, Uptime Kuma push monitors), by ``heartbeat``.
     public var heartbeatURL: Secret?
+    /// Gets the success alert of each successful run before the run is recorded (BackupNotifiers'
+    /// `HeartbeatNotifier` for `heartbeat_url`). Its failure is a warning; it never changes the outcome.
+    public var heartbeat: (any Notifier)?
     /// A Prometheus textfile-collector file rewritten after every run.
     public var metricsFile: String?
     /// Where artifacts are written before they are verified and stored. Nil: `.staging` inside the
@@ -32,7 +35,7 @@ public struct BackupPlan: Sendable {
         name: String, sources: [PlanSource], sinks: [any Sink], notifiers: [FilteredNotifier] = [],
         archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
         retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), staleAfter: PlanDuration? = nil,
-        schedule: ScheduleSettings? = nil, heartbeatURL: Secret? = nil, metricsFile: String? = nil,
+        schedule: ScheduleSettings? = nil, heartbeatURL: Secret? = nil, heartbeat: (any Notifier)? = nil, metricsFile: String? = nil,
         stagingDirectory: String? = nil, formats: ArchiveFormatTable = .standard, origin: String = "code"
     ) {
         self.formats = formats
@@ -47,6 +50,7 @@ public struct BackupPlan: Sendable {
         self.staleAfter = staleAfter
         self.schedule = schedule
         self.heartbeatURL = heartbeatURL
+        self.heartbeat = heartbeat
         self.metricsFile = metricsFile
         self.stagingDirectory = stagingDirectory
         self.origin = origin
@@ -128,7 +132,7 @@ public struct PlanSource: Sendable {
 }
 
 extension String {
-    func trimmingSuffix(_ suffix: String) -> String {
+    package func trimmingSuffix(_ suffix: String) -> String {
         var text = self
         while text.count > 1 && text.hasSuffix(suffix) { text.removeLast(suffix.count) }
         return text

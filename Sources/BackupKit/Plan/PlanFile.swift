@@ -45,6 +45,7 @@ struct PlanFile: Decodable {
             }
             retention = RetentionPolicy(keepDaily: value)
         }
+        let heartbeatURL = try container.decodeIfPresent(Secret.self, forKey: .heartbeatURL).flatMap { $0 == .value("") ? nil : $0 }
         plan = BackupPlan(
             name: name,
             sources: sources.map(\.source),
@@ -56,7 +57,13 @@ struct PlanFile: Decodable {
             hooks: try container.decodeIfPresent(HookSettings.self, forKey: .hooks) ?? HookSettings(),
             staleAfter: try container.decodeIfPresent(PlanDuration.self, forKey: .staleAfter),
             schedule: try ScheduleSettings.decode(from: container, environment: context.environment),
-            heartbeatURL: try container.decodeIfPresent(Secret.self, forKey: .heartbeatURL).flatMap { $0 == .value("") ? nil : $0 },
+            heartbeatURL: heartbeatURL,
+            heartbeat: try heartbeatURL.map { url in
+                guard let factory = context.registry.heartbeat else {
+                    throw invalidValue(.heartbeatURL, in: container, "no heartbeat notifier is registered; call registry.registerStandardNotifiers() (BackupNotifiers)")
+                }
+                return factory(url)
+            },
             metricsFile: try container.decodeIfPresent(String.self, forKey: .metricsFile).map { resolvePath($0, against: context.baseDirectory) },
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
             formats: context.registry.formats,

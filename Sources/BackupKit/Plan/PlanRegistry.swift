@@ -17,11 +17,14 @@ public struct PlanRegistry: Sendable {
     /// Turns environment variables into plan entries when there is no plan file: returns entries for the
     /// sections `sources`, `sinks` and `notify`, written as they would be in a plan file.
     public typealias EnvironmentContribution = @Sendable ([String: String]) throws -> [String: [JSONValue]]
+    /// Builds the notifier that fetches the plan's `heartbeat_url` after each successful run.
+    public typealias HeartbeatFactory = @Sendable (Secret) -> any Notifier
 
     public private(set) var sources: [String: SourceFactory] = [:]
     public private(set) var sinks: [String: SinkFactory] = [:]
     public private(set) var notifiers: [String: NotifierFactory] = [:]
     public private(set) var environmentContributions: [EnvironmentContribution] = []
+    public private(set) var heartbeat: HeartbeatFactory?
     /// The archive formats plans may name; BackupKit's own (``ArchiveFormatTable/standard``) to begin with.
     public private(set) var formats: ArchiveFormatTable = .standard
 
@@ -36,6 +39,7 @@ public struct PlanRegistry: Sendable {
     public mutating func registerSource(type: String, _ factory: @escaping SourceFactory) { sources[type] = factory }
     public mutating func registerSink(type: String, _ factory: @escaping SinkFactory) { sinks[type] = factory }
     public mutating func registerNotifier(type: String, _ factory: @escaping NotifierFactory) { notifiers[type] = factory }
+    public mutating func registerHeartbeat(_ factory: @escaping HeartbeatFactory) { heartbeat = factory }
     public mutating func addEnvironmentContribution(_ contribution: @escaping EnvironmentContribution) {
         environmentContributions.append(contribution)
     }

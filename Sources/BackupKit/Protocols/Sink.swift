@@ -11,7 +11,7 @@ import Foundation
 ///   core. Blocking work (file reads and writes at disk speed, a blocking client library, `fsync`) must
 ///   not run there: wrap it in ``runBlocking(_:)``, which runs it on a thread of its own.
 /// - Transient failures (timeouts, resets, 5xx answers) are thrown with ``BackupError/Kind/transient``
-///   so that a retrying wrapper (`RetryingSink`) can act on them; everything else is permanent. Errors
+///   so that a retrying wrapper (``RetryingSink``) can act on them; everything else is permanent. Errors
 ///   never contain secrets.
 /// - An operation that notices task cancellation stops and throws; a cancelled put leaves nothing listed.
 ///

@@ -1,4 +1,3 @@
-import CCurl
 import Foundation
 import Glibc
 import Logging
@@ -169,8 +168,9 @@ public struct BackupRunner: Sendable {
         // Only the run that holds the lock may touch the staging directory: a run refused by the lock
         // must leave the running one's files alone.
         if lock != nil { try? await runBlocking { removeContents(of: staging) } }
-        if report.status == .succeeded, let heartbeat = plan.heartbeatURL {
-            if let problem = await Self.ping(heartbeat) { warnings.add(problem) }
+        if report.status == .succeeded, let heartbeat = plan.heartbeat, let success = Alert.alerts(for: report).first {
+            // A heartbeat never changes the outcome: its failure is a warning of the run.
+            do { try await heartbeat.send(success) } catch { warnings.add("\(error)") }
         }
         report.warnings = warnings.all
         report.finishedAt = now()
@@ -214,31 +214,6 @@ public struct BackupRunner: Sendable {
                 logger.warning("cannot write the metrics file", metadata: ["path": "\(path)", "error": "\(error)"])
             }
         }
-    }
-
-    /// Fetches the heartbeat URL after a good run (healthchecks.io, Uptime Kuma). Returns a warning on
-    /// failure; a heartbeat never changes the run's outcome.
-    static func ping(_ url: Secret) async -> String? {
-        do {
-            let address = try url.reveal()
-            for attempt in 1...3 {
-                do {
-                    let status = try await runBlocking {
-                        let curl = try CurlRequest(url: address)
-                        try curl.set(CURLOPT_TIMEOUT, 10)
-                        return try curl.perform().status
-                    }
-                    if (200..<300).contains(status) { return nil }
-                    if attempt == 3 { return "the heartbeat URL (\(Redaction.redactURLPath(address))) answered HTTP \(status)" }
-                } catch {
-                    if attempt == 3 { return "the heartbeat URL (\(Redaction.redactURLPath(address))) could not be reached" }
-                }
-                try? await Task.sleep(for: .seconds(attempt))
-            }
-        } catch {
-            return "the heartbeat URL could not be read: \(error)"
-        }
-        return nil
     }
 
     private func selectSources(_ options: Options) throws -> [PlanSource] {

@@ -21,10 +21,11 @@ func runOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> 
 }
 
 /// A flag a task sets on cancellation and blocking work polls.
-final class CancellationFlag: Sendable {
+package final class CancellationFlag: Sendable {
     private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .relaxed) }
-    var isSet: Bool { value.load(ordering: .relaxed) }
+    package init() {}
+    package func set() { value.store(true, ordering: .relaxed) }
+    package var isSet: Bool { value.load(ordering: .relaxed) }
 }
 
 /// Byte counters that blocking work updates and a progress reporter reads.
@@ -34,7 +35,7 @@ final class ProgressCounters: Sendable {
 }
 
 /// Runs `body` on a dedicated thread; cancelling the awaiting task sets the flag `body` polls.
-func runCancellableOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
+package func runCancellableOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
     let flag = CancellationFlag()
     return try await withTaskCancellationHandler {
         try await runOnDedicatedThread { try body(flag) }

@@ -1,3 +1,4 @@
+import BackupKit
 import Crypto
 import Foundation
 
@@ -7,7 +8,7 @@ extension S3Client {
 
     /// The part size for an upload of `size` bytes: the configured size, raised (to whole MiB) until the
     /// upload needs no more than 10,000 parts. A 1 TiB artifact gets 105 MiB parts rather than failing.
-    public static func partSize(for size: Int64, configured: Int64) -> Int64 {
+    package static func partSize(for size: Int64, configured: Int64) -> Int64 {
         let needed = (size + maximumParts - 1) / maximumParts
         let rounded = (needed + (1 << 20) - 1) / (1 << 20) * (1 << 20)
         return max(configured, rounded, 5 << 20)
@@ -62,7 +63,7 @@ extension S3Client {
     /// server rejects a damaged part; each part's ETag is compared with its MD5. A multipart upload that
     /// fails for good is aborted, so no parts are left behind. Afterwards the stored object's size and
     /// ETag are confirmed with a HEAD request.
-    public func upload(file path: String, size: Int64, as key: String) async throws -> StoreReceipt {
+    package func upload(file path: String, size: Int64, as key: String) async throws -> StoreReceipt {
         let partSize = Self.partSize(for: size, configured: settings.partSize)
         var checks = ["size", "content-md5"]
         let expectedETag: String
@@ -137,7 +138,7 @@ extension S3Client {
         try checkETag(response, expected: hashes.md5Hex, what: what)
     }
 
-    func checkETag(_ response: CurlRequest.Response, expected: String, what: String) throws {
+    func checkETag(_ response: HTTPResponse, expected: String, what: String) throws {
         guard etagIsMD5, let etag = response.headers["etag"].map(Self.unquote) else { return }
         guard etag == expected else {
             throw BackupError(.sinkFailed, "\(component): \(what): the server's ETag \(etag) is not the MD5 \(expected) of what was sent", kind: .transient)
@@ -161,7 +162,7 @@ extension S3Client {
                                                payloadHash: SHA256.hash(data: body).hexString, body: .bytes(body)))
             // S3 may answer 200 and still put an error in the body.
             if response.status != 200 || S3XML.parseError(response.body).code != nil {
-                throw failure(CurlRequest.Response(status: response.status == 200 ? 500 : response.status, headers: response.headers, body: response.body),
+                throw failure(HTTPResponse(status: response.status == 200 ? 500 : response.status, headers: response.headers, body: response.body),
                               what: what, key: key)
             }
             return response
@@ -183,7 +184,7 @@ extension S3Client {
     }
 
     /// The multipart uploads still open under `prefix` (ListMultipartUploads).
-    public func openUploads(prefix: String) throws -> [(key: String, uploadID: String)] {
+    package func openUploads(prefix: String) throws -> [(key: String, uploadID: String)] {
         let response = try send(Request(method: "GET", key: nil, query: [("uploads", ""), ("prefix", prefix)]), what: "listing open uploads")
         return S3XML.parseUploads(response.body)
     }
@@ -191,7 +192,7 @@ extension S3Client {
     /// Uploads `length` bytes pulled in order from `read` (such as an entry of an archive being
     /// restored) as `key` with extra `headers` (content type, user metadata). One part is held in memory
     /// at a time, so memory stays at one part size whatever the length.
-    public func upload(length: Int64, as key: String, headers: [String], read: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
+    package func upload(length: Int64, as key: String, headers: [String], read: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
         let partSize = Self.partSize(for: length, configured: settings.partSize)
         /// The next `count` bytes, read straight into the part's own array.
         func readPart(_ count: Int) throws -> [UInt8] {

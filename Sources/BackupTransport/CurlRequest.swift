@@ -1,3 +1,4 @@
+import BackupKit
 import CCurl
 import Foundation
 
@@ -7,26 +8,19 @@ import Foundation
 /// ``runBlocking(_:)``. Request bodies are pulled from a closure and response bodies pushed to one, so
 /// nothing is held whole in memory. A Swift error thrown in a callback is kept and rethrown after
 /// libcurl returns. Errors never include credentials: URLs are shown with their password redacted.
-public final class CurlRequest {
+package final class CurlRequest {
     private let handle: UnsafeMutableRawPointer
     private let context = CurlContext()
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var quoteLists: [UnsafeMutablePointer<curl_slist>?] = []
     private var retainedStrings: [UnsafeMutablePointer<CChar>] = []
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
-    public let url: String
+    package let url: String
 
-    /// The answer to a request.
-    public struct Response: Sendable {
-        /// The HTTP status (or SFTP/SMTP reply code; 0 when none).
-        public var status: Int
-        /// Response headers, lower-cased names; the last value wins.
-        public var headers: [String: String]
-        /// The body, when no data handler was set (up to `collectLimit` bytes).
-        public var body: [UInt8]
-    }
+    /// The answer to a request (its `status` is the SFTP or SMTP reply code for those protocols).
+    package typealias Response = HTTPResponse
 
-    public init(url: String) throws {
+    package init(url: String) throws {
         _ = curlGlobalInit
         guard let handle = curl_easy_init() else { throw BackupError(.io, "libcurl: cannot create a handle") }
         self.handle = handle
@@ -58,37 +52,37 @@ public final class CurlRequest {
 
     // MARK: Options
 
-    public func set(_ option: CURLoption, _ value: Int) throws {
+    package func set(_ option: CURLoption, _ value: Int) throws {
         try check(bk_curl_setopt_long(handle, option, value))
     }
 
-    public func set(_ option: CURLoption, _ value: String) throws {
+    package func set(_ option: CURLoption, _ value: String) throws {
         // libcurl copies strings, except a few; keep our copy alive as long as the handle either way.
         let copy = strdup(value)!
         retainedStrings.append(copy)
         try check(bk_curl_setopt_string(handle, option, copy))
     }
 
-    func set(_ option: CURLoption, _ value: UnsafeMutableRawPointer) throws {
+    package func set(_ option: CURLoption, _ value: UnsafeMutableRawPointer) throws {
         try check(bk_curl_setopt_pointer(handle, option, value))
     }
 
-    public func setLarge(_ option: CURLoption, _ value: Int64) throws {
+    package func setLarge(_ option: CURLoption, _ value: Int64) throws {
         try check(bk_curl_setopt_off_t(handle, option, curl_off_t(value)))
     }
 
     /// Sets the function that decides about SSH host keys (`CURLOPT_SSH_KEYFUNCTION`).
-    public func setSSHKeyCallback(_ callback: curl_sshkeycallback) throws {
+    package func setSSHKeyCallback(_ callback: curl_sshkeycallback) throws {
         try check(bk_curl_setopt_sshkey_callback(handle, CURLOPT_SSH_KEYFUNCTION, callback))
     }
 
     /// Adds a request header line such as `Content-Type: application/json`.
-    public func addHeader(_ line: String) {
+    package func addHeader(_ line: String) {
         headerList = curl_slist_append(headerList, line)
     }
 
     /// Commands run after the transfer (`CURLOPT_POSTQUOTE`), such as an SFTP `rename`.
-    public func setQuote(_ option: CURLoption, _ commands: [String]) throws {
+    package func setQuote(_ option: CURLoption, _ commands: [String]) throws {
         var list: UnsafeMutablePointer<curl_slist>?
         for command in commands { list = curl_slist_append(list, command) }
         quoteLists.append(list)
@@ -96,13 +90,13 @@ public final class CurlRequest {
     }
 
     /// Streams the request body from `read`, which fills a buffer and returns 0 at the end.
-    public func setBody(length: Int64?, _ read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws {
+    package func setBody(length: Int64?, _ read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws {
         context.read = read
         if let length { try setLarge(CURLOPT_INFILESIZE_LARGE, length) }
     }
 
     /// Sends `bytes` as the request body.
-    public func setBody(_ bytes: [UInt8]) throws {
+    package func setBody(_ bytes: [UInt8]) throws {
         var offset = 0
         try setBody(length: Int64(bytes.count)) { buffer in
             let count = min(buffer.count, bytes.count - offset)
@@ -114,13 +108,13 @@ public final class CurlRequest {
 
     /// Hands each chunk of the response body to `handler` instead of collecting it. With
     /// `onlyWhenSuccessful`, an error status's body is collected instead (for its error message).
-    public func onData(onlyWhenSuccessful: Bool = true, _ handler: @escaping (UnsafeRawBufferPointer) throws -> Void) {
+    package func onData(onlyWhenSuccessful: Bool = true, _ handler: @escaping (UnsafeRawBufferPointer) throws -> Void) {
         context.dataHandler = handler
         context.handlerOnlyOnSuccess = onlyWhenSuccessful
     }
 
     /// Called once the response headers are complete, before the first body byte.
-    public func onHeaders(_ handler: @escaping (Int, [String: String]) throws -> Void) {
+    package func onHeaders(_ handler: @escaping (Int, [String: String]) throws -> Void) {
         context.headersHandler = handler
     }
 
@@ -128,7 +122,7 @@ public final class CurlRequest {
 
     /// Performs the transfer. Throws for transport failures (with ``BackupError/Kind/transient`` for
     /// timeouts, resets and refused connections); HTTP error statuses are returned, not thrown.
-    public func perform() throws -> Response {
+    package func perform() throws -> Response {
         if let headerList { try check(bk_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)) }
         context.statusProvider = { [handle] in
             var code = 0

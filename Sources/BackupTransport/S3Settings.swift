@@ -1,3 +1,4 @@
+import BackupKit
 import Foundation
 
 /// How to reach an S3-compatible store (AWS S3, MinIO, SeaweedFS, Cloudflare R2, Backblaze B2): the
@@ -75,7 +76,7 @@ public struct S3Settings: Sendable, Hashable {
 
     /// Decodes the settings with strict keys; `forUploads: false` refuses the upload-only keys, and
     /// `alsoAllowed` are the component's own keys. Relative file paths resolve against `baseDirectory`.
-    public init(from decoder: any Decoder, forUploads: Bool, alsoAllowed: Set<String>, baseDirectory: String) throws {
+    package init(from decoder: any Decoder, forUploads: Bool, alsoAllowed: Set<String>, baseDirectory: String) throws {
         let container = try decoder.strictContainer(keyedBy: CodingKeys.self, alsoAllowed: alsoAllowed)
         if !forUploads, let key = Self.uploadKeys.first(where: { container.contains($0) }) {
             throw invalidValue(key, in: container, "'\(key.stringValue)' applies to uploads (the s3 sink), not to reading a bucket")
@@ -116,7 +117,7 @@ public struct S3Settings: Sendable, Hashable {
         )
     }
 
-    public static func isValidBucketName(_ name: String) -> Bool {
+    package static func isValidBucketName(_ name: String) -> Bool {
         guard (3...63).contains(name.count), let first = name.first, let last = name.last,
               first.isLetter || first.isNumber, last.isLetter || last.isNumber else { return false }
         return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }

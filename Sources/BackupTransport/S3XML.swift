@@ -1,3 +1,4 @@
+import BackupKit
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML

@@ -1,37 +1,38 @@
-import CCurl
+import BackupKit
 import Crypto
 import Foundation
 import Logging
 
 /// One S3 client over libcurl's SigV4 signing, shared by the `s3` sink and the `s3-bucket` source. No AWS
-/// SDK. Every request is retried on transient failures (5xx, 429, timeouts, resets) with exponential
-/// backoff; downloads resume with a `Range` request where they stopped. Its methods block: async callers
-/// use the `async` variants, which run them on a dedicated thread.
-public struct S3Client: Sendable {
-    public let settings: S3Settings
+/// SDK. Every request is retried on transient failures (5xx, 429, timeouts, resets) per its
+/// ``RetryPolicy``; downloads resume with a `Range` request where they stopped. Its methods block: async
+/// callers use the `async` variants, which run them on a dedicated thread. Requests go through an
+/// ``HTTPTransport``: libcurl, or a scripted one in tests.
+package struct S3Client: Sendable {
+    package let settings: S3Settings
     let credentials: S3Credentials
     /// Names the component in messages: `s3 sink 'offsite'`.
-    public let component: String
+    package let component: String
     let logger: Logger
+    let transport: any HTTPTransport
+    /// Attempts per request and the waits between them; `max_attempts` from the settings by default.
+    let retry: RetryPolicy
 
     static let emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-    public init(settings: S3Settings, environment: [String: String] = ProcessInfo.processInfo.environment, component: String,
-                logger: Logger = Logger(label: "backupkit.s3")) throws {
+    package init(settings: S3Settings, environment: [String: String] = ProcessInfo.processInfo.environment, component: String,
+                 logger: Logger = Logger(label: "backupkit.s3"), transport: (any HTTPTransport)? = nil, retry: RetryPolicy? = nil) throws {
         self.settings = settings
         self.component = component
         self.logger = logger
+        self.transport = transport ?? CurlHTTPTransport(caFile: settings.caFile)
+        self.retry = retry ?? RetryPolicy(maxAttempts: settings.maxAttempts)
         credentials = try S3Credentials.resolve(settings, environment: environment, component: component)
     }
 
     // MARK: Requests
 
-    enum Body: Sendable {
-        case none
-        case bytes([UInt8])
-        /// A range of a file, read as it is sent.
-        case file(path: String, offset: Int64, length: Int64)
-    }
+    typealias Body = HTTPRequest.Body
 
     struct Request: Sendable {
         var method: String
@@ -43,7 +44,7 @@ public struct S3Client: Sendable {
     }
 
     /// The object key for a name under the configured prefix.
-    public func objectKey(_ name: String) -> String { settings.prefix + name }
+    package func objectKey(_ name: String) -> String { settings.prefix + name }
 
     func url(for key: String?, query: [(String, String)]) -> String {
         let path = key.map { "/" + S3Client.encodePath($0) } ?? "/"
@@ -64,57 +65,21 @@ public struct S3Client: Sendable {
     /// Performs one request (no retries). `onData` receives a successful response's body; other bodies
     /// are collected for their error message.
     func perform(_ request: Request, rangeStart: Int64? = nil, ifMatch: String? = nil, onHeaders: ((Int, [String: String]) throws -> Void)? = nil,
-                 onData: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> CurlRequest.Response {
-        let curl = try CurlRequest(url: url(for: request.key, query: request.query))
-        try curl.set(CURLOPT_AWS_SIGV4, "aws:amz:\(settings.region):s3")
-        try curl.set(CURLOPT_USERPWD, "\(credentials.accessKey):\(credentials.secretKey)")
-        if let caFile = settings.caFile { try curl.set(CURLOPT_CAINFO, caFile) }
-        curl.addHeader("x-amz-content-sha256: \(request.payloadHash)")
-        if let token = credentials.sessionToken { curl.addHeader("x-amz-security-token: \(token)") }
-        if let rangeStart { curl.addHeader("Range: bytes=\(rangeStart)-") }
-        if let ifMatch { curl.addHeader("If-Match: \"\(ifMatch)\"") }
-        for header in request.headers { curl.addHeader(header) }
-        switch request.method {
-        case "GET": break
-        case "HEAD": try curl.set(CURLOPT_NOBODY, 1)
-        case "PUT": try curl.set(CURLOPT_UPLOAD, 1)
-        case "POST":
-            try curl.set(CURLOPT_POST, 1)
-        default: try curl.set(CURLOPT_CUSTOMREQUEST, request.method)
-        }
-        var reader: FileReader?
-        switch request.body {
-        case .none:
-            if request.method == "PUT" { try curl.setBody([]) }
-            if request.method == "POST" { try curl.setLarge(CURLOPT_POSTFIELDSIZE_LARGE, 0) }
-        case .bytes(let bytes):
-            try curl.setBody(bytes)
-            if request.method == "POST" { try curl.setLarge(CURLOPT_POSTFIELDSIZE_LARGE, Int64(bytes.count)) }
-        case .file(let path, let offset, let length):
-            let file = try FileReader(path: path)
-            reader = file
-            var position = offset
-            let end = offset + length
-            try curl.setBody(length: length) { buffer in
-                let want = Int(min(Int64(buffer.count), end - position))
-                guard want > 0 else { return 0 }
-                let count = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: position)
-                guard count > 0 else { throw BackupError(.io, "\(path) ended early while it was uploaded") }
-                position += Int64(count)
-                return count
-            }
-        }
-        if let onHeaders { curl.onHeaders(onHeaders) }
-        if let onData { curl.onData(onData) }
-        let response = try curl.perform()
-        _ = reader
-        return response
+                 onData: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
+        var headers = ["x-amz-content-sha256: \(request.payloadHash)"]
+        if let token = credentials.sessionToken { headers.append("x-amz-security-token: \(token)") }
+        if let rangeStart { headers.append("Range: bytes=\(rangeStart)-") }
+        if let ifMatch { headers.append("If-Match: \"\(ifMatch)\"") }
+        let signing = HTTPRequest.SigV4(region: settings.region, accessKey: credentials.accessKey, secretKey: credentials.secretKey)
+        let http = HTTPRequest(method: request.method, url: url(for: request.key, query: request.query), headers: headers + request.headers,
+                               body: request.body, signing: signing)
+        return try transport.send(http, onHeaders: onHeaders, onData: onData)
     }
 
     /// Performs a request with retries on transient failures, and turns error statuses into errors.
     func send(_ request: Request, what: String, accept: Set<Int> = [200, 204, 206], cancellation: CancellationFlag? = nil,
               onHeaders: ((Int, [String: String]) throws -> Void)? = nil,
-              onData: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> CurlRequest.Response {
+              onData: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
         try withRetries(what, cancellation: cancellation) { _ in
             if cancellation?.isSet == true { throw CancellationError() }
             let response = try perform(request, onHeaders: onHeaders, onData: onData)
@@ -123,24 +88,13 @@ public struct S3Client: Sendable {
         }
     }
 
-    /// Runs `operation` up to `maxAttempts` times while it fails transiently, sleeping 0.5 s, 1 s, 2 s...
-    /// (capped at 8 s, with jitter) between attempts.
+    /// Runs `operation` under the retry policy, which logs each retry.
     func withRetries<T>(_ what: String, cancellation: CancellationFlag? = nil, _ operation: (Int) throws -> T) throws -> T {
-        var attempt = 1
-        while true {
-            do {
-                return try operation(attempt)
-            } catch let error as BackupError where error.kind == .transient && attempt < settings.maxAttempts && cancellation?.isSet != true {
-                let delay = min(8, 0.5 * pow(2, Double(attempt - 1))) * Double.random(in: 0.8...1.2)
-                logger.notice("retrying S3 request", metadata: ["what": "\(what)", "attempt": "\(attempt)", "error": "\(error.message)"])
-                Thread.sleep(forTimeInterval: delay)
-                attempt += 1
-            }
-        }
+        try retry.runBlocking("S3 request: \(what)", logger: logger, isCancelled: { cancellation?.isSet == true }, operation)
     }
 
     /// The error for an unexpected status, with S3's own code and message.
-    func failure(_ response: CurlRequest.Response, what: String, key: String?) -> BackupError {
+    func failure(_ response: HTTPResponse, what: String, key: String?) -> BackupError {
         let xml = S3XML.parseError(response.body)
         let code = xml.code ?? "HTTP \(response.status)"
         let detail = xml.message.map { "\(code): \($0)" } ?? code
@@ -152,24 +106,22 @@ public struct S3Client: Sendable {
             return BackupError(.notFound, "\(prefix): \(key ?? "the object") does not exist")
         case 401, 403:
             return BackupError(.authenticationFailed, "\(prefix): access denied for bucket '\(settings.bucket)' at \(settings.endpoint). Check the access key and secret (access_key, secret_key_file, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the bucket policy.")
-        case 408, 429, 500...599:
-            return BackupError(.sinkFailed, prefix, kind: .transient)
         default:
-            return BackupError(.sinkFailed, prefix)
+            return BackupError(.sinkFailed, prefix, kind: response.isTransientFailure ? .transient : .permanent)
         }
     }
 
     // MARK: Objects
 
-    public struct ObjectInfo: Sendable, Hashable {
-        public var key: String
-        public var size: Int64
-        public var lastModified: Date?
-        public var etag: String?
+    package struct ObjectInfo: Sendable, Hashable {
+        package var key: String
+        package var size: Int64
+        package var lastModified: Date?
+        package var etag: String?
     }
 
     /// Lists every object under `prefix`, page by page (ListObjectsV2 with continuation tokens).
-    public func list(prefix: String, pageSize: Int = 1000, page: ([ObjectInfo]) throws -> Void) throws {
+    package func list(prefix: String, pageSize: Int = 1000, page: ([ObjectInfo]) throws -> Void) throws {
         var token: String?
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))]
@@ -185,7 +137,7 @@ public struct S3Client: Sendable {
     }
 
     /// Size, ETag and headers of an object, or nil when it does not exist.
-    public func head(_ key: String) throws -> (size: Int64, etag: String?, headers: [String: String])? {
+    package func head(_ key: String) throws -> (size: Int64, etag: String?, headers: [String: String])? {
         do {
             let response = try send(Request(method: "HEAD", key: key), what: "reading the attributes of \(key)")
             let size = Int64(response.headers["content-length"] ?? "") ?? -1
@@ -197,7 +149,7 @@ public struct S3Client: Sendable {
 
     /// Streams an object's bytes to `onData`, resuming with a Range request after a transient failure.
     /// `onHeaders` is called once, before the first byte, with the size and the response headers.
-    public func get(_ key: String, onHeaders: ((Int64, [String: String]) throws -> Void)? = nil,
+    package func get(_ key: String, onHeaders: ((Int64, [String: String]) throws -> Void)? = nil,
                     onData: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         var delivered: Int64 = 0
         var announced = false
@@ -227,13 +179,13 @@ public struct S3Client: Sendable {
     }
 
     /// Deletes an object; a missing one throws ``BackupError/Code/notFound`` (S3 itself says 204 either way).
-    public func delete(_ key: String) throws {
+    package func delete(_ key: String) throws {
         guard try head(key) != nil else { throw BackupError(.notFound, "\(component): \(key) does not exist") }
         _ = try send(Request(method: "DELETE", key: key), what: "deleting \(key)")
     }
 
     /// Whether the bucket exists (HEAD bucket).
-    public func bucketExists() throws -> Bool {
+    package func bucketExists() throws -> Bool {
         do {
             _ = try send(Request(method: "HEAD", key: nil), what: "checking the bucket \(settings.bucket)")
             return true
@@ -242,7 +194,7 @@ public struct S3Client: Sendable {
         }
     }
 
-    public func createBucket() throws {
+    package func createBucket() throws {
         var body: [UInt8] = []
         if settings.region != "us-east-1" {
             body = Array("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(settings.region)</LocationConstraint></CreateBucketConfiguration>".utf8)
@@ -264,7 +216,7 @@ public struct S3Client: Sendable {
 }
 
 extension S3Client {
-    public func list(prefix: String) async throws -> [ObjectInfo] {
+    package func list(prefix: String) async throws -> [ObjectInfo] {
         try await runBlocking {
             var all: [ObjectInfo] = []
             try list(prefix: prefix) { all += $0 }
