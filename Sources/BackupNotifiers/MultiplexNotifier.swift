@@ -3,7 +3,7 @@ import Synchronization
 
 /// Sends each alert to several notifiers in parallel. It throws when any of them failed, naming each
 /// failure, after all of them have been tried.
-public struct MultiplexNotifier: Notifier {
+package struct MultiplexNotifier: Notifier {
     public let name: String
     public let notifiers: [any Notifier]
 

@@ -7,7 +7,7 @@ import Glibc
 ///   below `.minio.sys/tmp`, and `**/*.log` matches log files at any depth.
 /// - A pattern without `/` matches a name at any depth, as in `.gitignore`: `*.tmp`.
 /// - A trailing `/` matches directories only.
-public struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
+package struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
     public let pattern: String
     private let components: [String]
     private let directoriesOnly: Bool

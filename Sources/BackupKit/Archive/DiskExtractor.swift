@@ -5,7 +5,7 @@ import Glibc
 /// Writes a tree archive's entries into a directory through libarchive's disk writer, with its
 /// protections on: no `..`, no writing through symlinks, plus our own refusals of absolute paths and
 /// device nodes. Modes, mtimes and links come back as archived; owners too when running as root.
-public final class DiskExtractor {
+package final class DiskExtractor {
     public let directory: String
     private let disk: OpaquePointer
 
@@ -85,7 +85,7 @@ public final class DiskExtractor {
 }
 
 /// The standard restore of a tree artifact: extract it into a directory. Directory-like sources use it.
-public enum TreeRestore {
+package enum TreeRestore {
     public static func restore(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreReport {
         guard request.destination.kind == .directory else {
             throw BackupError(.usage, "\(request.artifact.name) holds files; restore it to a directory with --to DIR")

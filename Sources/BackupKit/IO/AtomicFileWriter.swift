@@ -95,7 +95,7 @@ public final class AtomicFileWriter {
 }
 
 /// `fsync` on a directory, so that a rename or unlink in it survives a crash.
-public func syncDirectory(_ path: String) throws {
+package func syncDirectory(_ path: String) throws {
     let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard fd >= 0 else { throw fileSystemError("cannot open directory", path) }
     defer { close(fd) }

@@ -13,7 +13,7 @@ public struct FileDigest: Sendable, Hashable, Codable {
 }
 
 /// Counts and hashes bytes as they pass, so a file never has to be read again to learn its digest.
-public struct DigestAccumulator: Sendable {
+package struct DigestAccumulator: Sendable {
     private var hasher = SHA256()
     public private(set) var count: Int64 = 0
 
@@ -31,7 +31,7 @@ public struct DigestAccumulator: Sendable {
 
 extension Sequence<UInt8> {
     /// Lower-case hex, two digits a byte.
-    public var hexString: String {
+    package var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         for byte in self {

@@ -5,7 +5,7 @@ public final class FileReader: ChunkReader {
     public let path: String
     let descriptor: Int32
     /// When set, every byte read also goes through this accumulator.
-    public private(set) var digest: DigestAccumulator?
+    package private(set) var digest: DigestAccumulator?
 
     public init(path: String, computeDigest: Bool = false) throws {
         self.path = path

@@ -16,7 +16,7 @@ import Prometheus
 /// | `backupkit_sink_up` | plan, sink | 1 when the sink stored the last run's set |
 /// | `backupkit_verification_passed` | plan | 1 when every artifact of the last run passed verification |
 /// | `backupkit_restore_drill_passed` | plan | 1 or 0 for the last run's restore drills (absent when none ran) |
-public enum MetricsExporter {
+package enum MetricsExporter {
     public static func exposition(for state: RunState) -> String {
         let registry = PrometheusCollectorRegistry()
         let plan = [("plan", state.plan)]

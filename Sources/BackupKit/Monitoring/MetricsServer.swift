@@ -7,7 +7,7 @@ import Synchronization
 /// Serves `GET /metrics` (Prometheus' exposition format) on a TCP address, for
 /// `backupctl schedule --metrics-listen`. A small, blocking HTTP/1.0 responder on a thread of its own:
 /// one request per connection, anything but `/metrics` is 404.
-public final class MetricsServer: Service, Sendable {
+package final class MetricsServer: Service, Sendable {
     public let address: String
     private let body: @Sendable () -> String
     private let socket = Mutex<Int32>(-1)

@@ -3,7 +3,7 @@ import Foundation
 /// The outcome of a plan's recent runs, kept beside the lock file (`.backupctl-<plan>.state.json`) so
 /// that `backupctl status` and the metrics can tell the last success and the last failure apart, even
 /// though a failed run stores nothing in the sinks.
-public struct RunState: Sendable, Codable, Hashable {
+package struct RunState: Sendable, Codable, Hashable {
     public struct Run: Sendable, Codable, Hashable {
         public var set: SetTimestamp?
         public var status: RunReport.Status

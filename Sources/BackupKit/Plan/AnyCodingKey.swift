@@ -1,5 +1,5 @@
 /// A coding key for any string, used to see every key a mapping holds.
-public struct AnyCodingKey: CodingKey, Hashable, Sendable {
+package struct AnyCodingKey: CodingKey, Hashable, Sendable {
     public var stringValue: String
     public var intValue: Int?
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Formats a byte count for people: `512 B`, `1.5 KiB`, `745.7 MiB`.
-public func formatBytes(_ bytes: Int64) -> String {
+package func formatBytes(_ bytes: Int64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var value = Double(bytes)
     var unit = 0

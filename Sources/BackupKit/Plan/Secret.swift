@@ -90,7 +90,7 @@ extension KeyedDecodingContainer {
 }
 
 /// Makes a relative path absolute against `base` (the plan file's directory).
-public func resolvePath(_ path: String, against base: String) -> String {
+package func resolvePath(_ path: String, against base: String) -> String {
     if path.hasPrefix("/") { return path }
     if path == "~" || path.hasPrefix("~/") {
         return (ProcessInfo.processInfo.environment["HOME"] ?? "/") + path.dropFirst()

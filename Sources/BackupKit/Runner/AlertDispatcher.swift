@@ -2,7 +2,7 @@ import Logging
 
 /// Builds the alerts a run report calls for and sends each through every notifier that wants it.
 /// A notifier that fails is logged and recorded; it never changes the run's outcome.
-public struct AlertDispatcher: Sendable {
+package struct AlertDispatcher: Sendable {
     public var notifiers: [FilteredNotifier]
     public var logger: Logger
 
@@ -87,7 +87,7 @@ extension Alert {
 }
 
 /// `1m 2s`, `3h 4m`, `0.4s`.
-public func formatDuration(_ seconds: Double) -> String {
+package func formatDuration(_ seconds: Double) -> String {
     if seconds < 10 { return "\((seconds * 10).rounded() / 10)s" }
     let total = Int(seconds.rounded())
     if total < 60 { return "\(total)s" }

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// Runs a plan's hook commands, one after another, each with `/bin/sh -c` and a timeout.
-public struct HookRunner: Sendable {
+package struct HookRunner: Sendable {
     public var timeout: Double
     public var logger: Logger
 

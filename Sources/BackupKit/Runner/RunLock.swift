@@ -7,7 +7,7 @@ import Synchronization
 /// The kernel drops a `flock` when its process dies, so a lock left by a killed run never blocks the
 /// next one. The file is removed on release; to stay correct when another process unlinks it while we
 /// wait, acquisition checks that the locked descriptor is still the file at the path, and retries if not.
-public final class RunLock: Sendable {
+package final class RunLock: Sendable {
     public let path: String
     private let descriptor: Int32
     private let released = Atomic<Bool>(false)

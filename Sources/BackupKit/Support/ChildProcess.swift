@@ -10,7 +10,7 @@ import Synchronization
 /// it, and is available as ``stderrText`` for reports (redact it before showing it). The child runs in a
 /// process group of its own, so ``terminate()`` also stops what it started. Dropping the object kills a
 /// child that is still running.
-public final class ChildProcess {
+package final class ChildProcess {
     public enum Input { case null, pipe }
     public enum Output { case null, pipe }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Keeps secrets out of what BackupKit prints, logs, sends and records.
-public enum Redaction {
+package enum Redaction {
     /// Replaces the password in every `scheme://user:password@host` in `text` with `***`. The password
     /// may hold `/`, `?`, `#` or `@` (such URLs are invalid, but people write them): everything between the
     /// first `:` and the last `@` of the word is masked. That can over-mask an `@` in a path, never under-mask.

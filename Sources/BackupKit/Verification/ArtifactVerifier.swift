@@ -1,7 +1,7 @@
 /// Checks artifacts: their size against the plan's ``VerificationPolicy``, and their integrity by
 /// reading every byte back: the file's SHA-256 against the manifest, full decompression (which checks
 /// the gzip CRC or zstd checksums), and every tar entry read to its end.
-public enum ArtifactVerifier {
+package enum ArtifactVerifier {
     /// What reading an artifact back found.
     public struct IntegrityReport: Sendable {
         public var digest: FileDigest

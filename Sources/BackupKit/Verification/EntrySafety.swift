@@ -2,7 +2,7 @@
 /// nodes, FIFOs or sockets, and nothing written through a symlink that the archive itself created.
 /// Verification applies them to the whole archive first, so a hostile archive is refused before a
 /// single file is written; the disk writer enforces them again as it writes.
-public struct EntrySafety {
+package struct EntrySafety {
     private var symlinks: Set<String> = []
 
     public init() {}
