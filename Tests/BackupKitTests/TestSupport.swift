@@ -137,3 +137,14 @@ func expectConformanceFailure(_ check: ConformanceCheck, sourceLocation: SourceL
         Issue.record("the '\(check)' check should have failed, but the suite threw: \(error)", sourceLocation: sourceLocation)
     }
 }
+
+/// Polls `condition` every 20 ms until it holds or `timeout` seconds have passed; returns whether it held.
+@discardableResult
+func waitUntil(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try !condition() {
+        guard Date() < deadline else { return false }
+        usleep(20_000)
+    }
+    return true
+}
