@@ -46,7 +46,12 @@ import Testing
         return dir
     }
 
-    func settle() { usleep(300_000) }
+    /// Waits until the receivers hold `webhooks` requests under `path` and `mails` messages to
+    /// `recipient`. Both save a delivery before they answer it, so this returns at once unless the
+    /// machine is slow; the exact counts are asserted after.
+    func waitForDeliveries(path: String, webhooks: Int, recipient: String, mails: Int) {
+        waitUntil { http.requests(pathPrefix: path).count >= webhooks && smtp.messages(to: recipient).count >= mails }
+    }
 
     @Test func aFailedRunAlertsExactlyOncePerNotifier() throws {
         let path = TestHTTPReceiver.uniquePath("failed-run"), recipient = TestSMTPServer.uniqueRecipient("failed-run")
@@ -55,7 +60,7 @@ import Testing
         try FileManager.default.removeItem(atPath: dir.sub("data"))
         let result = try backupctl(["run"], in: dir.path)
         #expect(result.status == 1)
-        settle()
+        waitForDeliveries(path: path, webhooks: 1, recipient: recipient, mails: 1)
         let requests = http.requests(pathPrefix: path)
         #expect(requests.count == 1, "one webhook alert")
         let first = try #require(requests.first)
@@ -75,7 +80,7 @@ import Testing
         try FileManager.default.removeItem(atPath: dir.sub("data"))
         let result = try backupctl(["run", "--json"], in: dir.path)
         #expect(result.status == 1, "the exit code is the backup's, not the notifier's")
-        settle()
+        waitForDeliveries(path: path, webhooks: 0, recipient: recipient, mails: 1)
         #expect(smtp.messages(to: recipient).count == 1, "the mail still went out")
         let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let notifications = report?["notifications"] as? [[String: Any]] ?? []
@@ -94,7 +99,7 @@ import Testing
         defer { dir.remove() }
         let result = try backupctl(["run"], in: dir.path)
         #expect(result.status == 2)
-        settle()
+        waitForDeliveries(path: path, webhooks: 1, recipient: recipient, mails: 1)
         let requests = http.requests(pathPrefix: path)
         #expect(requests.count == 1, "the notify section before the syntax error was used")
         #expect(requests.first?.text.contains("the plan cannot be loaded") == true && requests.first?.text.contains("YAML syntax error") == true)
@@ -108,7 +113,7 @@ import Testing
         let lock = try RunLock.acquire(path: dir.sub("backups/.backupctl-alerts.lock"), plan: "alerts")
         defer { lock.release() }
         #expect(try backupctl(["run"], in: dir.path).status == 5)
-        settle()
+        waitForDeliveries(path: path, webhooks: 1, recipient: recipient, mails: 0)
         let requests = http.requests(pathPrefix: path)
         #expect(requests.count == 1 && requests.first?.text.contains("another run of plan") == true)
     }
@@ -120,7 +125,7 @@ import Testing
         let result = try backupctl(["notify", "test"], in: dir.path)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("hook: delivered") && result.stdout.contains("mail: delivered"))
-        settle()
+        waitForDeliveries(path: path, webhooks: 1, recipient: recipient, mails: 1)
         #expect(http.requests(pathPrefix: path).first?.headers["x-backupkit-event"] == "test")
         #expect(smtp.messages(to: recipient).first?.headers["subject"]?.contains("test alert") == true)
 
@@ -141,7 +146,7 @@ import Testing
             "BACKUP_SMTP_PASSWORD": smtp.password, "BACKUP_SMTP_CA_FILE": smtp.caFile, "BACKUP_SMTP_FROM": "backups@example.com",
         ])
         #expect(result.status == 1)
-        settle()
+        waitForDeliveries(path: path, webhooks: 1, recipient: recipient, mails: 1)
         #expect(http.requests(pathPrefix: path).count == 1)
         #expect(smtp.messages(to: recipient).count == 1)
     }

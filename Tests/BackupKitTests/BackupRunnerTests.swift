@@ -97,8 +97,9 @@ import Testing
         defer { dir.remove() }
         try Self.fill(dir)
         let plan = Self.plan(dir, retention: RetentionPolicy(keepLast: 1))
-        #expect(await BackupRunner(plan: plan, logger: testLogger).run(.init(prune: false)).status == .succeeded)
-        try await Task.sleep(for: .seconds(1))
+        // The first set a minute back, on the runner's clock, so the two sets' timestamps differ.
+        let earlier = Date().addingTimeInterval(-60)
+        #expect(await BackupRunner(plan: plan, logger: testLogger, now: { earlier }).run(.init(prune: false)).status == .succeeded)
         #expect(await BackupRunner(plan: plan, logger: testLogger).run(.init(prune: false)).status == .succeeded)
         let before = try await LocalSink(directory: dir.sub("backups")).list().count
         #expect(before == 6)

@@ -103,14 +103,10 @@ import Testing
         try process.run()
         // Wait until the artifact is being written in the staging area, then kill without warning.
         let staging = dir.sub("backups/.staging/demo")
-        var sawPartial = false
-        for _ in 0..<600 {
+        let sawPartial = waitUntil(timeout: 30) {
             let partial = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).filter { $0.contains(".tmp-") }
-            if let name = partial.first, let size = (try? FileManager.default.attributesOfItem(atPath: staging + "/" + name))?[.size] as? Int, size > 5 << 20 {
-                sawPartial = true
-                break
-            }
-            usleep(20_000)
+            guard let name = partial.first, let size = (try? FileManager.default.attributesOfItem(atPath: staging + "/" + name))?[.size] as? Int else { return false }
+            return size > 5 << 20
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

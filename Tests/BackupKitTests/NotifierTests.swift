@@ -10,20 +10,43 @@ import Testing
 @Suite struct NotifierTests {
     static let webhookSecret = "whsec-test-\(UUID().uuidString.prefix(12))"
 
-    @Test func theRecordingNotifierConforms() async throws {
-        let recorder = RecordingNotifier()
-        try await NotifierConformanceSuite(makeNotifier: { recorder }, deliveries: { recorder.alerts.map { String(decoding: AlertJSON.encode($0), as: UTF8.self) } },
-                                           makeBrokenNotifier: { BrokenNotifier() }).run()
+    /// The suite must catch each kind of broken notifier, as the check it breaks, with deliveries read
+    /// back from the real HTTP receiver.
+    @Test(arguments: MisbehavingNotifier.Fault.allCases)
+    func theSuiteCatchesABrokenNotifier(fault: MisbehavingNotifier.Fault) async throws {
+        let http = try TestHTTPReceiver.load()
+        let path = TestHTTPReceiver.uniquePath("broken-\(fault.rawValue.lowercased())")
+        let webhook = WebhookNotifier(name: "hook", configuration: .init(url: .value(http.url + path)))
+        let down = WebhookNotifier(name: "hook", configuration: .init(url: .value("http://127.0.0.1:1/down"), timeout: 2, maxAttempts: 1))
+        // A secret of this test alone: the one that leaks must not fail noSecretInAnyCapturedPayload.
+        let secret = "leak-me-\(UUID().uuidString.prefix(8))"
+        await expectConformanceFailure(fault.check) {
+            try await NotifierConformanceSuite(
+                secrets: [secret],
+                makeNotifier: { MisbehavingNotifier(fault: fault, base: webhook, secret: secret) },
+                deliveries: { http.requests(pathPrefix: path).map(\.text) },
+                makeBrokenNotifier: { MisbehavingNotifier(fault: fault, base: down, secret: secret) }
+            ).run()
+        }
     }
 
+    /// Every child gets every alert: a webhook and an email, read back from the receivers; one child
+    /// that is down makes the send throw.
     @Test func theMultiplexingNotifierConforms() async throws {
-        let first = RecordingNotifier(name: "first"), second = RecordingNotifier(name: "second")
+        let http = try TestHTTPReceiver.load(), smtp = try TestSMTPServer.load()
+        let path = TestHTTPReceiver.uniquePath("multiplex"), recipient = TestSMTPServer.uniqueRecipient("multiplex")
+        let webhook = WebhookNotifier(name: "hook", configuration: .init(url: .value(http.url + path)))
+        let mail = SMTPNotifier(name: "mail", configuration: .init(
+            url: "smtp://\(smtp.host):\(smtp.port)", tls: .starttls, username: smtp.user, password: .value(smtp.password),
+            from: "backups@example.com", to: [recipient], caFile: smtp.caFile))
+        let down = WebhookNotifier(name: "down", configuration: .init(url: .value("http://127.0.0.1:1/down"), timeout: 2, maxAttempts: 1))
         try await NotifierConformanceSuite(
-            makeNotifier: { MultiplexNotifier([first, second]) },
-            deliveries: { first.alerts.map { String(decoding: AlertJSON.encode($0), as: UTF8.self) } },
-            makeBrokenNotifier: { MultiplexNotifier([RecordingNotifier(), BrokenNotifier()]) }
+            secrets: [smtp.password],
+            makeNotifier: { MultiplexNotifier([webhook, mail]) },
+            deliveries: { http.requests(pathPrefix: path).map(\.text) },
+            makeBrokenNotifier: { MultiplexNotifier([webhook, down]) }
         ).run()
-        #expect(first.alerts.count == second.alerts.count, "every child gets every alert")
+        #expect(smtp.messages(to: recipient).count == http.requests(pathPrefix: path).count - 1, "every child gets every alert (the broken send's webhook too)")
     }
 
     @Test(arguments: WebhookNotifier.Style.allCases)

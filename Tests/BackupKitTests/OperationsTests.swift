@@ -99,7 +99,7 @@ import Testing
         #expect(printed.stdout.contains("# /etc/systemd/system/backup.timer") && !FileManager.default.fileExists(atPath: "/etc/systemd/system/backup.timer"))
     }
 
-    @Test func statusShowsEachSinkAndChecksTheAge() throws {
+    @Test func statusShowsEachSinkAndChecksTheAge() async throws {
         let dir = try Self.workspace("status", extra: "verify: { min_size: 1 }")
         defer { dir.remove() }
         #expect(try backupctl(["status", "--max-age", "26h"], in: dir.path).status == 15, "no good set yet is stale")
@@ -107,12 +107,17 @@ import Testing
         let fresh = try backupctl(["status", "--max-age", "26h"], in: dir.path)
         #expect(fresh.status == 0, "\(fresh.stdout)")
         #expect(fresh.stdout.contains("sink 'local': newest good set") && fresh.stdout.contains("verified"), "\(fresh.stdout)")
-        sleep(2)
-        let stale = try backupctl(["status", "--max-age", "1s", "--json"], in: dir.path)
+        // A set made two hours ago, on the runner's clock instead of by waiting, is stale for --max-age 1h.
+        try FileManager.default.removeItem(atPath: dir.sub("backups"))
+        let plan = try PlanLoader(registry: standardRegistry(), environment: [:])
+            .load(yaml: String(decoding: readFile(dir.sub("backup.yml")) ?? [], as: UTF8.self), origin: "backup.yml", baseDirectory: dir.path)
+        let twoHoursAgo = Date().addingTimeInterval(-7200)
+        #expect(await BackupRunner(plan: plan, logger: testLogger, now: { twoHoursAgo }).run().status == .succeeded)
+        let stale = try backupctl(["status", "--max-age", "1h", "--json"], in: dir.path)
         #expect(stale.status == 15)
         let report = try JSONSerialization.jsonObject(with: Data(stale.stdout.utf8)) as? [String: Any]
         let sink = (report?["sinks"] as? [[String: Any]])?.first
-        #expect(sink?["stale"] as? Bool == true && (sink?["age_seconds"] as? Double ?? 0) >= 2)
+        #expect(sink?["stale"] as? Bool == true && (sink?["age_seconds"] as? Double ?? 0) >= 7200)
         // A failed run shows as the last failure.
         try FileManager.default.removeItem(atPath: dir.sub("data"))
         #expect(try backupctl(["run"], in: dir.path).status == 1)

@@ -264,11 +264,14 @@ import Testing
         process.standardError = FileHandle.nullDevice
         try process.run()
         var snapshots: [String] = []
-        while process.isRunning {
+        let finished = try waitUntil(timeout: 120) {
             let ps = try runProcess("/bin/ps", ["-eo", "pid,args"])
             snapshots.append(contentsOf: ps.stdout.split(separator: "\n").map(String.init).filter { $0.contains("pg_dump") || $0.contains("backupctl") })
-            usleep(20_000)
+            return !process.isRunning
         }
+        if !finished { process.terminate() }
+        process.waitUntilExit()
+        #expect(finished, "the run finished within two minutes")
         #expect(process.terminationStatus == 0)
         #expect(snapshots.contains { $0.contains("pg_dump --format=plain --snapshot=") }, "ps saw pg_dump running: \(snapshots.prefix(5))")
         #expect(!snapshots.contains { $0.contains(pg.password) }, "no argv holds the password")

@@ -38,10 +38,11 @@ import Testing
         defer { dir.remove() }
         try writeFile(dir.sub("data/a.txt"), "a")
         let plan = Self.plan("app", source: "files", dir: dir)
-        let first = await BackupRunner(plan: plan, logger: testLogger).run()
+        // The first set a minute back, on the runner's clock, so the second run's set is newer.
+        let earlier = Date().addingTimeInterval(-60)
+        let first = await BackupRunner(plan: plan, logger: testLogger, now: { earlier }).run()
         let manifestPath = dir.sub("backups/manifest_app_\(try #require(first.set)).json")
         try writeFile(manifestPath, "{ this is not json", mode: 0o600)
-        try await Task.sleep(for: .seconds(1))
         #expect(await BackupRunner(plan: plan, logger: testLogger).run().status == .succeeded)
         #expect(FileManager.default.fileExists(atPath: manifestPath), "kept for inspection, not pruned by keep_last: 1")
         let catalog = try await plan.catalog(in: LocalSink(directory: dir.sub("backups")))

@@ -50,13 +50,46 @@ import Testing
         let dir = try TemporaryDirectory("memory-sink")
         defer { dir.remove() }
         try await SinkConformanceSuite(scratchDirectory: dir.sub("scratch"), largeArtifactSize: 32 << 20) { InMemorySink() }.run()
+        // It does not promise bounded memory, so there is nothing for the memory check to check.
+        await expectConformanceFailure(.boundedMemory) {
+            try await SinkConformanceSuite(scratchDirectory: dir.sub("scratch")) { InMemorySink() }.checkBoundedMemory()
+        }
+    }
+
+    /// Every sink that promises bounded memory keeps the promise. The check measures resident memory, so
+    /// it runs in a child process of its own (an exit test): the tests running in parallel in this
+    /// process allocate tens of MiB too.
+    @Test(arguments: BoundedMemorySink.allCases)
+    func streamsInBoundedMemory(_ sink: BoundedMemorySink) async {
+        await #expect(processExitsWith: .success) { [sink = sink as BoundedMemorySink] in
+            await recordingErrors {
+                let dir = try TemporaryDirectory("bounded-memory-\(sink.rawValue)")
+                defer { dir.remove() }
+                let suite = try sink.suite(in: dir)
+                defer { try? FileManager.default.removeItem(atPath: suite.scratchDirectory) }
+                try await suite.checkBoundedMemory()
+            }
+        }
+    }
+
+    /// The memory check must catch a sink that reads whole artifacts into memory, as that check.
+    @Test func theMemoryCheckCatchesABufferingSink() async {
+        await #expect(processExitsWith: .success) {
+            await expectConformanceFailure(.boundedMemory) {
+                let dir = try TemporaryDirectory("buffering-sink")
+                defer { dir.remove() }
+                try await SinkConformanceSuite(scratchDirectory: dir.sub("scratch")) {
+                    BufferingSink(base: LocalSink(directory: dir.sub("sink")), scratchDirectory: dir.sub("scratch"))
+                }.checkBoundedMemory()
+            }
+        }
     }
 
     /// The suite itself must catch a broken sink: one whose put is not atomic.
     @Test func theSuiteCatchesANonAtomicSink() async throws {
         let dir = try TemporaryDirectory("broken-sink")
         defer { dir.remove() }
-        await #expect(throws: ConformanceFailure.self) {
+        await expectConformanceFailure(.failedPut) {
             try await SinkConformanceSuite(scratchDirectory: dir.sub("scratch"), largeArtifactSize: 4 << 20) {
                 NonAtomicSink(base: LocalSink(directory: dir.sub("sink")), directory: dir.sub("sink"))
             }.run()

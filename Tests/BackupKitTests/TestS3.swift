@@ -29,7 +29,7 @@ struct TestS3 {
 
     /// Runs a Python script with boto3 against the server (an independent S3 client for checks).
     func python(_ script: String) throws -> String {
-        let venv = TestServers.repositoryRoot + "/.test-services/venv/bin/python3"
+        let venv = TestServers.directory + "/venv/bin/python3"
         let python = FileManager.default.isExecutableFile(atPath: venv) ? venv : "/usr/bin/python3"
         let prelude = """
         import boto3, json, hashlib, sys
@@ -61,12 +61,9 @@ final class FaultProxy {
                                                "--port-file", dir + "/port", "--log", log] + arguments,
                                    environment: ProcessInfo.processInfo.environment, stdout: .null)
         var port = 0
-        for _ in 0..<200 {
-            if let text = try? String(contentsOfFile: dir + "/port", encoding: .utf8), let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                port = value
-                break
-            }
-            usleep(20_000)
+        waitUntil {
+            port = (try? String(contentsOfFile: dir + "/port", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+            return port > 0
         }
         guard port > 0 else { throw BackupError(.io, "the fault proxy did not start") }
         self.port = port

@@ -8,8 +8,14 @@ struct TestServers {
 
     let values: [String: String]
 
+    /// The env file; BACKUPKIT_TEST_SERVICES_ENV names another checkout's, such as the one whose servers run.
+    static let environmentFile = ProcessInfo.processInfo.environment["BACKUPKIT_TEST_SERVICES_ENV"] ?? repositoryRoot + "/.test-services/env"
+
+    /// The directory of the env file, which also holds the servers' Python virtual environment.
+    static var directory: String { (environmentFile as NSString).deletingLastPathComponent }
+
     static func load() throws -> TestServers {
-        let path = ProcessInfo.processInfo.environment["BACKUPKIT_TEST_SERVICES_ENV"] ?? repositoryRoot + "/.test-services/env"
+        let path = environmentFile
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw BackupError(.notFound, "the test servers are not running: \(path) is missing. Run `scripts/test-services start` (scripts/test does).")
         }

@@ -1,10 +1,12 @@
 import BackupKit
+import BackupKitTesting
 import BackupNotifiers
 import BackupSinks
 import BackupSources
 import Foundation
 import Glibc
 import Logging
+import Testing
 
 /// A directory under /tmp that each test makes for itself.
 struct TemporaryDirectory {
@@ -115,4 +117,34 @@ func backupctl(_ arguments: [String], in directory: String, environment: [String
 /// Every file name under a directory, recursively, relative to it.
 func listTree(_ root: String) -> [String] {
     (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).sorted()
+}
+
+/// Runs `body` and records what it throws as an issue. In an exit test the child's issues reach the
+/// parent with their text, while an error thrown out of the body only ends the child with a signal.
+func recordingErrors(sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+    do { try await body() } catch { Issue.record("\(error)", sourceLocation: sourceLocation) }
+}
+
+/// Records an issue unless `body` throws the ``ConformanceFailure`` of `check`: a suite that rejects a
+/// broken sink or notifier for the wrong reason does not prove the check works.
+func expectConformanceFailure(_ check: ConformanceCheck, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("the suite passed; its '\(check)' check should have failed", sourceLocation: sourceLocation)
+    } catch let failure as ConformanceFailure {
+        if failure.check != check { Issue.record("the '\(check)' check should have failed, but: \(failure)", sourceLocation: sourceLocation) }
+    } catch {
+        Issue.record("the '\(check)' check should have failed, but the suite threw: \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` seconds have passed; returns whether it held.
+@discardableResult
+func waitUntil(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try !condition() {
+        guard Date() < deadline else { return false }
+        usleep(20_000)
+    }
+    return true
 }

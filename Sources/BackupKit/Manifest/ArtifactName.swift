@@ -14,8 +14,10 @@ public enum ArtifactName {
     }
 
     /// Splits a key into what comes before the timestamp, the timestamp, and the extension.
-    /// Returns nil for keys that are not ours.
+    /// Returns nil for keys that are not ours: among them hidden and temporary files (`.<name>.tmp-*`)
+    /// and keys with a `/`, which ``artifact(source:subject:timestamp:fileExtension:)`` never makes.
     public static func parse(_ key: String) -> (prefix: String, timestamp: SetTimestamp, fileExtension: String)? {
+        guard !key.hasPrefix("."), !key.contains("/"), !key.hasSuffix(".") else { return nil }
         // The timestamp is the last `_YYYYMMDD_HHMMSS` followed by a dot or the end.
         let characters = Array(key)
         var index = characters.count - 16

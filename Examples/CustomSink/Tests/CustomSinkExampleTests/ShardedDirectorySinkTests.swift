@@ -14,6 +14,21 @@ import Testing
         }.run()
     }
 
+    /// Its capabilities promise bounded memory; the suite checks the promise in a process of its own. An
+    /// exit test runs its body in a child copy of this test process, where nothing else allocates, so
+    /// the sink is made there. The child's recorded issues (not its thrown errors) reach this test.
+    @Test func streamsInBoundedMemory() async {
+        await #expect(processExitsWith: .success) {
+            let root = NSTemporaryDirectory() + "sharded-sink-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            do {
+                try await SinkConformanceSuite(scratchDirectory: root + "/scratch") { ShardedDirectorySink(root: root + "/sink") }.checkBoundedMemory()
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
+
     @Test func itCanBeNamedInAPlanFile() throws {
         var registry = PlanRegistry()
         registry.registerShardedDirectorySink()
