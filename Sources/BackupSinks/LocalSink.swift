@@ -76,6 +76,9 @@ public struct LocalSink: Sink {
         }
     }
 
+    /// Lists the directory's artifacts and manifests. On the way it removes its own temporary files
+    /// (``AtomicFileWriter``'s) older than a day: a run killed in the middle of a put leaves one, and a
+    /// day later it cannot belong to a put still going.
     public func list() async throws -> [StoredObject] {
         let directory = directory
         return try await runBlocking {
@@ -87,7 +90,12 @@ public struct LocalSink: Sink {
             var objects: [StoredObject] = []
             while let item = readdir(handle) {
                 let bytes = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-                guard let name = String(validating: bytes, as: UTF8.self), !name.hasPrefix(".") else { continue }
+                guard let name = String(validating: bytes, as: UTF8.self) else { continue }
+                if AtomicFileWriter.isTemporaryName(name) {
+                    Self.removeIfStale(directory + "/" + name)
+                    continue
+                }
+                guard !name.hasPrefix(".") else { continue }
                 var info = stat()
                 guard lstat(directory + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
                 let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec))
@@ -95,6 +103,13 @@ public struct LocalSink: Sink {
             }
             return objects
         }
+    }
+
+    /// Removes a leftover temporary file last changed more than a day ago.
+    static func removeIfStale(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return }
+        if Date().timeIntervalSince1970 - TimeInterval(info.st_mtim.tv_sec) > 86400 { unlink(path) }
     }
 
     public func delete(_ key: String) async throws {

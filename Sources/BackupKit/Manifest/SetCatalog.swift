@@ -110,6 +110,17 @@ public struct SetCatalog: Sendable {
         return SetCatalog(sinkName: sink.name, plan: plan, sets: entries.values.sorted { $0.timestamp < $1.timestamp })
     }
 
+    /// This catalog with the set of `manifest`, just stored as `objects`, in place of any set of that
+    /// timestamp.
+    package func adding(_ manifest: Manifest, objects: [StoredObject]) -> SetCatalog {
+        var copy = self
+        copy.sets.removeAll { $0.timestamp == manifest.timestamp }
+        copy.sets.append(Entry(timestamp: manifest.timestamp, manifest: manifest, manifestKey: manifest.key, objects: objects,
+                               health: manifest.isVerified ? .good : .unverified))
+        copy.sets.sort { $0.timestamp < $1.timestamp }
+        return copy
+    }
+
     /// Reads a manifest; nil when its content cannot be decoded. Failing to *read* it throws.
     static func readManifestIfDecodable(_ key: String, from sink: any Sink) async throws -> Manifest? {
         do {

@@ -25,8 +25,12 @@ public struct BackupPlan: Sendable {
     public var heartbeat: (any Notifier)?
     /// A Prometheus textfile-collector file rewritten after every run.
     public var metricsFile: String?
-    /// Where artifacts are written before they are verified and stored. Nil: `.staging` inside the
-    /// first local sink's directory (same file system, so storing is a rename), else a temporary directory.
+    /// Where the plan keeps its lock, its run state and (unless ``stagingDirectory`` says otherwise) its
+    /// staging area. Nil: the first local sink's directory, else the staging directory.
+    public var stateDirectory: String?
+    /// Where artifacts are written before they are verified and stored. Nil: `.staging` inside
+    /// ``stateDirectory`` when it is set, else inside the first local sink's directory (same file system,
+    /// so storing is a rename), else a temporary directory.
     public var stagingDirectory: String?
     /// Where the plan came from, for messages: a file path or "environment".
     public var origin: String
@@ -36,7 +40,7 @@ public struct BackupPlan: Sendable {
         archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
         retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), staleAfter: PlanDuration? = nil,
         schedule: ScheduleSettings? = nil, heartbeatURL: Secret? = nil, heartbeat: (any Notifier)? = nil, metricsFile: String? = nil,
-        stagingDirectory: String? = nil, formats: ArchiveFormatTable = .standard, origin: String = "code"
+        stagingDirectory: String? = nil, stateDirectory: String? = nil, formats: ArchiveFormatTable = .standard, origin: String = "code"
     ) {
         self.formats = formats
         self.name = name
@@ -53,6 +57,7 @@ public struct BackupPlan: Sendable {
         self.heartbeat = heartbeat
         self.metricsFile = metricsFile
         self.stagingDirectory = stagingDirectory
+        self.stateDirectory = stateDirectory
         self.origin = origin
     }
 
@@ -94,18 +99,24 @@ public struct BackupPlan: Sendable {
     /// The staging directory actually used.
     public var resolvedStagingDirectory: String {
         if let stagingDirectory { return stagingDirectory }
-        if let localDirectory { return localDirectory + "/.staging" }
+        if let directory = stateDirectory ?? localDirectory { return directory + "/.staging" }
         return NSTemporaryDirectory().trimmingSuffix("/") + "/backupctl-\(name)"
     }
 
-    /// Where the plan's lock file lives: beside the local sink's files, else the staging directory.
+    /// The state directory actually used: ``stateDirectory``, else the first local sink's directory,
+    /// else the staging directory.
+    public var resolvedStateDirectory: String {
+        stateDirectory ?? localDirectory ?? resolvedStagingDirectory
+    }
+
+    /// The plan's lock file, in the state directory.
     public var lockPath: String {
-        (localDirectory ?? resolvedStagingDirectory) + "/.backupctl-\(name).lock"
+        resolvedStateDirectory + "/.backupctl-\(name).lock"
     }
 
     /// Where the outcome of the plan's last runs is kept, for `backupctl status`.
     public var statePath: String {
-        (localDirectory ?? resolvedStagingDirectory) + "/.backupctl-\(name).state.json"
+        resolvedStateDirectory + "/.backupctl-\(name).state.json"
     }
 
     /// The plan's schedule, or the design document's default (daily at 02:00 in the system's zone) for

@@ -12,6 +12,7 @@ struct PlanFile: Decodable {
         case heartbeatURL = "heartbeat_url"
         case metricsFile = "metrics_file"
         case stagingDirectory = "staging_dir"
+        case stateDirectory = "state_dir"
     }
 
     init(from decoder: any Decoder) throws {
@@ -66,6 +67,7 @@ struct PlanFile: Decodable {
             },
             metricsFile: try container.decodeIfPresent(String.self, forKey: .metricsFile).map { resolvePath($0, against: context.baseDirectory) },
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
+            stateDirectory: try container.decodeIfPresent(String.self, forKey: .stateDirectory).map { resolvePath($0, against: context.baseDirectory) },
             formats: context.registry.formats,
             origin: context.origin
         )

@@ -77,7 +77,7 @@ public struct PlanLoader: Sendable {
         }
         let defaults: [(String, any Encodable)] = [
             ("name", plan.name), ("archive", plan.archive), ("verify", plan.verification),
-            ("retention", plan.retention), ("staging_dir", plan.resolvedStagingDirectory),
+            ("retention", plan.retention), ("staging_dir", plan.resolvedStagingDirectory), ("state_dir", plan.resolvedStateDirectory),
         ]
         for (key, value) in defaults where mapping[Node(key)] == nil {
             if let node = try Yams.compose(yaml: YAMLEncoder().encode(value)) { mapping[Node(key)] = node }

@@ -18,13 +18,22 @@ public struct Pruner: Sendable {
         public var catalog: SetCatalog?
     }
 
+    /// Reads the sink's catalog, then prunes it.
     public func prune(_ sink: any Sink, dryRun: Bool) async -> Result {
-        let catalog: SetCatalog
         do {
-            catalog = try await plan.catalog(in: sink)
+            return await prune(sink, catalog: try await plan.catalog(in: sink), dryRun: dryRun)
         } catch {
-            return Result(outcome: PruneOutcome(sink: sink.name, deleted: [], error: "cannot list the sink: \(error)"), decisions: [], catalog: nil)
+            return Self.unlisted(sink, error)
         }
+    }
+
+    /// The result for a sink whose catalog could not be read: nothing deleted.
+    static func unlisted(_ sink: any Sink, _ error: any Error) -> Result {
+        Result(outcome: PruneOutcome(sink: sink.name, deleted: [], error: "cannot list the sink: \(error)"), decisions: [], catalog: nil)
+    }
+
+    /// Prunes `sink` as `catalog` (its catalog, read once by the caller) describes it.
+    public func prune(_ sink: any Sink, catalog: SetCatalog, dryRun: Bool) async -> Result {
         let candidates = catalog.sets.map {
             RetentionPlanner.Candidate(timestamp: $0.timestamp, isGood: $0.isGood, tag: $0.manifest?.tag, isPartial: $0.manifest?.isPartial ?? false,
                                        protection: $0.protection)

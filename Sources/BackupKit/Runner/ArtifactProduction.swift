@@ -104,11 +104,11 @@ extension BackupRunner {
     }
 
     /// Stores every artifact in every sink, the sinks in parallel, then the manifest in each sink that
-    /// stored everything. Returns each sink's outcome.
+    /// stored everything. Returns each sink's outcome, and the manifest when it could be written.
     func store(
         _ staged: [(StagedFile, ManifestArtifact)], manifest: @escaping @Sendable ([SinkOutcome]) -> Manifest,
         staging: String, emit: @escaping @Sendable (BackupEvent) -> Void
-    ) async -> [SinkOutcome] {
+    ) async -> (outcomes: [SinkOutcome], manifest: Manifest?) {
         var outcomes = await withTaskGroup(of: (Int, SinkOutcome).self) { group in
             for (index, sink) in plan.sinks.enumerated() {
                 group.addTask {
@@ -139,7 +139,7 @@ extension BackupRunner {
             manifestFile = try await runBlocking { try record.staged(in: staging) }
         } catch {
             let message = "cannot write the manifest: \(error)"
-            return outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message) }
+            return (outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message) }, nil)
         }
         for (index, sink) in plan.sinks.enumerated() where outcomes[index].status == .stored {
             do {
@@ -151,6 +151,6 @@ extension BackupRunner {
                 outcomes[index] = SinkOutcome(sink: sink.name, status: .failed, error: message, checks: outcomes[index].checks)
             }
         }
-        return outcomes
+        return (outcomes, record)
     }
 }

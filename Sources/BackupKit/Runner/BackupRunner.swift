@@ -77,6 +77,7 @@ public struct BackupRunner: Sendable {
         let staging = plan.resolvedStagingDirectory + "/" + plan.name
         var lock: RunLock?
         var primary: SetCatalog?
+        let catalogs = RunCatalogs(plan: plan)
         let hooks = HookRunner(timeout: plan.hooks.timeout.seconds, logger: logger)
         var hooksRan = false
         do {
@@ -84,7 +85,7 @@ public struct BackupRunner: Sendable {
             let selected = try selectSources(options)
             lock = try RunLock.acquire(path: plan.lockPath, plan: plan.name)
             try prepareStaging(staging)
-            primary = await loadPrimaryCatalog(warnings: warnings, emit: emit)
+            primary = await loadPrimaryCatalog(catalogs, warnings: warnings, emit: emit)
             let timestamp = try await uniqueTimestamp(avoiding: primary)
             report.set = timestamp
             emit(.started(plan: plan.name, set: timestamp))
@@ -129,8 +130,13 @@ public struct BackupRunner: Sendable {
                          completedAt: now(), artifacts: stagedArtifacts.map(\.1), sinks: outcomes, warnings: warnings.all,
                          sources: selected.count < plan.sources.count ? selected.map(\.source.name) : nil)
             }
-            report.sinks = await store(staged, manifest: manifestFor, staging: staging, emit: emit)
-            let storedCount = report.sinks.filter { $0.status == .stored }.count
+            let (outcomes, manifest) = await store(staged, manifest: manifestFor, staging: staging, emit: emit)
+            report.sinks = outcomes
+            let storedIn = outcomes.filter { $0.status == .stored }.map(\.sink)
+            if let manifest {
+                catalogs.add(manifest, objects: staged.map { StoredObject(key: $0.1.name, size: $0.0.digest.size) }, to: storedIn)
+            }
+            let storedCount = storedIn.count
             if storedCount == 0 {
                 let detail = report.sinks.compactMap { outcome in outcome.error.map { "\(outcome.sink): \($0)" } }.joined(separator: "; ")
                 throw BackupError(.sinkFailed, "no sink stored the set: \(detail)")
@@ -139,8 +145,12 @@ public struct BackupRunner: Sendable {
 
             // 7. Retention, only after a run that stored the set, only in sinks that got it.
             if options.prune {
-                for sink in plan.sinks where report.sinks.contains(where: { $0.sink == sink.name && $0.status == .stored }) {
-                    let outcome = await Pruner(plan: plan, logger: logger).prune(sink, dryRun: false).outcome
+                for sink in plan.sinks where storedIn.contains(sink.name) {
+                    let pruner = Pruner(plan: plan, logger: logger)
+                    let outcome = switch await catalogs.catalog(of: sink) {
+                    case .success(let catalog): await pruner.prune(sink, catalog: catalog, dryRun: false).outcome
+                    case .failure(let error): Pruner.unlisted(sink, error).outcome
+                    }
                     if let error = outcome.error { warnings.add("retention in sink '\(sink.name)': \(error)") }
                     if !outcome.deleted.isEmpty { emit(.pruned(sink: sink.name, deleted: outcome.deleted)) }
                     report.pruned.append(outcome)
@@ -175,7 +185,7 @@ public struct BackupRunner: Sendable {
         report.warnings = warnings.all
         report.finishedAt = now()
         if report.status == .failed, let limit = plan.staleAfter {
-            if primary == nil { primary = await loadPrimaryCatalog(warnings: WarningLog(), emit: { _ in }) }
+            if primary == nil { primary = await loadPrimaryCatalog(catalogs, warnings: WarningLog(), emit: { _ in }) }
             report.stale = StaleReport.check(newest: primary?.newestGood?.timestamp, limit: limit, now: report.finishedAt)
         }
 
@@ -235,27 +245,17 @@ public struct BackupRunner: Sendable {
         }
         // Whatever is here was left by a run that was killed; we hold the lock, so it is ours to remove.
         removeContents(of: staging)
-        // A run killed while a local sink copied a file leaves a hidden temporary file there; a day later
-        // it cannot belong to any run still going.
-        for directory in plan.sinks.compactMap(\.capabilities.localDirectory) {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where AtomicFileWriter.isTemporaryName(name) {
-                let path = directory + "/" + name
-                if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                   Date().timeIntervalSince(modified) > 86400 {
-                    try? FileManager.default.removeItem(atPath: path)
-                }
-            }
-        }
     }
 
-    /// The catalog of the first sink, preferring one on this host; used for the shrink check and for
-    /// unique timestamps. A sink that cannot be read here is not fatal: storing will report it.
-    private func loadPrimaryCatalog(warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async -> SetCatalog? {
-        guard let sink = plan.sinks.first(where: { $0.capabilities.localDirectory != nil }) ?? plan.sinks.first else { return nil }
-        do {
-            return try await plan.catalog(in: sink)
-        } catch {
-            let message = "cannot read sink '\(sink.name)' to find the previous good set (the shrink check is skipped): \(error)"
+    /// The catalog of the first sink, preferring one on this host; used for the shrink check, unique
+    /// timestamps and the stale check. A sink that cannot be read here is not fatal: storing will report it.
+    private func loadPrimaryCatalog(_ catalogs: RunCatalogs, warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async -> SetCatalog? {
+        guard let sink = catalogs.primarySink else { return nil }
+        switch await catalogs.catalog(of: sink) {
+        case .success(let catalog):
+            return catalog
+        case .failure(let error):
+            let message = "cannot read sink '\(sink.name)' to find the previous good set (the shrink check is skipped): \(error.message)"
             warnings.add(message)
             emit(.warning(source: nil, message: message))
             return nil
