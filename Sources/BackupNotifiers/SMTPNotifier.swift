@@ -19,6 +19,9 @@ import Foundation
 ///     to: ["${BACKUP_ALERT_EMAIL}"]
 /// ```
 public struct SMTPNotifier: Notifier {
+    /// The plan file's `type:` for this notifier.
+    public static let typeName = "smtp"
+
     public enum TLSMode: String, Sendable, Hashable, Codable {
         /// `smtp://` upgraded with STARTTLS; a server that does not offer it is refused.
         case starttls

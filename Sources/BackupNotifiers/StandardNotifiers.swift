@@ -11,10 +11,10 @@ extension PlanRegistry {
     ///   `BACKUP_SMTP_CA_FILE`;
     /// - `BACKUP_ALERT_EVENTS`: comma-separated events both send (default: the failure events and stale).
     public mutating func registerStandardNotifiers() {
-        registerNotifier(type: "webhook") { definition, decoder in
+        registerNotifier(type: WebhookNotifier.typeName) { definition, decoder in
             WebhookNotifier(name: definition.name, configuration: try .init(from: decoder, baseDirectory: definition.baseDirectory))
         }
-        registerNotifier(type: "smtp") { definition, decoder in
+        registerNotifier(type: SMTPNotifier.typeName) { definition, decoder in
             SMTPNotifier(name: definition.name, configuration: try .init(from: decoder, baseDirectory: definition.baseDirectory))
         }
         registerHeartbeat { url in HeartbeatNotifier(url: url) }
@@ -24,7 +24,7 @@ extension PlanRegistry {
                 .array(list.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) })
             }
             if let url = environment["BACKUP_ALERT_WEBHOOK_URL"], !url.isEmpty {
-                var webhook: [String: JSONValue] = ["name": .string("webhook"), "type": .string("webhook"), "url": .string(url),
+                var webhook: [String: JSONValue] = ["name": .string("webhook"), "type": .string(WebhookNotifier.typeName), "url": .string(url),
                                                     "style": .string(WebhookNotifier.Style.guess(for: url).rawValue)]
                 if let secret = environment["BACKUP_ALERT_WEBHOOK_SECRET"], !secret.isEmpty { webhook["secret"] = .string(secret) }
                 if let events { webhook["events"] = events }
@@ -35,7 +35,7 @@ extension PlanRegistry {
                     throw BackupError(.invalidPlan, "BACKUP_ALERT_EMAIL is set but BACKUP_SMTP_URL is not: set it to the mail server, such as smtp://smtp.example.com:587")
                 }
                 var mail: [String: JSONValue] = [
-                    "name": .string("email"), "type": .string("smtp"), "url": .string(url),
+                    "name": .string("email"), "type": .string(SMTPNotifier.typeName), "url": .string(url),
                     "from": .string(environment["BACKUP_SMTP_FROM"] ?? "backupctl@\(currentHostName())"),
                     "to": .array(recipients.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }),
                 ]

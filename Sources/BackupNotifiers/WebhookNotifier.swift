@@ -17,6 +17,9 @@ import Foundation
 ///     url: ${BACKUP_ALERT_WEBHOOK_URL}
 /// ```
 public struct WebhookNotifier: Notifier {
+    /// The plan file's `type:` for this notifier.
+    public static let typeName = "webhook"
+
     public enum Style: String, Sendable, Hashable, Codable, CaseIterable {
         case generic, slack, discord
 

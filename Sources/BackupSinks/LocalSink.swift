@@ -15,6 +15,9 @@ import Glibc
 ///   - { name: local, type: local, path: ./backups }
 /// ```
 public struct LocalSink: Sink {
+    /// The plan file's `type:` for this sink.
+    public static let typeName = "local"
+
     public struct Configuration: Sendable, Hashable, Codable {
         /// The directory. Relative paths are relative to the plan file. Default `./backups`.
         public var path: String

@@ -21,6 +21,9 @@ import Foundation
 ///   secret_key: ${AWS_SECRET_ACCESS_KEY}
 /// ```
 public struct S3Sink: Sink {
+    /// The plan file's `type:` for this sink.
+    public static let typeName = "s3"
+
     public let name: String
     public let settings: S3Settings
     public let environment: [String: String]

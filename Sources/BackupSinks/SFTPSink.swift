@@ -17,6 +17,9 @@ import Foundation
 ///   known_hosts_file: /etc/backupctl/known_hosts
 /// ```
 public struct SFTPSink: Sink {
+    /// The plan file's `type:` for this sink.
+    public static let typeName = "sftp"
+
     public struct Configuration: Sendable, Hashable {
         /// `sftp://user@host:port/absolute/directory`.
         public var url: String

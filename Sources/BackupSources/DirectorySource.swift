@@ -40,7 +40,9 @@ public struct DirectorySource: BackupSource {
 
     public let name: String
     public let configuration: Configuration
-    public var type: String { "directory" }
+    /// The plan file's `type:` for this source.
+    public static let typeName = "directory"
+    public var type: String { Self.typeName }
 
     public init(name: String, configuration: Configuration) {
         self.name = name

@@ -39,7 +39,9 @@ public struct FilesSource: BackupSource {
 
     public let name: String
     public let configuration: Configuration
-    public var type: String { "files" }
+    /// The plan file's `type:` for this source.
+    public static let typeName = "files"
+    public var type: String { Self.typeName }
 
     public init(name: String, configuration: Configuration) {
         self.name = name

@@ -29,7 +29,9 @@ public struct S3BucketSource: BackupSource {
     public let name: String
     public let settings: S3Settings
     public let environment: [String: String]
-    public var type: String { "s3-bucket" }
+    /// The plan file's `type:` for this source.
+    public static let typeName = "s3-bucket"
+    public var type: String { Self.typeName }
 
     public init(name: String, settings: S3Settings, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.name = name
@@ -181,7 +183,7 @@ public struct S3BucketSource: BackupSource {
 extension PlanRegistry {
     /// Registers the `s3-bucket` source type.
     public mutating func registerS3BucketSource() {
-        registerSource(type: "s3-bucket") { definition, decoder in
+        registerSource(type: S3BucketSource.typeName) { definition, decoder in
             S3BucketSource(name: definition.name, settings: try S3Settings(from: decoder, forUploads: false, alsoAllowed: PlanKeys.source,
                                                                             baseDirectory: definition.baseDirectory),
                            environment: definition.environment)

@@ -10,12 +10,12 @@ extension PlanRegistry {
     public mutating func registerStandardSources() {
         registerPostgresSource()
         registerS3BucketSource()
-        registerSource(type: "directory") { definition, decoder in
+        registerSource(type: DirectorySource.typeName) { definition, decoder in
             var configuration = try DirectorySource.Configuration(from: decoder)
             configuration.path = definition.resolvePath(configuration.path)
             return DirectorySource(name: definition.name, configuration: configuration)
         }
-        registerSource(type: "files") { definition, decoder in
+        registerSource(type: FilesSource.typeName) { definition, decoder in
             var configuration = try FilesSource.Configuration(from: decoder)
             configuration.paths = configuration.paths.map(definition.resolvePath)
             return FilesSource(name: definition.name, configuration: configuration)
@@ -30,11 +30,11 @@ extension PlanRegistry {
                     let base = item.split(separator: "/").last.map(String.init) ?? "data"
                     (name, path) = (ArtifactName.sanitizedSubject(base).replacingOccurrences(of: "_", with: "-"), item)
                 }
-                sources.append(.object(["name": .string(name), "type": .string("directory"), "path": .string(path)]))
+                sources.append(.object(["name": .string(name), "type": .string(DirectorySource.typeName), "path": .string(path)]))
             }
             let files = splitList(environment["BACKUP_CONFIG_FILES"])
             if !files.isEmpty {
-                sources.append(.object(["name": .string("config"), "type": .string("files"), "paths": .array(files.map { .string($0) })]))
+                sources.append(.object(["name": .string("config"), "type": .string(FilesSource.typeName), "paths": .array(files.map { .string($0) })]))
             }
             return sources.isEmpty ? [:] : ["sources": sources]
         }

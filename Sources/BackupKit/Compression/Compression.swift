@@ -65,32 +65,6 @@ public typealias ByteOutput = (UnsafeRawBufferPointer) throws -> Void
 /// Where a stage pulls its bytes from: fills the buffer, returns the count, 0 at the end.
 public typealias ByteInput = (UnsafeMutableRawBufferPointer) throws -> Int
 
-/// A compression stage: bytes written to it come out compressed through its output.
-protocol Compressor: AnyObject {
-    func write(_ bytes: UnsafeRawBufferPointer) throws
-    /// Compresses what is buffered and ends the stream. Call once.
-    func finish() throws
-}
-
-/// A decompression stage, pulled by its reader. It throws when the stream is corrupt or truncated.
-protocol Decompressor: AnyObject {
-    /// Fills `buffer` with decompressed bytes; returns 0 only at the verified end of the stream.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
-}
-
-final class PassthroughCompressor: Compressor {
-    let output: ByteOutput
-    init(output: @escaping ByteOutput) { self.output = output }
-    func write(_ bytes: UnsafeRawBufferPointer) throws { try output(bytes) }
-    func finish() throws {}
-}
-
-final class PassthroughDecompressor: Decompressor {
-    let input: ByteInput
-    init(input: @escaping ByteInput) { self.input = input }
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int { try input(buffer) }
-}
-
 func corruptStream(_ what: String) -> BackupError {
     BackupError(.archive, what)
 }

@@ -129,19 +129,6 @@ public struct BackupPlan: Sendable {
     public func sink(named name: String) -> (any Sink)? { sinks.first { $0.name == name } }
 }
 
-/// A source in a plan, with the settings that override the plan's for it.
-public struct PlanSource: Sendable {
-    public var source: any BackupSource
-    public var archive: ArchiveSettings?
-    public var verification: VerificationPolicy?
-
-    public init(_ source: any BackupSource, archive: ArchiveSettings? = nil, verification: VerificationPolicy? = nil) {
-        self.source = source
-        self.archive = archive
-        self.verification = verification
-    }
-}
-
 extension String {
     package func trimmingSuffix(_ suffix: String) -> String {
         var text = self

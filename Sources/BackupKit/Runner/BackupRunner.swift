@@ -309,13 +309,6 @@ public struct BackupRunner: Sendable {
     }
 }
 
-/// Warnings gathered from every thread of a run.
-final class WarningLog: Sendable {
-    private let items = Mutex<[String]>([])
-    func add(_ warning: String) { items.withLock { $0.append(warning) } }
-    var all: [String] { items.withLock { $0 } }
-}
-
 /// Removes every file in a directory (not the directory itself); errors are ignored.
 func removeContents(of directory: String) {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }

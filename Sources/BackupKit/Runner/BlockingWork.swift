@@ -20,20 +20,6 @@ func runOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> 
     }
 }
 
-/// A flag a task sets on cancellation and blocking work polls.
-package final class CancellationFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    package init() {}
-    package func set() { value.store(true, ordering: .relaxed) }
-    package var isSet: Bool { value.load(ordering: .relaxed) }
-}
-
-/// Byte counters that blocking work updates and a progress reporter reads.
-final class ProgressCounters: Sendable {
-    let content = Atomic<Int64>(0)
-    let written = Atomic<Int64>(0)
-}
-
 /// Runs `body` on a dedicated thread; cancelling the awaiting task sets the flag `body` polls.
 package func runCancellableOnDedicatedThread<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
     let flag = CancellationFlag()

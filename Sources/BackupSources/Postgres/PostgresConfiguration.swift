@@ -87,7 +87,7 @@ extension PlanRegistry {
     /// Registers the `postgres` source type, and `DATABASE_URL` (as the source `db`) for plans built from
     /// the environment.
     public mutating func registerPostgresSource() {
-        registerSource(type: "postgres") { definition, decoder in
+        registerSource(type: PostgresSource.typeName) { definition, decoder in
             var configuration = try PostgresSource.Configuration(from: decoder)
             configuration.connection = configuration.connection.resolvingPaths(with: definition)
             configuration.restoreTestServer = configuration.restoreTestServer?.resolvingPaths(with: definition)
@@ -96,7 +96,7 @@ extension PlanRegistry {
         }
         addEnvironmentContribution { environment in
             guard let url = environment["DATABASE_URL"], !url.isEmpty else { return [:] }
-            var source: [String: JSONValue] = ["name": .string("db"), "type": .string("postgres"), "url": .string(url)]
+            var source: [String: JSONValue] = ["name": .string("db"), "type": .string(PostgresSource.typeName), "url": .string(url)]
             if let file = environment["BACKUP_PG_PASSWORD_FILE"] { source["password_file"] = .string(file) }
             return ["sources": [.object(source)]]
         }

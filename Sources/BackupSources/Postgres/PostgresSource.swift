@@ -63,7 +63,9 @@ public struct PostgresSource: BackupSource {
     public let configuration: Configuration
     /// The environment libpq and the child tools see; the process's own by default.
     public let environment: [String: String]
-    public var type: String { "postgres" }
+    /// The plan file's `type:` for this source.
+    public static let typeName = "postgres"
+    public var type: String { Self.typeName }
 
     public init(name: String, configuration: Configuration, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.name = name

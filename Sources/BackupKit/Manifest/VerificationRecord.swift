@@ -1,0 +1,24 @@
+import Foundation
+
+/// The result of verifying an artifact.
+public struct VerificationRecord: Sendable, Codable, Hashable {
+    public enum Status: String, Sendable, Codable { case passed, failed }
+
+    public var status: Status
+    public var checkedAt: Date
+    /// What was checked: `size`, `integrity`, `sha256`.
+    public var checks: [String]
+    public var message: String?
+
+    public init(status: Status, checkedAt: Date, checks: [String], message: String? = nil) {
+        self.status = status
+        self.checkedAt = checkedAt
+        self.checks = checks
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status, checks, message
+        case checkedAt = "checked_at"
+    }
+}
