@@ -55,3 +55,15 @@ func parseTimestamp(_ text: String) throws -> SetTimestamp {
     }
     return timestamp
 }
+
+extension BackupPlan {
+    /// The sinks a command's `--sink NAME` selects: that one, or every sink when nil. An unknown name
+    /// is a usage error.
+    func selectedSinks(_ name: String?) throws -> [any Sink] {
+        guard let name else { return sinks }
+        guard let sink = sink(named: name) else {
+            throw BackupError(.usage, "--sink \(name): the plan has no such sink; its sinks are \(sinks.map(\.name).joined(separator: ", "))")
+        }
+        return [sink]
+    }
+}

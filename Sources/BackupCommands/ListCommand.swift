@@ -30,12 +30,13 @@ struct ListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan: BackupPlan
+        let selected: [any Sink]
         do {
             plan = try global.loadPlan()
-            if let sink, plan.sink(named: sink) == nil { throw BackupError(.usage, "--sink \(sink): the plan has no such sink") }
+            selected = try plan.selectedSinks(sink)
         } catch { throw fail(error) }
         var listings: [SinkListing] = []
-        for sink in plan.sinks where self.sink == nil || sink.name == self.sink {
+        for sink in selected {
             do {
                 let catalog = try await plan.catalog(in: sink)
                 listings.append(SinkListing(sink: sink.name, sets: catalog.sets.reversed().map { entry in

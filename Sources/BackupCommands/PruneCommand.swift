@@ -25,16 +25,17 @@ struct PruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan: BackupPlan
+        let selected: [any Sink]
         var lock: RunLock?
         do {
             plan = try global.loadPlan()
-            if let sink, plan.sink(named: sink) == nil { throw BackupError(.usage, "--sink \(sink): the plan has no such sink") }
+            selected = try plan.selectedSinks(sink)
             if !dryRun { lock = try RunLock.acquire(path: plan.lockPath, plan: plan.name) }
         } catch { throw fail(error) }
         defer { lock?.release() }
         let pruner = Pruner(plan: plan, logger: global.makeLogger())
         var results: [SinkDecisions] = []
-        for sink in plan.sinks where self.sink == nil || sink.name == self.sink {
+        for sink in selected {
             let result = await pruner.prune(sink, dryRun: dryRun)
             results.append(SinkDecisions(sink: sink.name, decisions: result.decisions, deleted: result.outcome.deleted, error: result.outcome.error))
         }

@@ -64,15 +64,16 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan: BackupPlan
+        let selected: [any Sink]
         do {
             plan = try global.loadPlan()
-            if let sink, plan.sink(named: sink) == nil { throw BackupError(.usage, "--sink \(sink): the plan has no such sink") }
+            selected = try plan.selectedSinks(sink)
         } catch { throw fail(error) }
         let limit = maxAge.flatMap(PlanDuration.init(parsing:))
         let state = RunState.load(path: plan.statePath, plan: plan.name)
         let now = Date()
         var sinks: [SinkStatus] = []
-        for sink in plan.sinks where self.sink == nil || sink.name == self.sink {
+        for sink in selected {
             let remembered = state.sinks[sink.name]
             var status = SinkStatus(sink: sink.name, artifacts: [], lastFailure: remembered?.lastFailure, lastError: remembered?.lastError)
             do {

@@ -38,16 +38,17 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let plan: BackupPlan
+        let selected: [any Sink]
         let timestamp: SetTimestamp?
         do {
             plan = try global.loadPlan()
             timestamp = try set.map(parseTimestamp)
-            if let sink, plan.sink(named: sink) == nil { throw BackupError(.usage, "--sink \(sink): the plan has no such sink") }
+            selected = try plan.selectedSinks(sink)
         } catch { throw fail(error) }
         let verifier = StoredSetVerifier(plan: plan, logger: global.makeLogger())
         var results: [StoredSetVerifier.Result] = []
         var errors: [BackupError] = []
-        for sink in plan.sinks where self.sink == nil || sink.name == self.sink {
+        for sink in selected {
             do {
                 var timestamps: [SetTimestamp?] = [timestamp]
                 if all {

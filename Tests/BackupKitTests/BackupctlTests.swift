@@ -200,4 +200,14 @@ import Testing
         let help = try backupctl(["--help"], in: "/")
         #expect(help.stdout.contains("Exit codes") && help.stdout.contains("verification failed"))
     }
+
+    @Test func anUnknownSinkIsAUsageErrorThatNamesThePlansSinks() throws {
+        let dir = try Self.workspace("cli-unknown-sink")
+        defer { dir.remove() }
+        for command in [["list"], ["verify", "--latest"], ["prune", "--dry-run"], ["status"]] {
+            let result = try backupctl(command + ["--sink", "nope"], in: dir.path)
+            #expect(result.status == 2, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("--sink nope") && result.stderr.contains("its sinks are local"), "\(command): \(result.stderr)")
+        }
+    }
 }
