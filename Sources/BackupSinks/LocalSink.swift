@@ -36,9 +36,17 @@ public struct LocalSink: Sink {
     /// The absolute directory.
     public let directory: String
 
+    /// The clock that decides when a leftover temporary file is a day old; tests move it.
+    let now: @Sendable () -> Date
+
     public init(name: String = "local", directory: String) {
+        self.init(name: name, directory: directory, now: { Date() })
+    }
+
+    package init(name: String = "local", directory: String, now: @escaping @Sendable () -> Date) {
         self.name = name
         self.directory = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        self.now = now
     }
 
     public var capabilities: SinkCapabilities { SinkCapabilities(boundedMemory: true, localDirectory: directory) }
@@ -83,7 +91,7 @@ public struct LocalSink: Sink {
     /// (``AtomicFileWriter``'s) older than a day: a run killed in the middle of a put leaves one, and a
     /// day later it cannot belong to a put still going.
     public func list() async throws -> [StoredObject] {
-        let directory = directory
+        let directory = directory, now = now().timeIntervalSince1970
         return try await runBlocking {
             guard let handle = opendir(directory) else {
                 if errno == ENOENT { return [] }
@@ -95,7 +103,7 @@ public struct LocalSink: Sink {
                 let bytes = withUnsafeBytes(of: item.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
                 guard let name = String(validating: bytes, as: UTF8.self) else { continue }
                 if AtomicFileWriter.isTemporaryName(name) {
-                    Self.removeIfStale(directory + "/" + name)
+                    Self.removeIfStale(directory + "/" + name, now: now)
                     continue
                 }
                 guard !name.hasPrefix(".") else { continue }
@@ -108,11 +116,13 @@ public struct LocalSink: Sink {
         }
     }
 
-    /// Removes a leftover temporary file last changed more than a day ago.
-    static func removeIfStale(_ path: String) {
+    /// Removes a leftover temporary file last changed more than a day ago. Its ctime counts too: a put
+    /// that hard-links a staged file into place makes a temporary name with the staged file's old mtime.
+    static func removeIfStale(_ path: String, now: TimeInterval) {
         var info = stat()
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return }
-        if Date().timeIntervalSince1970 - TimeInterval(info.st_mtim.tv_sec) > 86400 { unlink(path) }
+        let changed = max(info.st_mtim.tv_sec, info.st_ctim.tv_sec)
+        if now - TimeInterval(changed) > 86400 { unlink(path) }
     }
 
     public func delete(_ key: String) async throws {

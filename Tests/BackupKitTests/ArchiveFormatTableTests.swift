@@ -63,6 +63,14 @@ import Testing
         #expect(table.format(named: "tgz")?.name == "tar.gz")
         #expect(table.format(named: "gz")?.layout == .stream)
         #expect(table.format(named: "lz4") == nil)
+        for (name, meant) in [("gz", "tar.gz"), ("zst", "tar.zst"), ("tgz", "tar.gz"), ("plain", "tar.plain")] {
+            let plan = try PlanLoader(registry: Self.registry(), environment: [:]).load(yaml: """
+                archive: { format: \(name) }
+                sources: [{ name: data, type: directory, path: ./data }]
+                sinks: [{ name: local, type: local, path: ./backups }]
+                """, origin: "backup.yml", baseDirectory: "/srv")
+            #expect(plan.archive.format == meant, "format: \(name)")
+        }
         var lonely = ArchiveFormatTable()
         lonely.register(PlainTarFormat())
         let dump = SourceArtifact(subject: "app", content: .stream(fileExtension: "sql"))

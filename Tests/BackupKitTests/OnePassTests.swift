@@ -84,17 +84,21 @@ import Testing
     @Test func aLocalSinkSweepsItsOwnStaleTemporaryFilesWhenListed() async throws {
         let dir = try TemporaryDirectory("sweep")
         defer { dir.remove() }
-        let sink = LocalSink(directory: dir.path)
         try writeFile(dir.sub("db_app_20240101_000000.sql.gz"), "x")
-        let stale = dir.sub(".db_app_20240102_000000.sql.gz.tmp-old"), fresh = dir.sub(".db_app_20240103_000000.sql.gz.tmp-new")
-        let other = dir.sub(".not-ours")
-        for path in [stale, fresh, other] { try writeFile(path, "partial") }
+        let leftover = dir.sub(".db_app_20240102_000000.sql.gz.tmp-old"), other = dir.sub(".not-ours")
+        for path in [leftover, other] { try writeFile(path, "partial") }
+        // A put that hard-links a staged file into place gives its temporary name the staged file's old
+        // mtime; the link's ctime is what shows that the put is recent.
         let twoDaysAgo = timespec(tv_sec: time(nil) - 2 * 86400, tv_nsec: 0)
-        for path in [stale, other] { #expect(utimensat(AT_FDCWD, path, [twoDaysAgo, twoDaysAgo], 0) == 0) }
+        #expect(utimensat(AT_FDCWD, leftover, [twoDaysAgo, twoDaysAgo], 0) == 0)
 
-        #expect(try await sink.list().map(\.key) == ["db_app_20240101_000000.sql.gz"])
-        #expect(!FileManager.default.fileExists(atPath: stale), "a temporary file a day old is gone")
-        #expect(FileManager.default.fileExists(atPath: fresh), "a recent one may belong to a put in progress")
+        let today = LocalSink(name: "local", directory: dir.path, now: { Date() })
+        #expect(try await today.list().map(\.key) == ["db_app_20240101_000000.sql.gz"])
+        #expect(FileManager.default.fileExists(atPath: leftover), "changed less than a day ago (ctime): it may belong to a put in progress")
+
+        let twoDaysLater = LocalSink(name: "local", directory: dir.path, now: { Date().addingTimeInterval(2 * 86400) })
+        #expect(try await twoDaysLater.list().map(\.key) == ["db_app_20240101_000000.sql.gz"])
+        #expect(!FileManager.default.fileExists(atPath: leftover), "a temporary file a day old is gone")
         #expect(FileManager.default.fileExists(atPath: other), "files that are not the sink's own temporary files stay")
     }
 }

@@ -139,6 +139,20 @@ import Yams
         #expect(!text.contains("AKIAEXAMPLE") && !text.contains("hooks.example.com"), "access keys and webhook URLs are secrets: \(text)")
         #expect(text.contains("password: '***'") || text.contains("password: \"***\""), "\(text)")
         #expect(text.contains("X-Auth: '***'") || text.contains("X-Auth: \"***\""), "a header is masked by its type, not its name: \(text)")
+
+        // Secrets that reach a component through a YAML merge key.
+        try writeFile(dir.sub("merged.yml"), """
+            sources:
+              - { name: data, type: directory, path: ./data }
+            sinks:
+              - &offsite { name: a, type: s3, endpoint: "https://s3.example.com", bucket: app-backups, access_key: AKIAEXAMPLE, secret_key: "${PW}" }
+              - { <<: *offsite, name: b, prefix: other/ }
+            notify:
+              - { name: hook, type: webhook, url: "https://hooks.example.com/in", headers: { Authorization: "Bearer hunter22" } }
+            """)
+        let merged = try loader.effectiveYAML(file: dir.sub("merged.yml"))
+        #expect(!merged.contains("hunter22") && !merged.contains("AKIAEXAMPLE"), "\(merged)")
+        #expect(merged.contains("other/"), "\(merged)")
     }
 }
 

@@ -84,8 +84,10 @@ package final class DiskExtractor {
     }
 }
 
-/// The standard restore of a tree artifact: extract it into a directory. Directory-like sources use it.
-package enum TreeRestore {
+/// The standard restore of a tree artifact: extract it into a directory, refusing `..`, absolute paths,
+/// writing through symlinks and device nodes before anything is written. Directory-like sources use it,
+/// your own among them.
+public enum TreeRestore {
     public static func restore(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreReport {
         guard request.destination.kind == .directory else {
             throw BackupError(.usage, "\(request.artifact.name) holds files; restore it to a directory with --to DIR")

@@ -37,8 +37,16 @@ public struct ArchiveFormatTable: Sendable {
 
     /// The canonical name for `name`, which may be an alias.
     public func canonicalName(_ name: String) -> String? {
-        let canonical = aliases[name] ?? name
+        let canonical = entries[name] == nil ? aliases[name] ?? name : name
         return entries[canonical] == nil ? nil : canonical
+    }
+
+    /// The tree format a plan means by `name`: the format itself, or for a stream format's name (`gz`,
+    /// `zst`) the tree format that pairs with it, as plans have always been allowed to say.
+    func planFormatName(_ name: String) -> String? {
+        guard let canonical = canonicalName(name), let entry = entries[canonical] else { return nil }
+        if entry.format.layout == .tree { return canonical }
+        return entries.filter { $0.value.format.layout == .tree && $0.value.streamFormat == canonical }.keys.sorted().first
     }
 
     /// The format a manifest names, with its default options.

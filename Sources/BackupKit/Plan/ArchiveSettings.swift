@@ -28,7 +28,7 @@ public struct ArchiveSettings: Sendable, Hashable, Codable {
         let formats = (try? PlanDecodingContext.from(decoder))?.registry.formats ?? .standard
         let container = try decoder.strictContainer(keyedBy: CodingKeys.self)
         let name = try container.decodeIfPresent(String.self, forKey: .format) ?? "tar.gz"
-        guard let canonical = formats.canonicalName(name), formats.entries[canonical]?.format.layout == .tree else {
+        guard let canonical = formats.planFormatName(name) else {
             throw invalidValue(.format, in: container, "unknown format '\(name)'; use \(formats.planNames.joined(separator: ", "))")
         }
         format = canonical

@@ -18,7 +18,8 @@ public struct BackupPlan: Sendable {
     public var staleAfter: PlanDuration?
     /// When `backupctl schedule` runs the plan; nil: `BACKUP_SCHEDULE`, else daily at 02:00.
     public var schedule: ScheduleSettings?
-    /// Fetched after each successful run (healthchecks.io, Uptime Kuma push monitors), by ``heartbeat``.
+    /// Fetched after each successful run (healthchecks.io, Uptime Kuma push monitors), by ``heartbeat``:
+    /// the plan loader makes that notifier from it; a plan built in code sets ``heartbeat`` itself.
     public var heartbeatURL: Secret?
     /// Gets the success alert of each successful run before the run is recorded (BackupNotifiers'
     /// `HeartbeatNotifier` for `heartbeat_url`). Its failure is a warning; it never changes the outcome.

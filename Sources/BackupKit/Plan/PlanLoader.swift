@@ -95,7 +95,16 @@ public struct PlanLoader: Sendable {
             return .scalar(scalar)
         case .mapping(let mapping):
             let pairs = mapping.map { pair -> (Node, Node) in
-                (pair.key, masked(pair.value, secrets: secrets, at: path + [.key(pair.key.string ?? "")]))
+                // A merge key (`<<: *defaults`) puts its mapping's keys into this one: they were decoded
+                // at this mapping's path.
+                if pair.key.string == "<<" {
+                    if case .sequence(let merged) = pair.value {
+                        let items = merged.map { masked($0, secrets: secrets, at: path) }
+                        return (pair.key, .sequence(Node.Sequence(items, merged.tag, merged.style, merged.mark)))
+                    }
+                    return (pair.key, masked(pair.value, secrets: secrets, at: path))
+                }
+                return (pair.key, masked(pair.value, secrets: secrets, at: path + [.key(pair.key.string ?? "")]))
             }
             return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
         case .sequence(let sequence):

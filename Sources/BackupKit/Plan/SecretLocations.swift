@@ -12,7 +12,11 @@ final class SecretLocations: Sendable {
     private let paths = Mutex<Set<[Step]>>([])
 
     func record(_ codingPath: [any CodingKey]) {
-        let steps = codingPath.map { key in key.intValue.map(Step.index) ?? .key(key.stringValue) }
+        // A sequence's coding keys have only an index; a mapping key that looks like a number ("123")
+        // has both, and is a key.
+        let steps = codingPath.map { key in
+            key.intValue.flatMap { String($0) == key.stringValue ? nil : Step.index($0) } ?? .key(key.stringValue)
+        }
         paths.withLock { _ = $0.insert(steps) }
     }
 

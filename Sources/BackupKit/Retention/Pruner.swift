@@ -33,7 +33,7 @@ public struct Pruner: Sendable {
     }
 
     /// Prunes `sink` as `catalog` (its catalog, read once by the caller) describes it.
-    public func prune(_ sink: any Sink, catalog: SetCatalog, dryRun: Bool) async -> Result {
+    package func prune(_ sink: any Sink, catalog: SetCatalog, dryRun: Bool) async -> Result {
         let candidates = catalog.sets.map {
             RetentionPlanner.Candidate(timestamp: $0.timestamp, isGood: $0.isGood, tag: $0.manifest?.tag, isPartial: $0.manifest?.isPartial ?? false,
                                        protection: $0.protection)

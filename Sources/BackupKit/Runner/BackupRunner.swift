@@ -91,6 +91,10 @@ public struct BackupRunner: Sendable {
             emit(.started(plan: plan.name, set: timestamp))
             hooksRan = true
             try await hooks.run(plan.hooks.beforeBackup, name: "before_backup", details: hookDetails(report))
+            if !plan.hooks.beforeBackup.isEmpty {
+                // A hook may have mounted, prepared or changed a sink: what retention sees is read after it.
+                catalogs.forget()
+            }
 
             // 2. Everything that can fail early fails here, before a byte is written.
             var work: [(PlanSource, SourceArtifact)] = []

@@ -5,7 +5,7 @@ import Synchronization
 /// stale check all work from the same reading.
 final class RunCatalogs: Sendable {
     private let plan: BackupPlan
-    private let catalogs = Mutex<[String: Result<SetCatalog, BackupError>]>([:])
+    private let catalogs = Mutex<[String: SetCatalog]>([:])
 
     init(plan: BackupPlan) { self.plan = plan }
 
@@ -14,26 +14,30 @@ final class RunCatalogs: Sendable {
         plan.sinks.first { $0.capabilities.localDirectory != nil } ?? plan.sinks.first
     }
 
-    /// The catalog of `sink`, read on first use; a failed read is remembered, not retried.
+    /// The catalog of `sink`, read on first use. A read that failed is tried again when asked again
+    /// (retention after storing, the stale check), as a sink that just failed may answer now.
     func catalog(of sink: any Sink) async -> Result<SetCatalog, BackupError> {
-        if let known = catalogs.withLock({ $0[sink.name] }) { return known }
-        let result: Result<SetCatalog, BackupError>
+        if let known = catalogs.withLock({ $0[sink.name] }) { return .success(known) }
         do {
-            result = .success(try await plan.catalog(in: sink))
+            let catalog = try await plan.catalog(in: sink)
+            catalogs.withLock { $0[sink.name] = catalog }
+            return .success(catalog)
         } catch {
-            result = .failure(BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)'"))
+            return .failure(BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)'"))
         }
-        catalogs.withLock { $0[sink.name] = result }
-        return result
+    }
+
+    /// Forgets what was read, so that the next request lists the sinks again: after `before_backup`
+    /// hooks, which may mount, prepare or change a sink.
+    func forget() {
+        catalogs.withLock { $0.removeAll() }
     }
 
     /// Records that the sinks named `sinks` now hold the set of `manifest` with `objects`.
     func add(_ manifest: Manifest, objects: [StoredObject], to sinks: [String]) {
         catalogs.withLock { catalogs in
             for name in sinks {
-                if case .success(let catalog)? = catalogs[name] {
-                    catalogs[name] = .success(catalog.adding(manifest, objects: objects))
-                }
+                catalogs[name] = catalogs[name]?.adding(manifest, objects: objects)
             }
         }
     }

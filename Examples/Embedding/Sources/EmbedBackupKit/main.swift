@@ -28,7 +28,7 @@ for await event in runner.start(.init(tag: "pre-deploy")) {
     case .started(_, let set):
         print("backup set \(set) started")
     case .progress(_, let artifact, let read, let written, _):
-        print("  \(artifact): \(formatBytes(read)) read, \(formatBytes(written)) written")
+        print("  \(artifact): \(megabytes(read)) read, \(megabytes(written)) written")
     case .verified(let artifact, let passed, let message):
         print("  \(artifact): \(passed ? "verified" : "FAILED verification: \(message ?? "")")")
     case .stored(let artifact, let sink):
@@ -44,4 +44,9 @@ guard let report = outcome, report.status != .failed else {
     print("backup failed: \(outcome?.error?.message ?? "unknown"); not deploying")
     exit(1)
 }
-print("backup \(report.status.rawValue): \(report.artifacts.count) artifact(s), \(formatBytes(report.artifacts.reduce(0) { $0 + $1.size })); deploying")
+print("backup \(report.status.rawValue): \(report.artifacts.count) artifact(s), \(megabytes(report.artifacts.reduce(0) { $0 + $1.size })); deploying")
+
+/// A byte count in megabytes, for the log lines above.
+func megabytes(_ bytes: Int64) -> String {
+    String(format: "%.1f MB", Double(bytes) / 1_000_000)
+}
