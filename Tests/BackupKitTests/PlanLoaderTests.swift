@@ -113,6 +113,19 @@ import Yams
         #expect(throws: BackupError.self) { try empty.loadFromEnvironment() }
     }
 
+    @Test func anAliasBombOrAHugeFileIsRefusedAtOnce() throws {
+        var lines = [#"a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"#]
+        for level in 1...16 { lines.append("a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ",") + "]") }
+        lines += ["sources: [{ name: data, type: directory, path: ./data }]", "sinks: [{ name: local, type: local, path: ./backups }]"]
+        let loader = PlanLoader(registry: standardRegistry(), environment: [:])
+        let bomb = #expect(throws: BackupError.self) { try loader.load(yaml: lines.joined(separator: "\n"), origin: "backup.yml", baseDirectory: "/") }
+        #expect(bomb?.code == .invalidPlan && bomb?.message.contains("alias") == true, "\(String(describing: bomb))")
+        let huge = #expect(throws: BackupError.self) {
+            try loader.load(yaml: "# " + String(repeating: "x", count: 2 << 20), origin: "backup.yml", baseDirectory: "/")
+        }
+        #expect(huge?.message.contains("at most 1024 KiB") == true, "\(String(describing: huge))")
+    }
+
     @Test func configPrintMasksSecrets() throws {
         let yaml = Self.example + "\n" + "notes_password: ${PW}\nstaging_dir: /tmp/s\n"
         let loader = PlanLoader(registry: standardRegistry(), environment: ["PW": "hunter22"])

@@ -43,6 +43,9 @@ extension PlanLoader {
 
     /// Decodes only a `notify:` section.
     func decodeNotifiers(_ section: Node, origin: String, baseDirectory: String) throws -> [FilteredNotifier] {
+        guard Self.nodeCount(section, upTo: Self.maximumPlanNodes) <= Self.maximumPlanNodes else {
+            throw BackupError(.invalidPlan, "\(origin): the notify section is too large once its aliases are expanded")
+        }
         let interpolated = try PlanInterpolation(environment: environment, origin: origin).apply(section)
         let context = PlanDecodingContext(registry: registry, baseDirectory: baseDirectory, environment: environment, origin: origin)
         return try YAMLDecoder().decode([NotifierEntry].self, from: interpolated, userInfo: [PlanDecodingContext.key: context]).map(\.notifier)

@@ -22,6 +22,9 @@ public struct PlanLoader: Sendable {
     }
 
     func read(file path: String) throws -> (text: String, baseDirectory: String) {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.intValue > Self.maximumPlanBytes {
+            throw BackupError(.invalidPlan, "\(path): the plan file is \(size.intValue) bytes; a plan is at most \(Self.maximumPlanBytes / 1024) KiB. Is this the right file?")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw BackupError(.invalidPlan, "cannot read the plan file \(path). Check the path given to --config.")
         }
@@ -117,6 +120,9 @@ public struct PlanLoader: Sendable {
 
     /// Parses YAML and interpolates `${VAR}`; syntax errors name the line.
     func document(yaml: String, origin: String) throws -> Node {
+        guard yaml.utf8.count <= Self.maximumPlanBytes else {
+            throw BackupError(.invalidPlan, "\(origin): the plan file is \(yaml.utf8.count) bytes; a plan is at most \(Self.maximumPlanBytes / 1024) KiB. Is this the right file?")
+        }
         let node: Node
         do {
             guard let composed = try Yams.compose(yaml: yaml) else {
@@ -126,7 +132,34 @@ public struct PlanLoader: Sendable {
         } catch let error as YamlError {
             throw BackupError(.invalidPlan, "\(origin):\(Self.describe(error))")
         }
+        guard Self.nodeCount(node, upTo: Self.maximumPlanNodes) <= Self.maximumPlanNodes else {
+            throw BackupError(.invalidPlan, "\(origin): the plan holds more than \(Self.maximumPlanNodes) values once its YAML aliases (*name) are expanded; a plan that large is a mistake or an alias bomb. Use fewer nested aliases.")
+        }
         return try PlanInterpolation(environment: environment, origin: origin).apply(node)
+    }
+
+    /// The largest plan file read: plans are a few KiB; a larger file is a mistake.
+    static let maximumPlanBytes = 1 << 20
+    /// The most values (scalars, mappings, sequences) a plan may hold after alias expansion.
+    static let maximumPlanNodes = 100_000
+
+    /// The number of values in `node` with aliases expanded, counting no further than just past `limit`,
+    /// so that an alias bomb is measured in microseconds.
+    static func nodeCount(_ node: Node, upTo limit: Int) -> Int {
+        var count = 0
+        var pending = [node]
+        while let next = pending.popLast(), count <= limit {
+            count += 1
+            switch next {
+            case .mapping(let mapping):
+                for pair in mapping { pending.append(pair.key); pending.append(pair.value) }
+            case .sequence(let sequence):
+                pending.append(contentsOf: sequence)
+            case .scalar, .alias:
+                break
+            }
+        }
+        return count
     }
 
     /// The plan the environment describes, as a JSON (and so YAML) document.
