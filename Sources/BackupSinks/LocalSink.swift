@@ -29,6 +29,9 @@ public struct LocalSink: Sink {
         public init(from decoder: any Decoder) throws {
             let container = try decoder.strictContainer(keyedBy: CodingKeys.self, alsoAllowed: PlanKeys.sink)
             path = try container.decodeIfPresent(String.self, forKey: .path) ?? "./backups"
+            if path.trimmingCharacters(in: .whitespaces).isEmpty {
+                throw invalidValue(.path, in: container, "the path is empty; give the directory for the backups, such as ./backups (is the variable it comes from set?)")
+            }
         }
     }
 

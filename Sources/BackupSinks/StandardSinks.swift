@@ -1,5 +1,6 @@
 import BackupKit
 import BackupTransport
+import Foundation
 
 extension PlanRegistry {
     /// Registers the `local`, `s3` and `sftp` sink types (SFTP inside a ``RetryingSink``), and `BACKUP_DIR`
@@ -16,7 +17,13 @@ extension PlanRegistry {
         }
         registerSink(type: LocalSink.typeName) { definition, decoder in
             let configuration = try LocalSink.Configuration(from: decoder)
-            return LocalSink(name: definition.name, directory: definition.resolvePath(configuration.path))
+            let directory = definition.resolvePath(configuration.path)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [AnyCodingKey("path")],
+                                                        debugDescription: "\(directory) is a file, not a directory; give a directory for the backups"))
+            }
+            return LocalSink(name: definition.name, directory: directory)
         }
         addEnvironmentContribution { environment in
             let path = environment["BACKUP_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./backups"

@@ -126,6 +126,24 @@ import Yams
         #expect(huge?.message.contains("at most 1024 KiB") == true, "\(String(describing: huge))")
     }
 
+    @Test func aLocalSinkPathThatIsEmptyOrAFileIsAPlanError() throws {
+        let dir = try TemporaryDirectory("sink-path")
+        defer { dir.remove() }
+        try writeFile(dir.sub("afile"), "not a directory")
+        let loader = PlanLoader(registry: standardRegistry(), environment: [:])
+        for (path, expected) in [("\"\"", "the path is empty"), ("./afile", "is a file, not a directory")] {
+            let error = #expect(throws: BackupError.self) {
+                try loader.load(yaml: """
+                    sources: [{ name: data, type: directory, path: ./data }]
+                    sinks:
+                      - { name: local, type: local, path: \(path) }
+                    """, origin: "backup.yml", baseDirectory: dir.path)
+            }
+            #expect(error?.code == .invalidPlan && error?.message.hasPrefix("backup.yml:3: sinks[0].path:") == true && error?.message.contains(expected) == true,
+                    "\(String(describing: error))")
+        }
+    }
+
     @Test func configPrintMasksSecrets() throws {
         let yaml = Self.example + "\n" + "notes_password: ${PW}\nstaging_dir: /tmp/s\n"
         let loader = PlanLoader(registry: standardRegistry(), environment: ["PW": "hunter22"])
