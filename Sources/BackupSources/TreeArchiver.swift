@@ -107,7 +107,7 @@ final class TreeArchiver {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT || errno == ELOOP {
-                context.warn("\(entry.path) disappeared or was replaced before it was read; skipped")
+                context.warn("\(entry.path.shortenedForMessage) disappeared or was replaced before it was read; skipped")
                 return
             }
             throw sourceError("cannot open \(path): \(String(cString: strerror(errno))). Check its permissions and the user backupctl runs as.")
@@ -137,7 +137,7 @@ final class TreeArchiver {
             if Self.unchanged(before, after), count == Int(after.st_size) { break }
             attempts += 1
             if attempts == 3 || count == buffer.count {
-                context.warn("\(entry.path) kept changing while it was read; its entry is the last read (\(count) bytes)")
+                context.warn("\(entry.path.shortenedForMessage) kept changing while it was read; its entry is the last read (\(count) bytes)")
                 break
             }
             before = after
@@ -168,7 +168,7 @@ final class TreeArchiver {
             context.progress(Int64(count))
         }
         if offset < entry.size {
-            context.warn("\(entry.path) shrank from \(entry.size) to \(offset) bytes while it was read; its entry is padded with zeros to the original size and must not be trusted")
+            context.warn("\(entry.path.shortenedForMessage) shrank from \(entry.size) to \(offset) bytes while it was read; its entry is padded with zeros to the original size and must not be trusted")
             let zeros = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, Int(entry.size - offset))])
             zeros.initializeMemory(as: UInt8.self, repeating: 0)
             while offset < entry.size {
@@ -179,7 +179,7 @@ final class TreeArchiver {
         } else {
             var after = stat()
             if fstat(fd, &after) == 0, !Self.unchanged(before, after) {
-                context.warn("\(entry.path) changed while it was read (size \(before.st_size) → \(after.st_size)); its entry holds the first \(entry.size) bytes as read and may mix old and new content")
+                context.warn("\(entry.path.shortenedForMessage) changed while it was read (size \(before.st_size) → \(after.st_size)); its entry holds the first \(entry.size) bytes as read and may mix old and new content")
             }
         }
         try archive.endEntry()

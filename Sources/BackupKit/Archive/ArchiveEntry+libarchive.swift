@@ -23,7 +23,7 @@ extension ArchiveEntry {
             archive_entry_set_filetype(native, bk_ae_iflnk)
             archive_entry_set_symlink_utf8(native, linkTarget ?? "")
         case .special:
-            throw BackupError(.archive, "'\(path)' is a device, FIFO or socket; BackupKit neither archives nor restores those")
+            throw BackupError(.archive, "'\(path.shortenedForMessage)' is a device, FIFO or socket; BackupKit neither archives nor restores those")
         }
         archive_entry_set_perm(native, mode_t(permissions & 0o7777))
         archive_entry_set_uid(native, Int64(userID))

@@ -80,7 +80,7 @@ package final class DiskExtractor {
     }
 
     private func failure(_ action: String, _ path: String) -> BackupError {
-        BackupError(.restoreFailed, "cannot \(action) '\(path)' under \(directory): \(archiveErrorText(disk))")
+        BackupError(.restoreFailed, "cannot \(action) '\(path.shortenedForMessage)' under \(directory): \(archiveErrorText(disk))")
     }
 }
 

@@ -39,7 +39,7 @@ final class StreamWriter: ArchiveWriter {
     init(compressor: any Compressor) { self.compressor = compressor }
 
     func beginEntry(_ entry: ArchiveEntry) throws {
-        throw BackupError(.archive, "a stream format holds one stream of bytes, not entries such as '\(entry.path)'; use a tar format for this source")
+        throw BackupError(.archive, "a stream format holds one stream of bytes, not entries such as '\(entry.path.shortenedForMessage)'; use a tar format for this source")
     }
     func endEntry() throws {}
 

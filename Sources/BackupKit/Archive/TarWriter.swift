@@ -38,7 +38,7 @@ final class TarWriter: ArchiveWriter {
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard var entry = current else { throw BackupError(.archive, "tar: data written outside an entry") }
         guard entry.written + Int64(bytes.count) <= entry.size else {
-            throw BackupError(.archive, "tar: '\(entry.path)' got more than its declared \(entry.size) bytes")
+            throw BackupError(.archive, "tar: '\(entry.path.shortenedForMessage)' got more than its declared \(entry.size) bytes")
         }
         var offset = 0
         while offset < bytes.count {
@@ -55,7 +55,7 @@ final class TarWriter: ArchiveWriter {
         guard let entry = current else { return }
         current = nil
         guard entry.written == entry.size else {
-            throw BackupError(.archive, "tar: '\(entry.path)' got \(entry.written) of its declared \(entry.size) bytes")
+            throw BackupError(.archive, "tar: '\(entry.path.shortenedForMessage)' got \(entry.written) of its declared \(entry.size) bytes")
         }
         try check(archive_write_finish_entry(archive), "finish '\(entry.path)'")
     }

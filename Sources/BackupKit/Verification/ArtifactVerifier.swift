@@ -52,7 +52,7 @@ package enum ArtifactVerifier {
                     entryBytes += Int64(count)
                 }
                 if entry.kind == .file, entry.size >= 0, entryBytes != entry.size {
-                    throw BackupError(.archive, "entry '\(entry.path)' holds \(entryBytes) bytes but its header says \(entry.size)")
+                    throw BackupError(.archive, "entry '\(entry.path.shortenedForMessage)' holds \(entryBytes) bytes but its header says \(entry.size)")
                 }
                 contentBytes += entryBytes
             }

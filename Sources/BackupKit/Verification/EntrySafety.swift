@@ -11,7 +11,7 @@ package struct EntrySafety {
         let path = try Self.checkPath(entry.path, of: entry.path)
         if entry.kind == .hardlink { try checkThroughSymlinks(Self.checkPath(entry.linkTarget ?? "", of: entry.path), entry: entry.path, includingLast: true) }
         if entry.kind == .special {
-            throw BackupError(.restoreFailed, "entry '\(entry.path)' is a device node, FIFO or socket; BackupKit refuses to restore those")
+            throw BackupError(.restoreFailed, "entry '\(entry.path.shortenedForMessage)' is a device node, FIFO or socket; BackupKit refuses to restore those")
         }
         try checkThroughSymlinks(path, entry: entry.path, includingLast: false)
         if entry.kind == .symlink { symlinks.insert(path.joined(separator: "/")) }
@@ -25,7 +25,7 @@ package struct EntrySafety {
         for end in 1...count {
             let prefix = components[0..<end].joined(separator: "/")
             if symlinks.contains(prefix) {
-                throw BackupError(.restoreFailed, "entry '\(entry)' would be written through the symlink '\(prefix)' the archive made; refusing to write outside the target directory")
+                throw BackupError(.restoreFailed, "entry '\(entry.shortenedForMessage)' would be written through the symlink '\(prefix.shortenedForMessage)' the archive made; refusing to write outside the target directory")
             }
         }
     }
@@ -35,14 +35,14 @@ package struct EntrySafety {
     public static func checkPath(_ path: String, of entryPath: String? = nil) throws -> [String] {
         let entryPath = entryPath ?? path
         if path.isEmpty {
-            throw BackupError(.restoreFailed, "entry '\(entryPath)' has an empty path")
+            throw BackupError(.restoreFailed, "entry '\(entryPath.shortenedForMessage)' has an empty path")
         }
         if path.hasPrefix("/") {
-            throw BackupError(.restoreFailed, "entry '\(entryPath)' has an absolute path ('\(path)'); refusing to write outside the target directory")
+            throw BackupError(.restoreFailed, "entry '\(entryPath.shortenedForMessage)' has an absolute path ('\(path.shortenedForMessage)'); refusing to write outside the target directory")
         }
         let components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
         if components.contains("..") {
-            throw BackupError(.restoreFailed, "entry '\(entryPath)' contains '..' ('\(path)'); refusing to write outside the target directory")
+            throw BackupError(.restoreFailed, "entry '\(entryPath.shortenedForMessage)' contains '..' ('\(path.shortenedForMessage)'); refusing to write outside the target directory")
         }
         return components
     }

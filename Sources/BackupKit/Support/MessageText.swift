@@ -1,0 +1,9 @@
+extension String {
+    /// The text for an error or a warning: a name longer than 200 characters keeps its first 120 and
+    /// last 60, with how much was left out between them, so a hostile 10,000-byte entry name cannot
+    /// make a 20 KB message.
+    package var shortenedForMessage: String {
+        guard count > 200 else { return self }
+        return "\(prefix(120))…(\(count - 180) more characters)…\(suffix(60))"
+    }
+}
