@@ -120,9 +120,10 @@ extension BackupRunner {
                             checks = checks.map { $0.filter(receipt.checks.contains) } ?? receipt.checks
                             emit(.stored(artifact: record.name, sink: sink.name))
                         } catch {
-                            let message = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing \(record.name)").message
-                            emit(.sinkFailed(sink: sink.name, error: message))
-                            return (index, SinkOutcome(sink: sink.name, status: .failed, error: message, durationSeconds: Date().timeIntervalSince(started)))
+                            let failure = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing \(record.name)")
+                            emit(.sinkFailed(sink: sink.name, error: failure.message))
+                            return (index, SinkOutcome(sink: sink.name, status: .failed, error: failure.message, errorCode: failure.code,
+                                                       durationSeconds: Date().timeIntervalSince(started)))
                         }
                     }
                     return (index, SinkOutcome(sink: sink.name, status: .stored, checks: checks, durationSeconds: Date().timeIntervalSince(started)))
@@ -138,17 +139,18 @@ extension BackupRunner {
         do {
             manifestFile = try await runBlocking { try record.staged(in: staging) }
         } catch {
-            let message = "cannot write the manifest: \(error)"
-            return (outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message) }, nil)
+            let failure = BackupError.wrap(error, as: .io, "staging the manifest")
+            let message = "cannot write the manifest: \(failure.message)"
+            return (outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message, errorCode: $0.errorCode ?? failure.code) }, nil)
         }
         for (index, sink) in plan.sinks.enumerated() where outcomes[index].status == .stored {
             do {
                 try await sink.put(record.key, from: manifestFile)
                 emit(.manifestWritten(sink: sink.name, key: record.key))
             } catch {
-                let message = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing the manifest \(record.key)").message
-                emit(.sinkFailed(sink: sink.name, error: message))
-                outcomes[index] = SinkOutcome(sink: sink.name, status: .failed, error: message, checks: outcomes[index].checks)
+                let failure = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing the manifest \(record.key)")
+                emit(.sinkFailed(sink: sink.name, error: failure.message))
+                outcomes[index] = SinkOutcome(sink: sink.name, status: .failed, error: failure.message, errorCode: failure.code, checks: outcomes[index].checks)
             }
         }
         return (outcomes, record)

@@ -143,7 +143,9 @@ public struct BackupRunner: Sendable {
             let storedCount = storedIn.count
             if storedCount == 0 {
                 let detail = report.sinks.compactMap { outcome in outcome.error.map { "\(outcome.sink): \($0)" } }.joined(separator: "; ")
-                throw BackupError(.sinkFailed, "no sink stored the set: \(detail)")
+                // A full volume is a disk-space failure (exit 7, a disk_space alert), as a full staging volume is.
+                let code: BackupError.Code = outcomes.contains { $0.errorCode == .diskSpace } ? .diskSpace : .sinkFailed
+                throw BackupError(code, "no sink stored the set: \(detail)")
             }
             report.status = storedCount == report.sinks.count ? .succeeded : .degraded
 
