@@ -95,4 +95,22 @@ import Testing
         #expect(restore.stderr.contains(target + "/minio") && restore.stderr.contains("outside the restore target \(target)"), "\(restore.stderr)")
         #expect(listTree(outside).isEmpty, "nothing is written through the symlink: \(listTree(outside))")
     }
+
+    /// The last check before writing, on its own: `..`, a symlink out of the target and a dangling
+    /// symlink are refused; a file's own symlink is not followed, since the file replaces it.
+    @Test func theLastCheckRefusesEveryPathOutsideTheTarget() throws {
+        let dir = try TemporaryDirectory("restore-path")
+        defer { dir.remove() }
+        let target = dir.sub("T"), outside = dir.sub("outside")
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        #expect(symlink(outside, target + "/link") == 0 && symlink(dir.sub("nowhere"), target + "/dangling") == 0)
+        #expect(try RestorePath.checked(target + "/new/a", inside: target) == target + "/new/a")
+        #expect(try RestorePath.checked(target + "/new/../b", inside: target) == target + "/b")
+        #expect(try RestorePath.checked(target + "/link", inside: target, followingLast: false) == target + "/link")
+        for (path, followingLast) in [(target + "/../escape", true), (target + "/new/../../escape", true), (target + "/link", true),
+                                      (target + "/link/file.sql", false), (target + "/dangling/x", true), (target + "/..", false)] {
+            #expect(throws: BackupError.self, "\(path)") { try RestorePath.checked(path, inside: target, followingLast: followingLast) }
+        }
+    }
 }
