@@ -11,7 +11,9 @@ struct RestoreCommand: AsyncParsableCommand {
         Files: with one artifact selected, it is extracted into DIR itself; with several, each goes into
         DIR/<source>. Entries with '..' or absolute paths, entries that would be written through a symlink,
         and device nodes are refused before anything is written. A non-empty target is refused unless
-        --force is given.
+        --force is given. Every destination must resolve (symlinks included) to DIR or inside it, and a
+        set whose manifest holds an invalid name (a source, subject or artifact name that breaks the
+        plan's rules) is refused, naming the manifest and the field.
 
         Databases: --only db --to-database NAME creates NAME on the source's server and loads the dump
         (plain dumps through psql -v ON_ERROR_STOP=1 in one transaction, custom dumps through

@@ -327,6 +327,28 @@ import Testing
         #expect(String(decoding: readFile(dir.sub("after-ran")) ?? [], as: UTF8.self) == "succeeded\n")
     }
 
+    /// A dump restored `--to DIR` is written as `DIR/<subject>.sql`: a manifest whose subject was
+    /// changed to `../../escape` must be refused, not written as `DIR/../../escape.sql`.
+    @Test func aHostileSubjectNeverBecomesTheDumpFilesPath() throws {
+        let database = TestPostgres.uniqueName("bk_hostile"), role = TestPostgres.uniqueName("bk_owner")
+        defer { pg.dropDatabase(database); dropRole(role) }
+        try createFixture(database: database, role: role, rows: 10)
+        let dir = try workspace("pg-hostile", database: database)
+        defer { dir.remove() }
+        #expect(try run(["run"], in: dir).status == 0)
+        let manifest = try HostileManifestTests.manifestName(in: dir)
+        try HostileManifestTests.tamper(dir.sub("backups/\(manifest)"), artifactOf: "db", field: "subject", to: "../../escape")
+
+        let target = dir.sub("restore/T")
+        let restore = try run(["restore", "--only", "db", "--to", target], in: dir)
+        #expect(restore.status == 8, "\(restore.stdout)\(restore.stderr)")
+        #expect(restore.stderr.contains(manifest) && restore.stderr.contains("subject '../../escape'"), "\(restore.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("escape.sql")), "nothing is written outside the target")
+        #expect(listTree(dir.sub("restore")).filter { $0 != "T" }.isEmpty, "\(listTree(dir.sub("restore")))")
+        let list = try run(["list"], in: dir)
+        #expect(list.stdout.contains("invalid manifest \(manifest)") && list.stdout.contains("subject"), "\(list.stdout)")
+    }
+
     @Test func connectionSettingsFromAURL() throws {
         let settings = try PostgresConnectionSettings(url: "postgres://app:s3cr%40t@db.internal:6432/schedgen?sslmode=require")
         #expect(settings.host == "db.internal" && settings.port == 6432 && settings.user == "app" && settings.database == "schedgen" && settings.sslmode == "require")

@@ -46,6 +46,13 @@ public enum ArtifactName {
         String(subject.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "-" })
     }
 
+    /// Whether a subject, as a manifest records it (already sanitized), can be part of an artifact's
+    /// name and of a restore path (`DIR/<subject>.sql`): not empty, not `.` or `..`, and nothing that
+    /// ``sanitizedSubject(_:)`` would change.
+    public static func isValidSubject(_ subject: String) -> Bool {
+        !subject.isEmpty && subject != "." && subject != ".." && sanitizedSubject(subject) == subject
+    }
+
     /// Whether a plan, source or sink name is valid: it starts with a letter or digit and holds only
     /// letters, digits, `.` and `-`. No `_`, so names split back unambiguously.
     public static func isValidName(_ name: String) -> Bool {

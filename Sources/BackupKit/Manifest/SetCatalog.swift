@@ -41,8 +41,10 @@ public struct SetCatalog: Sendable {
     /// only when their `<source>_<subject>` appears in one of the plan's own manifests and no other
     /// plan's manifest claims them, so two plans sharing a directory never take each other's files.
     /// Such files younger than an hour are protected: they may belong to a run still storing them.
-    /// A manifest that cannot be decoded protects its set; a manifest that cannot be *read* (a network
-    /// failure) makes the whole load throw, so retention never acts on a partial picture.
+    /// A manifest that cannot be decoded, or whose names break the plan's rules
+    /// (``Manifest/nameProblem(key:)``), protects its set and is never used: its set is not good and
+    /// none of its names count. A manifest that cannot be *read* (a network failure) makes the whole
+    /// load throw, so retention never acts on a partial picture.
     public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>, now: Date = Date()) async throws -> SetCatalog {
         let objects = try await sink.list()
         var byTimestamp: [SetTimestamp: [StoredObject]] = [:]
@@ -62,10 +64,14 @@ public struct SetCatalog: Sendable {
             guard let ownKey = list.first(where: { $0.plan == plan })?.key else { continue }
             let files = byTimestamp[timestamp] ?? []
             var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], health: .good)
-            guard let manifest = try await readManifestIfDecodable(ownKey, from: sink) else {
+            let manifest: Manifest
+            switch try await readUsableManifest(ownKey, from: sink) {
+            case .usable(let usable):
+                manifest = usable
+            case .rejected(let health, let protection):
                 entry.objects = files.filter { sourceNames.contains(sourceName(of: $0.key)) }
-                entry.health = .unreadableManifest
-                entry.protection = "its manifest cannot be decoded: kept for inspection"
+                entry.health = health
+                entry.protection = protection
                 entries[timestamp] = entry
                 continue
             }
@@ -89,7 +95,7 @@ public struct SetCatalog: Sendable {
             var claimed = Set<String>()
             var uncertain = false
             for other in manifests[timestamp] ?? [] where other.plan != plan {
-                if let manifest = try await readManifestIfDecodable(other.key, from: sink) {
+                if case .usable(let manifest) = try await readUsableManifest(other.key, from: sink) {
                     claimed.formUnion(manifest.artifacts.map(\.name))
                 } else {
                     uncertain = true
@@ -121,13 +127,25 @@ public struct SetCatalog: Sendable {
         return copy
     }
 
-    /// Reads a manifest; nil when its content cannot be decoded. Failing to *read* it throws.
-    static func readManifestIfDecodable(_ key: String, from sink: any Sink) async throws -> Manifest? {
+    /// A manifest as the catalog may use it, or why it may not.
+    enum ManifestReading {
+        case usable(Manifest)
+        /// Undecodable, or a name in it is invalid: the set's health, and why retention keeps it.
+        case rejected(SetHealth, protection: String)
+    }
+
+    /// Reads a manifest and checks its names. Failing to *read* it throws.
+    static func readUsableManifest(_ key: String, from sink: any Sink) async throws -> ManifestReading {
+        let manifest: Manifest
         do {
-            return try await readManifest(key, from: sink)
+            manifest = try await readManifest(key, from: sink)
         } catch let error as BackupError where error.code == .archive {
-            return nil
+            return .rejected(.unreadableManifest, protection: "its manifest cannot be decoded: kept for inspection")
         }
+        if let problem = manifest.nameProblem(key: key) {
+            return .rejected(.invalidManifest(manifest: key, problem: problem), protection: "its manifest holds an invalid name: kept for inspection")
+        }
+        return .usable(manifest)
     }
 
     /// The size of the newest good artifact of `source` and `subject`, for the shrink check and space estimates.

@@ -4,6 +4,10 @@ public enum SetHealth: Sendable, Hashable {
     case good
     /// The manifest is there but cannot be decoded.
     case unreadableManifest
+    /// The manifest decodes, but a name in it breaks the plan's own rules (a `source` of `../../escape`,
+    /// an artifact `name` that is not made of its source, subject and set): someone or something
+    /// changed it, so none of its names are used. `problem` names the field.
+    case invalidManifest(manifest: String, problem: String)
     /// An artifact the manifest lists is not in the sink.
     case missingArtifact(String)
     /// An artifact is stored at another size than the manifest records.
@@ -20,6 +24,7 @@ public enum SetHealth: Sendable, Hashable {
         switch self {
         case .good: nil
         case .unreadableManifest: "unreadable manifest"
+        case .invalidManifest(let manifest, let problem): "invalid manifest \(manifest): \(problem)"
         case .missingArtifact(let name): "damaged: \(name) is missing"
         case .wrongSize(let name, let stored, let recorded): "damaged: \(name) is \(stored) bytes, the manifest says \(recorded)"
         case .unverified: "unverified: an artifact failed verification"

@@ -8,6 +8,10 @@ enum ArtifactAccess {
     static func withLocalFile<T: Sendable>(
         _ artifact: ManifestArtifact, in sink: any Sink, staging: String, _ body: (String) async throws -> T
     ) async throws -> T {
+        // The manifest's names were validated when it was read; a name that is not ours is never a path.
+        guard ArtifactName.parse(artifact.name) != nil else {
+            throw BackupError(.restoreFailed, "'\(artifact.name)' is not an artifact name; refusing to read or stage it")
+        }
         if let path = sink.localPath(of: artifact.name), FileManager.default.fileExists(atPath: path) {
             return try await body(path)
         }

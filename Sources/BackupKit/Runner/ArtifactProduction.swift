@@ -14,6 +14,10 @@ extension BackupRunner {
         case .tree: fileExtension = format.fileExtension
         case .stream(let own): fileExtension = [own, format.fileExtension].filter { !$0.isEmpty }.joined(separator: ".")
         }
+        // A manifest with such a subject would be refused when read (``Manifest/nameProblem(key:)``).
+        guard ArtifactName.isValidSubject(ArtifactName.sanitizedSubject(artifact.subject)) else {
+            throw BackupError(.sourceFailed, "source '\(source.name)' gave an artifact the subject '\(artifact.subject)', which cannot be part of a file name (empty, '.' or '..'); give the source a subject")
+        }
         let name = ArtifactName.artifact(source: source.name, subject: artifact.subject, timestamp: timestamp, fileExtension: fileExtension)
         let path = staging + "/" + name
         emit(.artifactStarted(source: source.name, artifact: name))

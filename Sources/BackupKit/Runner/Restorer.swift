@@ -61,6 +61,13 @@ public struct Restorer: Sendable {
             }
             return RestoreRequest(artifact: artifact, destination: destination, force: options.force, dropExisting: options.dropExisting, jobs: options.jobs)
         }
+        // Every directory destination is the target or inside it: the names in it were validated with the
+        // manifest, and a symlink already in the target must not lead elsewhere either.
+        if options.destination.kind == .directory {
+            for request in requests where request.destination.kind == .directory {
+                _ = try RestorePath.checked(request.destination.value, inside: options.destination.value)
+            }
+        }
         // Refuse a non-empty target before reading a single artifact.
         for request in requests where request.destination.kind == .directory && !request.force {
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: request.destination.value)) ?? []
@@ -124,7 +131,8 @@ public struct Restorer: Sendable {
         return reports
     }
 
-    /// The sink and set to restore from.
+    /// The sink and set to restore from. Without a timestamp, a sink whose newest set has an invalid
+    /// manifest (tampered with) offers no older set in its place: that is refused, naming the manifest.
     func findSet(_ options: Options) async throws -> (any Sink, SetCatalog.Entry) {
         let candidates: [any Sink]
         if let name = options.sink {
@@ -136,12 +144,15 @@ public struct Restorer: Sendable {
             candidates = plan.sinks.filter { $0.capabilities.localDirectory != nil } + plan.sinks.filter { $0.capabilities.localDirectory == nil }
         }
         var problems: [String] = []
+        var refusal: BackupError?
         for sink in candidates {
             do {
                 let catalog = try await plan.catalog(in: sink)
                 if let timestamp = options.timestamp {
                     if let entry = catalog.set(timestamp) { return (sink, entry) }
                     problems.append("sink '\(sink.name)' has no set \(timestamp)")
+                } else if let tampered = catalog.sets.last(where: { $0.manifestKey != nil }), case .invalidManifest = tampered.health {
+                    refusal = refusal ?? BackupError(.restoreFailed, "the newest set \(tampered.timestamp) in sink '\(sink.name)' is not a good set (\(tampered.problem ?? "")); no older set is restored in its place. Inspect the manifest, or choose a set with --set")
                 } else if let entry = catalog.newestGood {
                     return (sink, entry)
                 } else {
@@ -151,6 +162,7 @@ public struct Restorer: Sendable {
                 problems.append("sink '\(sink.name)': \(error)")
             }
         }
+        if let refusal { throw refusal }
         throw BackupError(.notFound, "no set to restore: \(problems.joined(separator: "; ")). `backupctl list` shows the sets.")
     }
 }

@@ -192,12 +192,17 @@ extension PostgresSource {
         }
     }
 
-    /// Writes the dump as a file: `DIR/<database>.sql` (or `.dump`).
+    /// Writes the dump as a file: `DIR/<database>.sql` (or `.dump`), refused unless the subject is a
+    /// valid subject and the file lands inside `DIR`.
     func restoreToDirectory(_ request: RestoreRequest, from archive: any ArchiveReader) throws -> RestoreReport {
         let directory = request.destination.value
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let subject = request.artifact.subject
+        guard ArtifactName.isValidSubject(subject) else {
+            throw BackupError(.restoreFailed, "\(request.artifact.name): the subject '\(subject)' is not a valid subject (letters, digits, '.', '-' and '_'); refusing to make a file name of it in \(directory)")
+        }
         let fileExtension = request.artifact.details["format"] == .string("custom") ? "dump" : "sql"
-        let path = "\(directory)/\(request.artifact.subject).\(fileExtension)"
+        let path = try RestorePath.checked("\(directory)/\(subject).\(fileExtension)", inside: directory, followingLast: false)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         if FileManager.default.fileExists(atPath: path) && !request.force {
             throw BackupError(.restoreFailed, "\(path) exists. Choose another directory, or pass --force to replace it.")
         }
