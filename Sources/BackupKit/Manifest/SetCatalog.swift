@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The backup sets of one plan in one sink, read from the sink's listing and manifests.
 public struct SetCatalog: Sendable {
@@ -48,10 +49,10 @@ public struct SetCatalog: Sendable {
     public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>, now: Date = Date()) async throws -> SetCatalog {
         let objects = try await sink.list()
         var byTimestamp: [SetTimestamp: [StoredObject]] = [:]
-        var manifests: [SetTimestamp: [(plan: String, key: String)]] = [:]
+        var manifests: [SetTimestamp: [(plan: String, key: String, size: Int64)]] = [:]
         for object in objects {
             if let (owner, timestamp) = ArtifactName.manifestPlan(object.key) {
-                manifests[timestamp, default: []].append((owner, object.key))
+                manifests[timestamp, default: []].append((owner, object.key, object.size))
             } else if let parts = ArtifactName.parse(object.key) {
                 byTimestamp[parts.timestamp, default: []].append(object)
             }
@@ -61,11 +62,12 @@ public struct SetCatalog: Sendable {
         var entries: [SetTimestamp: Entry] = [:]
         var ownPrefixes = Set<String>()
         for (timestamp, list) in manifests {
-            guard let ownKey = list.first(where: { $0.plan == plan })?.key else { continue }
+            guard let own = list.first(where: { $0.plan == plan }) else { continue }
+            let ownKey = own.key
             let files = byTimestamp[timestamp] ?? []
             var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], health: .good)
             let manifest: Manifest
-            switch try await readUsableManifest(ownKey, from: sink) {
+            switch try await readUsableManifest(ownKey, size: own.size, from: sink) {
             case .usable(let usable):
                 manifest = usable
             case .rejected(let health, let protection):
@@ -95,7 +97,7 @@ public struct SetCatalog: Sendable {
             var claimed = Set<String>()
             var uncertain = false
             for other in manifests[timestamp] ?? [] where other.plan != plan {
-                if case .usable(let manifest) = try await readUsableManifest(other.key, from: sink) {
+                if case .usable(let manifest) = try await readUsableManifest(other.key, size: other.size, from: sink) {
                     claimed.formUnion(manifest.artifacts.map(\.name))
                 } else {
                     uncertain = true
@@ -135,7 +137,10 @@ public struct SetCatalog: Sendable {
     }
 
     /// Reads a manifest and checks its names. Failing to *read* it throws.
-    static func readUsableManifest(_ key: String, from sink: any Sink) async throws -> ManifestReading {
+    static func readUsableManifest(_ key: String, size: Int64, from sink: any Sink) async throws -> ManifestReading {
+        guard size <= maximumManifestBytes else {
+            return .rejected(.oversizedManifest(manifest: key, size: size), protection: "its manifest is too large to read: kept for inspection")
+        }
         let manifest: Manifest
         do {
             manifest = try await readManifest(key, from: sink)
@@ -157,10 +162,23 @@ public struct SetCatalog: Sendable {
     }
 
     /// Reads and decodes a manifest.
+    /// The largest manifest read. BackupKit's own are a few KiB; a larger file named like a manifest is
+    /// damage or an attack, and reading it whole would take that much memory.
+    public static let maximumManifestBytes: Int64 = 64 << 20
+
     public static func readManifest(_ key: String, from sink: any Sink) async throws -> Manifest {
-        let (destination, contents) = ByteDestination.memory()
+        let limit = Int(maximumManifestBytes)
+        let buffer = Mutex<[UInt8]>([])
+        let destination = ByteDestination { bytes in
+            try buffer.withLock { contents in
+                guard contents.count + bytes.count <= limit else {
+                    throw BackupError(.archive, "manifest \(key) holds more than \(formatBytes(Int64(limit))), more than any manifest; it was not read to the end")
+                }
+                contents.append(contentsOf: bytes)
+            }
+        }
         try await sink.get(key, into: destination)
-        return try Manifest.decode(contents(), key: key)
+        return try Manifest.decode(buffer.withLock { $0 }, key: key)
     }
 
     static func sourceName(of key: String) -> String {

@@ -4,6 +4,8 @@ public enum SetHealth: Sendable, Hashable {
     case good
     /// The manifest is there but cannot be decoded.
     case unreadableManifest
+    /// The manifest is larger than any manifest BackupKit writes; it was not read.
+    case oversizedManifest(manifest: String, size: Int64)
     /// The manifest decodes, but a name in it breaks the plan's own rules (a `source` of `../../escape`,
     /// an artifact `name` that is not made of its source, subject and set): someone or something
     /// changed it, so none of its names are used. `problem` names the field.
@@ -24,6 +26,8 @@ public enum SetHealth: Sendable, Hashable {
         switch self {
         case .good: nil
         case .unreadableManifest: "unreadable manifest"
+        case .oversizedManifest(let key, let size):
+            "manifest \(key) is \(formatBytes(size)); a manifest is at most \(formatBytes(SetCatalog.maximumManifestBytes)), so it was not read"
         case .invalidManifest(let manifest, let problem): "invalid manifest \(manifest): \(problem)"
         case .missingArtifact(let name): "damaged: \(name) is missing"
         case .wrongSize(let name, let stored, let recorded): "damaged: \(name) is \(stored) bytes, the manifest says \(recorded)"
