@@ -178,7 +178,11 @@ extension PostgresSource {
             let bytes = try feed(archive, to: child, through: dumpGuard, artifact: artifact, context: context,
                                  onRefusal: "psql was stopped before reading that line; statements before it may have run (the globals load is not one transaction)")
             let status = try child.wait()
-            let errors = child.stderrText.split(separator: "\n").filter { $0.contains("ERROR:") && !$0.contains("already exists") }
+            // Server errors other than roles that exist fail the load, and so do psql's own (": error: ",
+            // such as a meta-command its restrict mode refused).
+            let errors = child.stderrText.split(separator: "\n").filter {
+                ($0.contains("ERROR:") && !$0.contains("already exists")) || $0.contains(": error: ")
+            }
             guard status == 0, errors.isEmpty else {
                 throw BackupError(.restoreFailed, "loading the globals (roles) failed: \(login.redact(errors.joined(separator: "; ")))")
             }
