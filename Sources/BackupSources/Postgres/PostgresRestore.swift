@@ -11,7 +11,8 @@ extension RestoreDestination {
 extension PostgresSource {
     /// Restores a dump: into a database (`--to-database`), created when missing, refused when it holds
     /// data unless `--force` (load into it) or `--drop-existing` (replace it); or, to a directory, as the
-    /// plain `.sql` / `.dump` file. Plain dumps stream into `psql -v ON_ERROR_STOP=1 --single-transaction`;
+    /// plain `.sql` / `.dump` file. Plain dumps stream into `psql -v ON_ERROR_STOP=1 --single-transaction`,
+    /// restricted and through a ``PlainDumpGuard``, so a tampered dump cannot run psql meta-commands;
     /// custom dumps go through `pg_restore -j N`. The globals dump (roles) is loaded into the server,
     /// where roles that already exist are kept.
     public func restore(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreReport {
@@ -20,7 +21,7 @@ extension PostgresSource {
         case .directory:
             return try restoreToDirectory(request, from: archive)
         case .database where isGlobals:
-            let bytes = try loadGlobals(from: archive, server: configuration.connection, context: context)
+            let bytes = try loadGlobals(from: archive, artifact: request.artifact.name, server: configuration.connection, context: context)
             return RestoreReport(artifact: request.artifact.name, destination: "roles on \(configuration.connection.describe(environment: environment))", entries: 0, bytes: bytes)
         case .database:
             let target = request.destination.value
@@ -57,7 +58,13 @@ extension PostgresSource {
         let scratch = "backupkit_drill_\(UUID().uuidString.prefix(8).lowercased())"
         _ = try prepareDatabase(scratch, server: server, force: false)
         defer { try? dropDatabase(scratch, server: server) }
-        _ = try load(request, from: archive, into: scratch, server: server, context: context)
+        do {
+            _ = try load(request, from: archive, into: scratch, server: server, context: context)
+        } catch let error as BackupError where error.code == .restoreFailed {
+            // A dump that does not load (refused by the guard, or failed in psql or pg_restore) fails the drill.
+            return RestoreDrillResult(passed: false, summary: "the dump did not load into a scratch database: \(error.message)",
+                                      durationSeconds: Date().timeIntervalSince(started))
+        }
         let actual = try PostgresConnection(settings: server.with(database: scratch), environment: environment, source: name).tableRowCounts()
         var differences: [String] = []
         for (table, value) in expected.sorted(by: { $0.key < $1.key }) {
@@ -144,10 +151,15 @@ extension PostgresSource {
                 try check(child, status: try child.wait(), what: "pg_restore into '\(target)'", login: login)
                 return request.artifact.size
             }
+            // psql runs restricted (no meta-commands but \unrestrict) under a key of ours, and the guard
+            // refuses any meta-command pg_dump does not write before psql reads it.
+            let dumpGuard = PlainDumpGuard(policy: .databaseDump)
             let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor),
-                                         arguments: ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction"],
+                                         arguments: ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction",
+                                                     "--command=\\restrict \(dumpGuard.restrictKey)", "--file=-"],
                                          environment: login.environment, stdin: .pipe, stdout: .null)
-            let bytes = try feed(archive, to: child, context: context)
+            let bytes = try feed(archive, to: child, through: dumpGuard, artifact: request.artifact.name, context: context,
+                                 onRefusal: "psql was stopped before reading that line, so its transaction was rolled back and nothing from the dump was committed")
             try check(child, status: try child.wait(), what: "psql into '\(target)'", login: login)
             return bytes
         }
@@ -155,15 +167,22 @@ extension PostgresSource {
 
     /// Loads the globals dump (roles, tablespaces) into the server. Roles that already exist stay as
     /// they are; any other error fails the restore.
-    func loadGlobals(from archive: any ArchiveReader, server: PostgresConnectionSettings, context: SourceContext) throws -> Int64 {
+    func loadGlobals(from archive: any ArchiveReader, artifact: String, server: PostgresConnectionSettings, context: SourceContext) throws -> Int64 {
         let server = server.with(database: try maintenanceConnection(server).value("SELECT current_database()") ?? "postgres")
         let serverMajor = try PostgresConnection(settings: server, environment: environment, source: name).serverVersion / 10000
         return try server.withToolLogin(environment: environment, stagingDirectory: context.stagingDirectory) { login in
-            let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor), arguments: ["--no-password", "--no-psqlrc", "--quiet"],
+            let dumpGuard = PlainDumpGuard(policy: .globalsDump)
+            let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor),
+                                         arguments: ["--no-password", "--no-psqlrc", "--quiet", "--command=\\restrict \(dumpGuard.restrictKey)", "--file=-"],
                                          environment: login.environment, stdin: .pipe, stdout: .null)
-            let bytes = try feed(archive, to: child, context: context)
+            let bytes = try feed(archive, to: child, through: dumpGuard, artifact: artifact, context: context,
+                                 onRefusal: "psql was stopped before reading that line; statements before it may have run (the globals load is not one transaction)")
             let status = try child.wait()
-            let errors = child.stderrText.split(separator: "\n").filter { $0.contains("ERROR:") && !$0.contains("already exists") }
+            // Server errors other than roles that exist fail the load, and so do psql's own (": error: ",
+            // such as a meta-command its restrict mode refused).
+            let errors = child.stderrText.split(separator: "\n").filter {
+                ($0.contains("ERROR:") && !$0.contains("already exists")) || $0.contains(": error: ")
+            }
             guard status == 0, errors.isEmpty else {
                 throw BackupError(.restoreFailed, "loading the globals (roles) failed: \(login.redact(errors.joined(separator: "; ")))")
             }
@@ -171,14 +190,30 @@ extension PostgresSource {
         }
     }
 
-    private func feed(_ archive: any ArchiveReader, to child: ChildProcess, context: SourceContext) throws -> Int64 {
+    /// Streams the dump into psql through `dumpGuard`. When the guard refuses a line, psql is stopped
+    /// before its input is closed (closing it would let `--single-transaction` commit) and the restore
+    /// fails with an error naming the artifact, the line and the meta-command.
+    private func feed(_ archive: any ArchiveReader, to child: ChildProcess, through dumpGuard: PlainDumpGuard, artifact: String,
+                      context: SourceContext, onRefusal consequence: String) throws -> Int64 {
         guard try archive.nextEntry() != nil else { throw BackupError(.restoreFailed, "the dump artifact is empty") }
-        let total = try archive.forEachChunk { chunk in
-            if context.isCancelled() {
-                child.terminate()
-                throw CancellationError()
+        var dumpGuard = dumpGuard
+        let total: Int64
+        do {
+            total = try archive.forEachChunk { chunk in
+                if context.isCancelled() {
+                    child.terminate()
+                    throw CancellationError()
+                }
+                try dumpGuard.feed(chunk) { try child.writeInput($0) }
             }
-            try child.writeInput(chunk)
+            try dumpGuard.finish { try child.writeInput($0) }
+        } catch let refusal as PlainDumpGuard.Refusal {
+            child.terminate()
+            throw BackupError(.restoreFailed, "\(artifact) was refused at \(refusal). The dump was changed after the backup, or is not a pg_dump "
+                              + "plain dump; \(consequence). Restore another set (--set), or write the dump out with --to DIR to inspect it.")
+        } catch {
+            child.terminate()
+            throw error
         }
         child.closeInput()
         _ = try archive.nextEntry()
