@@ -48,6 +48,9 @@ public struct Backupctl: AsyncParsableCommand {
          13  a client tool (pg_dump) is older than the server
          14  a hook command failed or timed out
          15  status --max-age: a sink's newest good set is too old, or there is none
+         16  run was interrupted by SIGTERM or SIGINT and stopped at a safe point (after_backup
+             hooks ran, a failure alert went out, the state was recorded); a second signal stops
+             it at once
         """,
         version: BackupKitVersion.current,
         subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self, NotifyCommand.self,

@@ -19,6 +19,7 @@ enum ExitCodes {
     static let versionMismatch: Int32 = 13
     static let hookFailed: Int32 = 14
     static let stale: Int32 = 15
+    static let interrupted: Int32 = 16
 
     static func code(for error: BackupError.Code) -> Int32 {
         switch error {
@@ -34,6 +35,7 @@ enum ExitCodes {
         case .databaseMissing: databaseMissing
         case .versionMismatch: versionMismatch
         case .hookFailed: hookFailed
+        case .cancelled: interrupted
         default: failure
         }
     }

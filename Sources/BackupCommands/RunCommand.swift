@@ -8,8 +8,11 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Make one backup set: write each source's artifact, verify it, store it in every sink, write the manifest, apply retention, send alerts.",
         discussion: """
         Only one run of a plan works at a time; a second one exits 5 at once. Retention runs only after a
-        run that stored the set. Exit codes: 0 stored everywhere, 4 stored but a sink failed, 1 failed,
-        3 verification failed, 2 plan error, 5 locked.
+        run that stored the set. SIGTERM or SIGINT stops the run at the next safe point: sources and
+        uploads are cancelled, the after_backup hooks run, a failure alert says "interrupted", the state
+        is recorded, staging is cleaned, and the exit code is 16; a second signal stops it at once.
+        Exit codes: 0 stored everywhere, 4 stored but a sink failed, 1 failed, 3 verification failed,
+        2 plan error, 5 locked, 16 interrupted.
         """
     )
 
@@ -40,9 +43,19 @@ struct RunCommand: AsyncParsableCommand {
             try await Task.sleep(for: .seconds(Double.random(in: 0..<seconds)))
         }
         let runner = BackupRunner(plan: plan, logger: global.makeLogger())
-        let report = await runner.run(.init(onlySources: only, tag: tag, prune: !noPrune)) { event in
-            if !global.json { ProgressPrinter.show(event) }
+        let options = BackupRunner.Options(onlySources: only, tag: tag, prune: !noPrune)
+        let json = global.json
+        let work = Task {
+            await runner.run(options) { event in
+                if !json { ProgressPrinter.show(event) }
+            }
         }
+        let interruptions = InterruptionHandler(signals: [SIGTERM, SIGINT]) { name in
+            Terminal.error("backupctl: \(name): stopping at the next safe point (after_backup hooks, alert, state); send it again to stop at once")
+            work.cancel()
+        }
+        let report = await work.value
+        interruptions.stop()
         Terminal.clearProgress()
         if global.json {
             Terminal.json(report)

@@ -24,8 +24,11 @@ struct SystemdUnits {
         Nice=10
         IOSchedulingClass=best-effort
         IOSchedulingPriority=7
-        # A run keeps going after the unit is asked to stop; the lock and staging clean-up handle a kill.
-        TimeoutStopSec=30min
+        # On stop, SIGTERM goes to backupctl alone (KillMode=mixed): it cancels its sources and uploads,
+        # runs the after_backup hooks, alerts and records the state, then exits 16. Whatever is left
+        # after TimeoutStopSec is killed; the lock and the staging clean-up handle that too.
+        KillMode=mixed
+        TimeoutStopSec=\(SystemdUnits.stopTimeoutMinutes(plan))min
 
         """
         var timer = """
@@ -50,5 +53,11 @@ struct SystemdUnits {
 
     static func quote(_ argument: String) -> String {
         argument.contains(where: { $0 == " " || $0 == "\"" || $0 == "\\" }) ? "\"\(argument.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" : argument
+    }
+
+    /// Long enough for a stopped run to finish gracefully: every after_backup hook at its timeout, and
+    /// five minutes for cancelling, alerting and recording the state.
+    static func stopTimeoutMinutes(_ plan: BackupPlan) -> Int {
+        Int((Double(plan.hooks.afterBackup.count) * plan.hooks.timeout.seconds / 60).rounded(.up)) + 5
     }
 }

@@ -5,16 +5,22 @@ import Foundation
 public struct BackupRun: AsyncSequence, Sendable {
     public typealias Element = BackupEvent
     let stream: AsyncStream<BackupEvent>
+    /// The run itself; its value is the report, also when the run was cancelled.
+    let task: Task<RunReport, Never>
 
     public func makeAsyncIterator() -> AsyncStream<BackupEvent>.Iterator { stream.makeAsyncIterator() }
 
     /// Waits for the run to end and returns its report, handing every event to `onEvent` on the way.
+    /// When the waiting task is cancelled, the run is cancelled too: it stops at its next safe point,
+    /// and its report (status failed, error code `cancelled`) is still returned.
     public func report(onEvent: (BackupEvent) -> Void = { _ in }) async -> RunReport? {
-        var last: RunReport?
-        for await event in stream {
-            onEvent(event)
-            if case .finished(let report) = event { last = report }
+        await withTaskCancellationHandler {
+            for await event in stream {
+                onEvent(event)
+            }
+            return await task.value
+        } onCancel: {
+            task.cancel()
         }
-        return last
     }
 }

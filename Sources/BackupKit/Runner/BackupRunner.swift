@@ -59,11 +59,12 @@ public struct BackupRunner: Sendable {
             let report = await execute(options) { continuation.yield($0) }
             continuation.yield(.finished(report))
             continuation.finish()
+            return report
         }
         continuation.onTermination = { termination in
             if case .cancelled = termination { task.cancel() }
         }
-        return BackupRun(stream: stream)
+        return BackupRun(stream: stream, task: task)
     }
 
     /// Runs to the end and returns the report.
@@ -166,8 +167,27 @@ public struct BackupRunner: Sendable {
             let failure = BackupError.wrap(error, as: .sourceFailed, "run of plan '\(plan.name)'")
             logger.notice("backup failed", metadata: ["plan": "\(plan.name)", "error": "\(failure.message)"])
             report.status = .failed
-            report.error = ReportedError(failure)
+            report.error = failure.code == .cancelled
+                ? ReportedError(code: .cancelled, message: "the run of plan '\(plan.name)' was interrupted (a signal, or its task was cancelled) and stopped at a safe point: \(failure.message)")
+                : ReportedError(failure)
         }
+        // What follows must happen however the run ended, a cancelled one included: the after_backup
+        // hooks (which may restart the application), the staging clean-up, the state and the alerts.
+        // An unstructured task does not inherit the cancellation.
+        let ended = report, heldLock = lock, knownPrimary = primary
+        return await Task { [self] in
+            await finish(ended, hooksRan: hooksRan, hooks: hooks, lock: heldLock, staging: staging, primary: knownPrimary,
+                         catalogs: catalogs, warnings: warnings, options: options, emit: emit)
+        }.value
+    }
+
+    /// The end of every run: after_backup hooks, staging clean-up, heartbeat, stale check, run state,
+    /// the lock's release and the alerts.
+    private func finish(
+        _ report: RunReport, hooksRan: Bool, hooks: HookRunner, lock: RunLock?, staging: String, primary: SetCatalog?,
+        catalogs: RunCatalogs, warnings: WarningLog, options: Options, emit: @escaping @Sendable (BackupEvent) -> Void
+    ) async -> RunReport {
+        var report = report, primary = primary
         if hooksRan {
             var details = hookDetails(report)
             details["STATUS"] = report.status.rawValue

@@ -1,0 +1,97 @@
+import BackupKit
+import Foundation
+import Glibc
+import Testing
+
+/// `backupctl run` stopped by SIGTERM or SIGINT, as systemd and Ctrl-C stop it: the first signal stops
+/// at a safe point with the after_backup hooks, an alert, the state and a clean staging area; a second
+/// signal ends the process at once.
+@Suite(.serialized) struct SignalTests {
+    static func start(_ arguments: [String], in directory: String, stderr: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: backupctlPath)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BACKUP_") }
+        process.standardOutput = FileHandle.nullDevice
+        if let stderr {
+            _ = FileManager.default.createFile(atPath: stderr, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderr))
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        return process
+    }
+
+    @Test(arguments: [SIGTERM, SIGINT])
+    func theFirstSignalStopsAtASafePointWithHooksAlertAndState(signal: Int32) throws {
+        let dir = try TemporaryDirectory("signal")
+        defer { dir.remove() }
+        let receiver = try TestHTTPReceiver.load()
+        let path = TestHTTPReceiver.uniquePath("interrupted")
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        for index in 0..<12 { try writeFile(dir.sub("data/big-\(index).bin"), Array(random.readData(ofLength: 25 << 20))) }
+        try writeFile(dir.sub("backup.yml"), """
+            name: demo
+            sources: [{ name: minio, type: directory, path: ./data }]
+            sinks: [{ name: local, type: local, path: ./backups }]
+            hooks: { after_backup: ["echo $BACKUP_STATUS > after-backup-ran"] }
+            notify: [{ name: hook, type: webhook, url: "\(receiver.url)\(path)" }]
+            """)
+        let process = try Self.start(["run"], in: dir.path)
+        let staging = dir.sub("backups/.staging/demo")
+        let writing = waitUntil(timeout: 30) {
+            let partial = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).filter { $0.contains(".tmp-") }
+            guard let name = partial.first, let size = (try? FileManager.default.attributesOfItem(atPath: staging + "/" + name))?[.size] as? Int else { return false }
+            return size > 5 << 20
+        }
+        #expect(writing, "the run was writing the archive when the signal came")
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+
+        #expect(process.terminationReason == .exit && process.terminationStatus == 16, "exit \(process.terminationStatus) (\(process.terminationReason))")
+        #expect(readFile(dir.sub("after-backup-ran")).map { String(decoding: $0, as: UTF8.self) } == "failed\n", "after_backup ran with BACKUP_STATUS=failed")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).isEmpty, "staging is clean")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir.sub("backups"))) ?? []).filter { !$0.hasPrefix(".") }.isEmpty, "nothing under a final name")
+        let alerts = receiver.requests(pathPrefix: path)
+        #expect(alerts.count == 1 && alerts.first?.text.contains("interrupted") == true, "\(alerts.map(\.text))")
+        let status = try backupctl(["status", "--json"], in: dir.path)
+        #expect(status.stdout.contains("interrupted"), "the run state records the interrupted run: \(status.stdout)")
+        #expect(try backupctl(["run"], in: dir.path).status == 0, "the lock was released")
+    }
+
+    @Test func aSecondSignalEndsTheRunAtOnce() throws {
+        let dir = try TemporaryDirectory("signal-twice")
+        defer { dir.remove() }
+        try writeFile(dir.sub("data/a.txt"), "alpha\n")
+        try writeFile(dir.sub("backup.yml"), """
+            name: demo
+            sources: [{ name: minio, type: directory, path: ./data }]
+            sinks: [{ name: local, type: local, path: ./backups }]
+            hooks: { before_backup: ["touch before-started; exec sleep 59.7"] }
+            """)
+        let log = dir.sub("stderr.log")
+        let process = try Self.start(["run"], in: dir.path, stderr: log)
+        #expect(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: dir.sub("before-started")) })
+        let sent = Date()
+        kill(process.processIdentifier, SIGTERM)
+        // The first signal waits for the hook; once the process says it is stopping, send the second.
+        let handled = waitUntil(timeout: 10) { readFile(log).map { String(decoding: $0, as: UTF8.self).contains("stopping at the next safe point") } ?? false }
+        #expect(handled, "the first signal was handled")
+        kill(process.processIdentifier, SIGTERM)
+        // Foundation's wait also waits for the hook the process left behind, so watch the process itself.
+        let pid = process.processIdentifier
+        let ended = waitUntil(timeout: 20) {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+            return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+        }
+        #expect(ended, "the second signal ended the process at once")
+        _ = try? runProcess("/usr/bin/pkill", ["-f", "sleep 59.7"])
+        process.waitUntilExit()
+        let endedBySignal = (process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
+            || (process.terminationReason == .exit && process.terminationStatus == 128 + SIGTERM)
+        #expect(endedBySignal, "\(process.terminationReason) \(process.terminationStatus)")
+        #expect(Date().timeIntervalSince(sent) < 30, "it did not wait for the hook")
+    }
+}
