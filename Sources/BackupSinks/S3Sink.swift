@@ -9,6 +9,8 @@ import Foundation
 /// part size keeps the part count within S3's 10,000, several parts at a time, each retried on transient
 /// failures, and aborted when the upload fails for good. Every request carries the body's MD5 and
 /// SHA-256, and afterwards the stored size and ETag are confirmed; the receipt lands in the manifest.
+/// Each run aborts the plan's multipart uploads that a killed or stalled run left open
+/// (``abortAbandonedUploads(isOurs:)``).
 ///
 /// ```yaml
 /// - name: offsite
@@ -20,7 +22,7 @@ import Foundation
 ///   access_key: ${AWS_ACCESS_KEY_ID}
 ///   secret_key: ${AWS_SECRET_ACCESS_KEY}
 /// ```
-public struct S3Sink: Sink {
+public struct S3Sink: Sink, AbandonedUploadSweeping {
     /// The plan file's `type:` for this sink.
     public static let typeName = "s3"
 
@@ -60,6 +62,13 @@ public struct S3Sink: Sink {
             guard !name.isEmpty, !name.contains("/") else { return nil }
             return StoredObject(key: name, size: object.size, modified: object.lastModified)
         }
+    }
+
+    /// Aborts the plan's multipart uploads under the prefix started at least `abandoned_upload_age` ago.
+    public func abortAbandonedUploads(isOurs: @escaping @Sendable (String) -> Bool) async throws -> [String] {
+        let client = try client()
+        let prefix = settings.prefix
+        return try await runBlocking { try client.abortAbandonedUploads(isOurs: isOurs).map { String($0.key.dropFirst(prefix.count)) } }
     }
 
     public func delete(_ key: String) async throws {

@@ -183,10 +183,9 @@ extension S3Client {
         }
     }
 
-    /// The multipart uploads still open under `prefix` (ListMultipartUploads).
+    /// The multipart uploads still open under `prefix` (ListMultipartUploads), keys and ids only.
     package func openUploads(prefix: String) throws -> [(key: String, uploadID: String)] {
-        let response = try send(Request(method: "GET", key: nil, query: [("uploads", ""), ("prefix", prefix)]), what: "listing open uploads")
-        return S3XML.parseUploads(response.body)
+        try multipartUploads(prefix: prefix).map { ($0.key, $0.uploadID) }
     }
 
     /// Uploads `length` bytes pulled in order from `read` (such as an entry of an archive being

@@ -32,11 +32,15 @@ public struct S3Settings: Sendable, Hashable {
     public var concurrency: Int
     /// Attempts per request before a transient failure counts as permanent. Default 5.
     public var maxAttempts: Int
+    /// How old an unfinished multipart upload of the plan's own keys must be before a run aborts it, in
+    /// seconds (`abandoned_upload_age`). No run still going started its upload that long ago, even on
+    /// another host sharing the prefix. Default 24 hours.
+    public var abandonedUploadAge: Double
 
     public init(endpoint: String, region: String = "us-east-1", bucket: String, prefix: String = "", pathStyle: Bool? = nil,
                 accessKey: Secret? = nil, secretKey: Secret? = nil, sessionToken: Secret? = nil, credentialsFile: String? = nil,
                 profile: String? = nil, storageClass: String? = nil, serverSideEncryption: String? = nil, kmsKeyID: String? = nil,
-                caFile: String? = nil, partSize: Int64 = 16 << 20, concurrency: Int = 4, maxAttempts: Int = 5) {
+                caFile: String? = nil, partSize: Int64 = 16 << 20, concurrency: Int = 4, maxAttempts: Int = 5, abandonedUploadAge: Double = 86400) {
         self.endpoint = endpoint.trimmingSuffix("/")
         self.region = region
         self.bucket = bucket
@@ -54,6 +58,7 @@ public struct S3Settings: Sendable, Hashable {
         self.partSize = partSize
         self.concurrency = concurrency
         self.maxAttempts = maxAttempts
+        self.abandonedUploadAge = abandonedUploadAge
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -69,10 +74,11 @@ public struct S3Settings: Sendable, Hashable {
         case caFile = "ca_file"
         case partSize = "part_size"
         case maxAttempts = "max_attempts"
+        case abandonedUploadAge = "abandoned_upload_age"
     }
 
     /// The keys that only make sense for uploads, which a source refuses.
-    static let uploadKeys: Set<CodingKeys> = [.storageClass, .serverSideEncryption, .kmsKeyID, .partSize, .concurrency]
+    static let uploadKeys: Set<CodingKeys> = [.storageClass, .serverSideEncryption, .kmsKeyID, .partSize, .concurrency, .abandonedUploadAge]
 
     /// Decodes the settings with strict keys; `forUploads: false` refuses the upload-only keys, and
     /// `alsoAllowed` are the component's own keys. Relative file paths resolve against `baseDirectory`.
@@ -99,6 +105,10 @@ public struct S3Settings: Sendable, Hashable {
         guard (1...64).contains(concurrency) else { throw invalidValue(.concurrency, in: container, "must be between 1 and 64") }
         let attempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? 5
         guard (1...20).contains(attempts) else { throw invalidValue(.maxAttempts, in: container, "must be between 1 and 20") }
+        let abandonedAge = try container.decodeIfPresent(PlanDuration.self, forKey: .abandonedUploadAge)?.seconds ?? 86400
+        guard abandonedAge >= 3600 else {
+            throw invalidValue(.abandonedUploadAge, in: container, "must be at least 1h: a younger upload may belong to a run still going")
+        }
         func secret(_ key: CodingKeys, _ file: CodingKeys) throws -> Secret? {
             try container.decodeSecretIfPresent(key, fileKey: file, resolvingPathsAgainst: baseDirectory)
         }
@@ -113,7 +123,7 @@ public struct S3Settings: Sendable, Hashable {
             serverSideEncryption: try container.decodeIfPresent(String.self, forKey: .serverSideEncryption),
             kmsKeyID: try container.decodeIfPresent(String.self, forKey: .kmsKeyID),
             caFile: try container.decodeIfPresent(String.self, forKey: .caFile).map(resolve),
-            partSize: partSize, concurrency: concurrency, maxAttempts: attempts
+            partSize: partSize, concurrency: concurrency, maxAttempts: attempts, abandonedUploadAge: abandonedAge
         )
     }
 

@@ -83,18 +83,35 @@ enum S3XML {
         return found
     }
 
-    /// ListMultipartUploads: each open upload's key and id.
-    static func parseUploads(_ bytes: [UInt8]) -> [(key: String, uploadID: String)] {
-        var uploads: [(String, String)] = []
-        var key = "", id = ""
-        _ = walk(bytes) { path, text in
+    struct UploadsResult {
+        var uploads: [S3Client.MultipartUpload] = []
+        var isTruncated = false
+        var nextKeyMarker: String?
+        var nextUploadIDMarker: String?
+    }
+
+    /// ListMultipartUploads: each open upload's key, id and start, and where the next page begins.
+    static func parseUploads(_ bytes: [UInt8]) throws -> UploadsResult {
+        var result = UploadsResult()
+        var current = S3Client.MultipartUpload(key: "", uploadID: "", initiated: nil)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let ok = walk(bytes, onStart: { path in
+            if path == "ListMultipartUploadsResult/Upload" { current = S3Client.MultipartUpload(key: "", uploadID: "", initiated: nil) }
+        }) { path, text in
             switch path {
-            case "ListMultipartUploadsResult/Upload/Key": key = text
-            case "ListMultipartUploadsResult/Upload/UploadId": id = text
-            case "ListMultipartUploadsResult/Upload": uploads.append((key, id))
+            case "ListMultipartUploadsResult/Upload/Key": current.key = text
+            case "ListMultipartUploadsResult/Upload/UploadId": current.uploadID = text
+            case "ListMultipartUploadsResult/Upload/Initiated":
+                current.initiated = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text)
+            case "ListMultipartUploadsResult/Upload": result.uploads.append(current)
+            case "ListMultipartUploadsResult/IsTruncated": result.isTruncated = text == "true"
+            case "ListMultipartUploadsResult/NextKeyMarker": result.nextKeyMarker = text
+            case "ListMultipartUploadsResult/NextUploadIdMarker": result.nextUploadIDMarker = text
             default: break
             }
         }
-        return uploads
+        guard ok else { throw BackupError(.sinkFailed, "the list of multipart uploads is not valid XML") }
+        return result
     }
 }

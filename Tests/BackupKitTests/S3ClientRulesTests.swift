@@ -1,4 +1,5 @@
 import BackupKit
+import BackupSources
 import BackupTransport
 import Crypto
 import Foundation
@@ -131,5 +132,40 @@ import Testing
             #expect(error.message.contains("changed while it was downloaded"), "\(error.message)")
         }
         #expect(transport.sent.count == 2)
+    }
+
+    /// ListMultipartUploads is parsed page by page, and only uploads of the plan's own keys under the
+    /// prefix that are older than the threshold are aborted: never another plan's key, a young upload,
+    /// one without a start time, or a key outside the prefix.
+    @Test func onlyOldUploadsOfOwnKeysUnderThePrefixAreAborted() throws {
+        func upload(_ key: String, _ id: String, _ initiated: String?) -> String {
+            "<Upload><Key>\(key)</Key><UploadId>\(id)</UploadId>\(initiated.map { "<Initiated>\($0)</Initiated>" } ?? "")</Upload>"
+        }
+        let page1 = "<ListMultipartUploadsResult><Bucket>bucket</Bucket><IsTruncated>true</IsTruncated><NextKeyMarker>p/m</NextKeyMarker><NextUploadIdMarker>u3</NextUploadIdMarker>"
+            + upload("p/files_data_20240101_000000.tar.gz", "u1", "2024-01-01T00:00:00.000Z")
+            + upload("p/manifest_demo_20240101_000000.json", "u2", "2024-01-01T00:00:00Z")
+            + upload("p/manifest_other_20240101_000000.json", "u3", "2024-01-01T00:00:00.000Z")
+            + "</ListMultipartUploadsResult>"
+        let page2 = "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+            + upload("p/foreign_data_20240101_000000.tar.gz", "u4", "2024-01-01T00:00:00.000Z")
+            + upload("p/files_data_20240102_000000.tar.gz", "u5", "2024-01-02T23:30:00.000Z")
+            + upload("p/files_data_20240103_000000.tar.gz", "u6", nil)
+            + upload("p/sub/files_data_20240101_000000.tar.gz", "u7", "2024-01-01T00:00:00.000Z")
+            + upload("p/.files_data_20240101_000000.tar.gz.tmp-1", "u8", "2024-01-01T00:00:00.000Z")
+            + "</ListMultipartUploadsResult>"
+        let transport = ScriptedTransport([.respond(200, body: Array(page1.utf8)), .respond(200, body: Array(page2.utf8)),
+                                           .respond(204), .respond(404)])
+        let plan = BackupPlan(name: "demo", sources: [DirectorySource(name: "files", configuration: .init(path: "/nonexistent"))], sinks: [])
+        // A day after 2024-01-02 00:00: u5 started half an hour ago.
+        let now = Date(timeIntervalSince1970: 1_704_240_000)
+        let aborted = try client(transport).abortAbandonedUploads(now: now) { plan.ownsKey($0) }
+        #expect(aborted.map(\.uploadID) == ["u1", "u2"], "\(aborted)")
+        let sent = transport.sent
+        #expect(sent.map(\.method) == ["GET", "GET", "DELETE", "DELETE"])
+        #expect(sent[0].url == "http://s3.test:9000/bucket?prefix=p%2F&uploads=")
+        #expect(sent[1].url.contains("key-marker=p%2Fm") && sent[1].url.contains("upload-id-marker=u3"), "\(sent[1].url)")
+        #expect(sent[2].url == "http://s3.test:9000/bucket/p/files_data_20240101_000000.tar.gz?uploadId=u1")
+        #expect(sent[3].url == "http://s3.test:9000/bucket/p/manifest_demo_20240101_000000.json?uploadId=u2")
+        #expect(transport.unusedSteps == 0)
     }
 }

@@ -103,6 +103,39 @@ import Testing
         #expect(proxy.logLines.contains { $0.contains("DELETE") && $0.contains("uploadId") }, "the abort went out")
     }
 
+    /// Multipart uploads a killed run left open: a run aborts those of its own keys under the prefix and
+    /// says so, and leaves another plan's, another source's and those outside the prefix alone (checked
+    /// with boto3). The age threshold is 0 s here; plans cannot set less than an hour.
+    @Test func aRunAbortsAbandonedUploadsOfItsOwnKeys() async throws {
+        let bucket = try s3.makeBucket("abandoned")
+        let dir = try TemporaryDirectory("s3-abandoned")
+        defer { dir.remove() }
+        try writeFile(dir.sub("data/a.txt"), "a")
+        let ours = ["sg/files_data_20240101_000000.tar.gz", "sg/manifest_demo_20240101_000000.json"]
+        let foreign = ["sg/other_data_20240101_000000.tar.gz", "sg/manifest_else_20240101_000000.json", "elsewhere/files_data_20240101_000000.tar.gz"]
+        _ = try s3.python("""
+        for key in \((ours + foreign).map { "'\($0)'" }.joined(separator: ", ")):
+            upload = s3.create_multipart_upload(Bucket='\(bucket)', Key=key)
+            s3.upload_part(Bucket='\(bucket)', Key=key, UploadId=upload['UploadId'], PartNumber=1, Body=b'x' * 1024)
+        """)
+        let listScript = """
+        print(json.dumps(sorted(u['Key'] for u in s3.list_multipart_uploads(Bucket='\(bucket)').get('Uploads', []))))
+        """
+        let before = try JSONSerialization.jsonObject(with: Data(try s3.python(listScript).utf8)) as? [String]
+        #expect(before == (ours + foreign).sorted(), "SeaweedFS lists the open uploads")
+        var settings = s3.settings(bucket: bucket, prefix: "sg/")
+        settings.abandonedUploadAge = 0
+        var plan = BackupPlan(name: "demo", sources: [DirectorySource(name: "files", configuration: .init(path: dir.sub("data")))],
+                              sinks: [S3Sink(name: "offsite", settings: settings, environment: [:])])
+        plan.stateDirectory = dir.sub("state")
+        let report = await BackupRunner(plan: plan, logger: testLogger).run()
+        #expect(report.status == .succeeded, "\(String(describing: report.error))")
+        let after = try JSONSerialization.jsonObject(with: Data(try s3.python(listScript).utf8)) as? [String]
+        #expect(after == foreign.sorted(), "only the plan's own uploads under the prefix were aborted")
+        let notice = report.warnings.first { $0.contains("aborted 2 abandoned upload(s)") }
+        #expect(notice.map { line in ours.allSatisfy { line.contains($0.dropFirst(3)) } } == true, "\(report.warnings)")
+    }
+
     /// A run whose remote sink keeps failing still stores the set locally and ends degraded (exit 4).
     @Test func aFailingRemoteSinkDegradesTheRunAndTheLocalSinkGetsTheSet() throws {
         let bucket = try s3.makeBucket("degraded")

@@ -96,6 +96,7 @@ public struct BackupRunner: Sendable {
                 // A hook may have mounted, prepared or changed a sink: what retention sees is read after it.
                 catalogs.forget()
             }
+            await abortAbandonedUploads(warnings: warnings, emit: emit)
 
             // 2. Everything that can fail early fails here, before a byte is written.
             var work: [(PlanSource, SourceArtifact)] = []
@@ -275,6 +276,25 @@ public struct BackupRunner: Sendable {
 
     /// The catalog of the first sink, preferring one on this host; used for the shrink check, unique
     /// timestamps and the stale check. A sink that cannot be read here is not fatal: storing will report it.
+    /// Aborts, in every sink that keeps unfinished uploads, the abandoned ones of this plan's keys (a
+    /// killed or stalled run's), and says so as a warning of the run. A sink that cannot list or abort
+    /// them only adds a warning: the backup goes on.
+    private func abortAbandonedUploads(warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async {
+        let plan = plan
+        for case let sink as any AbandonedUploadSweeping in plan.sinks {
+            let message: String
+            do {
+                let aborted = try await sink.abortAbandonedUploads { plan.ownsKey($0) }
+                guard !aborted.isEmpty else { continue }
+                message = "sink '\(sink.name)': aborted \(aborted.count) abandoned upload(s) of an earlier run: \(aborted.sorted().joined(separator: ", "))"
+            } catch {
+                message = "sink '\(sink.name)': cannot abort abandoned uploads (they keep costing storage): \(BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)'").message)"
+            }
+            warnings.add(message)
+            emit(.warning(source: nil, message: message))
+        }
+    }
+
     private func loadPrimaryCatalog(_ catalogs: RunCatalogs, warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async -> SetCatalog? {
         guard let sink = catalogs.primarySink else { return nil }
         switch await catalogs.catalog(of: sink) {
