@@ -35,10 +35,13 @@ struct StatusCommand: AsyncParsableCommand {
         var lastFailure: Date?
         var lastError: String?
         var stale: Bool?
+        /// Sets dated beyond the clock-skew tolerance ahead of now: never counted as the newest good set.
+        var futureDatedSets: [SetTimestamp] = []
         var error: String?
 
         enum CodingKeys: String, CodingKey {
             case sink, artifacts, verified, stale, error
+            case futureDatedSets = "future_dated_sets"
             case newestGoodSet = "newest_good_set"
             case ageSeconds = "age_seconds"
             case restoreTest = "restore_test"
@@ -77,7 +80,8 @@ struct StatusCommand: AsyncParsableCommand {
             let remembered = state.sinks[sink.name]
             var status = SinkStatus(sink: sink.name, artifacts: [], lastFailure: remembered?.lastFailure, lastError: remembered?.lastError)
             do {
-                let catalog = try await plan.catalog(in: sink)
+                let catalog = try await plan.catalog(in: sink, now: now)
+                status.futureDatedSets = catalog.futureDated.map(\.timestamp)
                 if let newest = catalog.newestGood {
                     status.newestGoodSet = newest.timestamp
                     status.ageSeconds = now.timeIntervalSince(newest.timestamp.date)
@@ -95,13 +99,13 @@ struct StatusCommand: AsyncParsableCommand {
         if global.json {
             Terminal.json(report)
         } else {
-            print(report)
+            print(report, now: now)
         }
         if sinks.contains(where: { $0.stale == true }) { throw ExitCode(ExitCodes.stale) }
         if sinks.contains(where: { $0.error != nil }) { throw ExitCode(ExitCodes.failure) }
     }
 
-    private func print(_ status: Status) {
+    private func print(_ status: Status, now: Date) {
         Terminal.out("plan '\(status.plan)'")
         if let last = status.lastRun {
             Terminal.out("  last run:     \(last.set.map(\.description) ?? "no set") \(last.status.rawValue) at \(last.finishedAt.formatted(.iso8601)) in \(formatDuration(last.durationSeconds))")
@@ -124,6 +128,9 @@ struct StatusCommand: AsyncParsableCommand {
             }
             if sink.stale == true { line += "  STALE (older than \(formatDuration(status.maxAgeSeconds ?? 0)))" }
             Terminal.out(line)
+            for future in sink.futureDatedSets {
+                Terminal.out("      WARNING: set \(future) is dated \(formatDuration(future.date.timeIntervalSince(now))) in the future (a wrong clock or a tampered set): it does not count; `backupctl list` shows it")
+            }
             for artifact in sink.artifacts { Terminal.out("      \(artifact.key)  \(formatBytes(artifact.size))") }
             if let failure = sink.lastFailure { Terminal.out("      last failure \(failure.formatted(.iso8601)): \(sink.lastError ?? "")") }
         }

@@ -19,6 +19,10 @@ public struct SetCatalog: Sendable {
         public var isGood: Bool { health.isGood }
         /// Why the set is not good, for people; nil when it is.
         public var problem: String? { health.problem }
+        /// Dated more than ``SetCatalog/futureTolerance`` ahead of the clock it was catalogued by.
+        public var isFutureDated: Bool {
+            if case .futureDated = health { true } else { false }
+        }
 
         /// Every key of the set, manifest first, so that deleting in this order never leaves a manifest
         /// that points at missing files.
@@ -34,6 +38,14 @@ public struct SetCatalog: Sendable {
 
     public var newestGood: Entry? { sets.last { $0.isGood } }
 
+    /// Sets dated more than ``futureTolerance`` ahead of the clock: none of them is good.
+    public var futureDated: [Entry] { sets.filter(\.isFutureDated) }
+
+    /// How far ahead of this host's clock a set's timestamp may be and still count: clocks of the hosts
+    /// writing to one sink may disagree by a few minutes. A set further ahead (a clock a year off, a
+    /// tampered manifest) is ``SetHealth/futureDated(by:)``: never the newest good set, kept by retention.
+    public static let futureTolerance: TimeInterval = 3600
+
     public func set(_ timestamp: SetTimestamp) -> Entry? { sets.first { $0.timestamp == timestamp } }
 
     /// Lists `sink` and reads the plan's manifests.
@@ -45,7 +57,9 @@ public struct SetCatalog: Sendable {
     /// A manifest that cannot be decoded, or whose names break the plan's rules
     /// (``Manifest/nameProblem(key:)``), protects its set and is never used: its set is not good and
     /// none of its names count. A manifest that cannot be *read* (a network failure) makes the whole
-    /// load throw, so retention never acts on a partial picture.
+    /// load throw, so retention never acts on a partial picture. A set dated more than
+    /// ``futureTolerance`` after `now` is ``SetHealth/futureDated(by:)`` and protected, whatever else
+    /// is wrong with it.
     public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>, now: Date = Date()) async throws -> SetCatalog {
         let objects = try await sink.list()
         var byTimestamp: [SetTimestamp: [StoredObject]] = [:]
@@ -114,6 +128,14 @@ public struct SetCatalog: Sendable {
                 entry.protection = "incomplete, but written less than an hour ago: it may belong to a run in progress"
             }
             entries[timestamp] = entry
+        }
+        for (timestamp, entry) in entries {
+            let ahead = timestamp.date.timeIntervalSince(now)
+            guard ahead > futureTolerance else { continue }
+            var flagged = entry
+            flagged.health = .futureDated(by: ahead)
+            flagged.protection = flagged.protection ?? "dated \(formatDuration(ahead)) in the future: kept for inspection"
+            entries[timestamp] = flagged
         }
         return SetCatalog(sinkName: sink.name, plan: plan, sets: entries.values.sorted { $0.timestamp < $1.timestamp })
     }
@@ -187,8 +209,9 @@ public struct SetCatalog: Sendable {
 }
 
 extension BackupPlan {
-    /// This plan's sets in `sink`.
-    public func catalog(in sink: any Sink) async throws -> SetCatalog {
-        try await SetCatalog.load(from: sink, plan: name, sourceNames: Set(sources.map(\.source.name)))
+    /// This plan's sets in `sink`, as of `now` (which decides what is incomplete but recent, and what
+    /// is dated in the future).
+    public func catalog(in sink: any Sink, now: Date = Date()) async throws -> SetCatalog {
+        try await SetCatalog.load(from: sink, plan: name, sourceNames: Set(sources.map(\.source.name)), now: now)
     }
 }

@@ -18,6 +18,11 @@ public enum SetHealth: Sendable, Hashable {
     case unverified
     /// Files with no manifest: the run that wrote them failed or was killed.
     case incomplete
+    /// The set's timestamp is more than ``SetCatalog/futureTolerance`` ahead of this host's clock, by
+    /// `by` seconds: a clock was wrong when it was written, or its names were changed. Whatever its
+    /// files, it is never the newest good set (it would count as fresh for a year, and be restored
+    /// before every real set); retention keeps it for inspection.
+    case futureDated(by: Double)
 
     public var isGood: Bool { self == .good }
 
@@ -33,6 +38,8 @@ public enum SetHealth: Sendable, Hashable {
         case .wrongSize(let name, let stored, let recorded): "damaged: \(name) is \(stored) bytes, the manifest says \(recorded)"
         case .unverified: "unverified: an artifact failed verification"
         case .incomplete: "incomplete: no manifest (the run that wrote it failed or was killed)"
+        case .futureDated(let seconds):
+            "dated \(formatDuration(seconds)) in the future (a clock was wrong, or the set was tampered with): never counted as fresh or latest; check the clocks, then delete it by hand"
         }
     }
 }

@@ -155,7 +155,9 @@ public struct BackupRunner: Sendable {
             if options.prune {
                 for sink in plan.sinks where storedIn.contains(sink.name) {
                     let pruner = Pruner(plan: plan, logger: logger)
-                    let outcome = switch await catalogs.catalog(of: sink) {
+                    let read = await catalogs.catalog(of: sink)
+                    if case .success(let catalog) = read { warnFutureDated(catalog, warnings: warnings, emit: emit) }
+                    let outcome = switch read {
                     case .success(let catalog): await pruner.prune(sink, catalog: catalog, dryRun: false).outcome
                     case .failure(let error): Pruner.unlisted(sink, error).outcome
                     }
@@ -299,12 +301,24 @@ public struct BackupRunner: Sendable {
         guard let sink = catalogs.primarySink else { return nil }
         switch await catalogs.catalog(of: sink) {
         case .success(let catalog):
+            warnFutureDated(catalog, warnings: warnings, emit: emit)
             return catalog
         case .failure(let error):
             let message = "cannot read sink '\(sink.name)' to find the previous good set (the shrink check is skipped): \(error.message)"
             warnings.add(message)
             emit(.warning(source: nil, message: message))
             return nil
+        }
+    }
+
+    /// Warns, once per set, of the sets in `catalog` dated in the future: they are not good, so they
+    /// never count as the previous or newest good set, and retention keeps them; people must look.
+    private func warnFutureDated(_ catalog: SetCatalog, warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) {
+        for entry in catalog.futureDated {
+            let message = "sink '\(catalog.sinkName)' holds set \(entry.timestamp), \(entry.problem ?? "dated in the future")"
+            guard !warnings.all.contains(message) else { continue }
+            warnings.add(message)
+            emit(.warning(source: nil, message: message))
         }
     }
 

@@ -133,6 +133,7 @@ public struct Restorer: Sendable {
 
     /// The sink and set to restore from. Without a timestamp, a sink whose newest set has an invalid
     /// manifest (tampered with) offers no older set in its place: that is refused, naming the manifest.
+    /// Sets dated in the future (``SetHealth/futureDated(by:)``) are never the newest.
     func findSet(_ options: Options) async throws -> (any Sink, SetCatalog.Entry) {
         let candidates: [any Sink]
         if let name = options.sink {
@@ -151,7 +152,8 @@ public struct Restorer: Sendable {
                 if let timestamp = options.timestamp {
                     if let entry = catalog.set(timestamp) { return (sink, entry) }
                     problems.append("sink '\(sink.name)' has no set \(timestamp)")
-                } else if let tampered = catalog.sets.last(where: { $0.manifestKey != nil }), case .invalidManifest = tampered.health {
+                } else if let tampered = catalog.sets.last(where: { $0.manifestKey != nil && !$0.isFutureDated }),
+                          case .invalidManifest = tampered.health {
                     refusal = refusal ?? BackupError(.restoreFailed, "the newest set \(tampered.timestamp) in sink '\(sink.name)' is not a good set (\(tampered.problem ?? "")); no older set is restored in its place. Inspect the manifest, or choose a set with --set")
                 } else if let entry = catalog.newestGood {
                     return (sink, entry)

@@ -47,7 +47,8 @@ public struct StoredSetVerifier: Sendable {
             }
             entry = found
         } else {
-            guard let newest = catalog.sets.last(where: { $0.manifest != nil }) else {
+            // A set dated in the future is not the newest: it would hide every real set (see `list`).
+            guard let newest = catalog.sets.last(where: { $0.manifest != nil && !$0.isFutureDated }) else {
                 throw BackupError(.notFound, "sink '\(sink.name)' holds no complete set of plan '\(plan.name)' to verify")
             }
             entry = newest
