@@ -44,10 +44,7 @@ public struct HeartbeatNotifier: Notifier {
             } catch let error as BackupError {
                 throw BackupError(.unreachable, "the heartbeat URL (\(shown)) could not be reached", kind: error.kind)
             }
-            guard response.isSuccess else {
-                throw BackupError(.io, "the heartbeat URL (\(shown)) answered HTTP \(response.status)",
-                                  kind: response.isTransientFailure ? .transient : .permanent)
-            }
+            try response.requireSuccess("the heartbeat URL (\(shown))")
         }
     }
 }

@@ -125,11 +125,7 @@ public struct WebhookNotifier: Notifier {
         let name = name
         do {
             try await RetryPolicy(maxAttempts: configuration.maxAttempts).run("webhook '\(name)' (\(where_))") { _ in
-                let response = try await runBlocking { try transport.send(request) }
-                guard response.isSuccess else {
-                    throw BackupError(.io, "webhook '\(name)' (\(where_)) answered HTTP \(response.status)",
-                                      kind: response.isTransientFailure ? .transient : .permanent)
-                }
+                try await runBlocking { try transport.send(request) }.requireSuccess("webhook '\(name)' (\(where_))")
             }
         } catch let error as BackupError {
             // The URL is a secret: describe failures by host only.

@@ -1,3 +1,5 @@
+import BackupKit
+
 /// The answer to one request over an ``HTTPTransport`` (or a ``CurlRequest``).
 package struct HTTPResponse: Sendable {
     /// The HTTP status (or SFTP/SMTP reply code; 0 when none).
@@ -20,4 +22,10 @@ extension HTTPResponse {
 
     /// A status after which the same request may succeed later: 408, 429 and 5xx.
     package var isTransientFailure: Bool { status == 408 || status == 429 || (500...599).contains(status) }
+
+    /// Throws unless the status is 2xx: "`what` answered HTTP 503", transient when trying again may help.
+    package func requireSuccess(_ what: @autoclosure () -> String) throws {
+        guard !isSuccess else { return }
+        throw BackupError(.io, "\(what()) answered HTTP \(status)", kind: isTransientFailure ? .transient : .permanent)
+    }
 }

@@ -276,8 +276,6 @@ public struct BackupRunner: Sendable {
         removeContents(of: staging)
     }
 
-    /// The catalog of the first sink, preferring one on this host; used for the shrink check, unique
-    /// timestamps and the stale check. A sink that cannot be read here is not fatal: storing will report it.
     /// Aborts, in every sink that keeps unfinished uploads, the abandoned ones of this plan's keys (a
     /// killed or stalled run's), and says so as a warning of the run. A sink that cannot list or abort
     /// them only adds a warning: the backup goes on.
@@ -297,6 +295,8 @@ public struct BackupRunner: Sendable {
         }
     }
 
+    /// The catalog of the first sink, preferring one on this host; used for the shrink check, unique
+    /// timestamps and the stale check. A sink that cannot be read here is not fatal: storing will report it.
     private func loadPrimaryCatalog(_ catalogs: RunCatalogs, warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async -> SetCatalog? {
         guard let sink = catalogs.primarySink else { return nil }
         switch await catalogs.catalog(of: sink) {

@@ -154,10 +154,7 @@ extension PostgresSource {
             // psql runs restricted (no meta-commands but \unrestrict) under a key of ours, and the guard
             // refuses any meta-command pg_dump does not write before psql reads it.
             let dumpGuard = PlainDumpGuard(policy: .databaseDump)
-            let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor),
-                                         arguments: ["--no-password", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", "--single-transaction",
-                                                     "--command=\\restrict \(dumpGuard.restrictKey)", "--file=-"],
-                                         environment: login.environment, stdin: .pipe, stdout: .null)
+            let child = try restrictedPsql(dumpGuard, serverMajor: serverMajor, login: login, options: ["--set=ON_ERROR_STOP=1", "--single-transaction"])
             let bytes = try feed(archive, to: child, through: dumpGuard, artifact: request.artifact.name, context: context,
                                  onRefusal: "psql was stopped before reading that line, so its transaction was rolled back and nothing from the dump was committed")
             try check(child, status: try child.wait(), what: "psql into '\(target)'", login: login)
@@ -172,9 +169,7 @@ extension PostgresSource {
         let serverMajor = try PostgresConnection(settings: server, environment: environment, source: name).serverVersion / 10000
         return try server.withToolLogin(environment: environment, stagingDirectory: context.stagingDirectory) { login in
             let dumpGuard = PlainDumpGuard(policy: .globalsDump)
-            let child = try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor),
-                                         arguments: ["--no-password", "--no-psqlrc", "--quiet", "--command=\\restrict \(dumpGuard.restrictKey)", "--file=-"],
-                                         environment: login.environment, stdin: .pipe, stdout: .null)
+            let child = try restrictedPsql(dumpGuard, serverMajor: serverMajor, login: login, options: [])
             let bytes = try feed(archive, to: child, through: dumpGuard, artifact: artifact, context: context,
                                  onRefusal: "psql was stopped before reading that line; statements before it may have run (the globals load is not one transaction)")
             let status = try child.wait()
@@ -188,6 +183,14 @@ extension PostgresSource {
             }
             return bytes
         }
+    }
+
+    /// psql reading a dump on its standard input, restricted from the start (no meta-commands but
+    /// `\unrestrict` with `dumpGuard`'s key), with `options` such as `--single-transaction`.
+    private func restrictedPsql(_ dumpGuard: PlainDumpGuard, serverMajor: Int, login: PostgresToolLogin, options: [String]) throws -> ChildProcess {
+        try ChildProcess(executable: tools.path("psql", serverMajor: serverMajor),
+                         arguments: ["--no-password", "--no-psqlrc", "--quiet"] + options + ["--command=\\restrict \(dumpGuard.restrictKey)", "--file=-"],
+                         environment: login.environment, stdin: .pipe, stdout: .null)
     }
 
     /// Streams the dump into psql through `dumpGuard`. When the guard refuses a line, psql is stopped
