@@ -14,16 +14,23 @@ import Testing
         let base: LocalSink
         let name: String
         private let listings = Mutex(0)
-        init(name: String, directory: String) {
+        init(name: String, directory: String, failures: Int = 0) {
             self.name = name
+            self.failures = failures
             base = LocalSink(name: name, directory: directory)
         }
         var capabilities: SinkCapabilities { base.capabilities }
         var listCount: Int { listings.withLock { $0 } }
         func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt { try await base.put(key, from: file) }
         func get(_ key: String, into output: ByteDestination) async throws { try await base.get(key, into: output) }
+        /// The first `failures` listings fail as a network would.
+        let failures: Int
         func list() async throws -> [StoredObject] {
-            listings.withLock { $0 += 1 }
+            let count = listings.withLock { count in
+                count += 1
+                return count
+            }
+            if count <= failures { throw BackupError(.sinkFailed, "listing \(name) timed out", kind: .transient) }
             return try await base.list()
         }
         func delete(_ key: String) async throws { try await base.delete(key) }
@@ -52,6 +59,35 @@ import Testing
             // keep_last 2 counted the set just stored, although the local catalog was read before it existed.
             #expect(catalog.sets.map(\.timestamp) == Array(sets.suffix(2)), "\(sink.name): \(catalog.sets.map(\.timestamp))")
         }
+    }
+
+    @Test func aBeforeBackupHookMakesTheRunReadTheSinksAgain() async throws {
+        let dir = try TemporaryDirectory("one-pass-hook")
+        defer { dir.remove() }
+        try BackupRunnerTests.fill(dir)
+        let local = CountingSink(name: "local", directory: dir.sub("backups"))
+        var plan = BackupRunnerTests.plan(dir, sinks: [local], retention: RetentionPolicy(keepLast: 1))
+        plan.hooks = HookSettings(beforeBackup: ["true"])
+        let report = await BackupRunner(plan: plan, logger: testLogger).run()
+        #expect(report.status == .succeeded, "\(String(describing: report.error))")
+        // Once for the timestamp and the shrink check, once more after the hook (which may have mounted
+        // or changed the sink) for retention.
+        #expect(local.listCount == 2, "listed \(local.listCount) times")
+    }
+
+    @Test func aSinkThatCouldNotBeListedIsListedAgainForRetention() async throws {
+        let dir = try TemporaryDirectory("one-pass-retry")
+        defer { dir.remove() }
+        try BackupRunnerTests.fill(dir)
+        let earlier = Date().addingTimeInterval(-60)
+        let plan = BackupRunnerTests.plan(dir, retention: RetentionPolicy(keepLast: 1))
+        #expect(await BackupRunner(plan: plan, logger: testLogger, now: { earlier }).run().status == .succeeded)
+        let flaky = CountingSink(name: "local", directory: dir.sub("backups"), failures: 1)
+        let report = await BackupRunner(plan: BackupRunnerTests.plan(dir, sinks: [flaky], retention: RetentionPolicy(keepLast: 1)), logger: testLogger).run()
+        #expect(report.status == .succeeded, "\(String(describing: report.error))")
+        #expect(report.warnings.contains { $0.contains("cannot read sink 'local'") }, "\(report.warnings)")
+        #expect(flaky.listCount == 2, "the failed listing was tried again for retention")
+        #expect(report.pruned.first?.error == nil && report.pruned.first?.deleted.count == 1, "\(report.pruned)")
     }
 
     @Test func theLockStateAndStagingLiveInTheStateDirectory() async throws {
