@@ -1,6 +1,8 @@
 import BackupKit
+import BackupSinks
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// `backupctl run` stopped by SIGTERM or SIGINT, as systemd and Ctrl-C stop it: the first signal stops
@@ -94,4 +96,61 @@ import Testing
         #expect(endedBySignal, "\(process.terminationReason) \(process.terminationStatus)")
         #expect(Date().timeIntervalSince(sent) < 30, "it did not wait for the hook")
     }
+
+    /// A source that writes until the run is cancelled.
+    struct EndlessSource: BackupSource {
+        let name = "endless"
+        var type: String { "endless" }
+        func prepare(_ context: SourceContext) async throws -> [SourceArtifact] { [SourceArtifact(subject: "data", content: .tree)] }
+        func write(_ artifact: SourceArtifact, to archive: any ArchiveWriter, context: SourceContext) throws -> SourceReport {
+            let chunk = [UInt8](repeating: 7, count: 1 << 16)
+            var index = 0
+            while !context.isCancelled() {
+                try archive.beginEntry(ArchiveEntry(path: "part-\(index)", kind: .file, size: Int64(chunk.count)))
+                try chunk.withUnsafeBytes { try archive.write($0) }
+                try archive.endEntry()
+                index += 1
+            }
+            throw CancellationError()
+        }
+        func restore(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreReport {
+            RestoreReport(artifact: "", destination: "", entries: 0, bytes: 0)
+        }
+    }
+
+    /// Remembers whether each alert was sent from a cancelled task (where network calls and retries stop).
+    final class CancellationProbe: Notifier {
+        let name = "probe"
+        let sentFromCancelledTask = Mutex<[Bool]>([])
+        func send(_ alert: Alert) async throws { sentFromCancelledTask.withLock { $0.append(Task.isCancelled) } }
+    }
+
+    @Test func aCancelledRunEndsOutsideTheCancellation() async throws {
+        let dir = try TemporaryDirectory("cancelled-run")
+        defer { dir.remove() }
+        let probe = CancellationProbe()
+        let plan = BackupPlan(name: "app", sources: [EndlessSource()], sinks: [LocalSink(directory: dir.sub("backups"))], notifiers: [probe])
+        let writing = Mutex(false)
+        let task = Task {
+            await BackupRunner(plan: plan, logger: testLogger).run { event in
+                if case .artifactStarted = event { writing.withLock { $0 = true } }
+            }
+        }
+        #expect(await waitUntilAsync(timeout: 30) { writing.withLock { $0 } })
+        task.cancel()
+        let report = await task.value
+        #expect(report.status == .failed && report.error?.code == .cancelled && report.error?.message.contains("interrupted") == true,
+                "\(String(describing: report.error))")
+        #expect(probe.sentFromCancelledTask.withLock { $0 } == [false], "the failure alert went out, and not from the cancelled task")
+    }
+}
+
+/// `waitUntil` for async callers: polls `condition` until it holds or `timeout` seconds pass.
+func waitUntilAsync(timeout: Double, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !condition() {
+        guard Date() < deadline else { return false }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return true
 }

@@ -11,16 +11,13 @@ public struct BackupRun: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncStream<BackupEvent>.Iterator { stream.makeAsyncIterator() }
 
     /// Waits for the run to end and returns its report, handing every event to `onEvent` on the way.
-    /// When the waiting task is cancelled, the run is cancelled too: it stops at its next safe point,
-    /// and its report (status failed, error code `cancelled`) is still returned.
-    public func report(onEvent: (BackupEvent) -> Void = { _ in }) async -> RunReport? {
-        await withTaskCancellationHandler {
-            for await event in stream {
-                onEvent(event)
-            }
-            return await task.value
-        } onCancel: {
-            task.cancel()
+    /// When the waiting task is cancelled, the run is cancelled too (the stream ends, which cancels it):
+    /// it stops at its next safe point, and its report (status failed, error code `cancelled`) is still
+    /// returned.
+    public func report(onEvent: (BackupEvent) -> Void = { _ in }) async -> RunReport {
+        for await event in stream {
+            onEvent(event)
         }
+        return await task.value
     }
 }

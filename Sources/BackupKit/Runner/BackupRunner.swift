@@ -69,7 +69,7 @@ public struct BackupRunner: Sendable {
 
     /// Runs to the end and returns the report.
     public func run(_ options: Options = Options(), onEvent: (BackupEvent) -> Void = { _ in }) async -> RunReport {
-        await start(options).report(onEvent: onEvent)!
+        await start(options).report(onEvent: onEvent)
     }
 
     func execute(_ options: Options, emit: @escaping @Sendable (BackupEvent) -> Void) async -> RunReport {
