@@ -183,11 +183,6 @@ extension S3Client {
         }
     }
 
-    /// The multipart uploads still open under `prefix` (ListMultipartUploads), keys and ids only.
-    package func openUploads(prefix: String) throws -> [(key: String, uploadID: String)] {
-        try multipartUploads(prefix: prefix).map { ($0.key, $0.uploadID) }
-    }
-
     /// Uploads `length` bytes pulled in order from `read` (such as an entry of an archive being
     /// restored) as `key` with extra `headers` (content type, user metadata). One part is held in memory
     /// at a time, so memory stays at one part size whatever the length.

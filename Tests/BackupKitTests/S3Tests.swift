@@ -98,7 +98,7 @@ import Testing
         let sink = S3Sink(name: "offsite", settings: s3.settings(bucket: bucket, prefix: "x/", endpoint: proxy.url, maxAttempts: 2), environment: [:])
         await #expect(throws: BackupError.self) { try await sink.put("db_app_20240101_000000.sql.gz", from: file) }
         let client = try S3Client(settings: s3.settings(bucket: bucket), environment: [:], component: "test")
-        #expect(try client.openUploads(prefix: "").isEmpty, "AbortMultipartUpload removed the parts")
+        #expect(try client.multipartUploads(prefix: "").isEmpty, "AbortMultipartUpload removed the parts")
         #expect(try await sink.list().isEmpty)
         #expect(proxy.logLines.contains { $0.contains("DELETE") && $0.contains("uploadId") }, "the abort went out")
     }
