@@ -6,12 +6,20 @@ import Foundation
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore a set's artifacts into a directory or a database, after checking each against its manifest.",
+        abstract: "Restore a set's artifacts into a directory or a database, all or nothing, after checking every one against its manifest.",
         discussion: """
+        All or nothing: every selected artifact is checked first (size and SHA-256 against the manifest,
+        full decompression, every entry safe), and DIR's file system must have room for the artifacts'
+        content bytes; only then is anything written. Files are written into a temporary directory on
+        DIR's file system (.DIR.restore-XXXXXX beside a new DIR, DIR/.restore-XXXXXX inside an existing
+        one) and moved into place by renames once every artifact is restored, so a failure, a full disk
+        included, leaves DIR as it was and nothing behind.
+
         Files: with one artifact selected, it is extracted into DIR itself; with several, each goes into
         DIR/<source>. Entries with '..' or absolute paths, entries that would be written through a symlink,
         and device nodes are refused before anything is written. A non-empty target is refused unless
-        --force is given. Every destination must resolve (symlinks included) to DIR or inside it, and a
+        --force is given; with --force, each restored entry replaces the one with the same name in DIR
+        (directories are merged, files the set does not hold are kept). Every destination must resolve (symlinks included) to DIR or inside it, and a
         set whose manifest holds an invalid name (a source, subject or artifact name that breaks the
         plan's rules) is refused, naming the manifest and the field.
 
@@ -28,8 +36,12 @@ struct RestoreCommand: AsyncParsableCommand {
         does); a downloaded artifact is checked against the manifest's SHA-256 before it is used.
 
         The plan's hooks.before_restore commands run first (a failure stops the restore) and
-        hooks.after_restore commands last. Exit codes: 0 restored, 8 refused or failed, 9 no such set,
-        14 a hook failed.
+        hooks.after_restore commands last. Exit codes: 0 restored; 3 an artifact is damaged (size,
+        SHA-256 or decompression fails; nothing was written; try another --sink or --set); 7 not enough
+        space on the target's file system (the message names the target and the space needed; nothing
+        was written); 8 refused (a hostile archive entry, a non-empty target, an invalid manifest) or
+        failed; 9 no such set; 14 a hook failed. Database loads are not all or nothing across artifacts:
+        each database is loaded in one transaction (or into a new database that replaces the old one).
         """
     )
 
@@ -56,7 +68,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .customLong("to-bucket"), help: ArgumentHelp("The bucket to upload an s3-bucket source's objects back into, with their metadata (created when missing).", valueName: "NAME"))
     var toBucket: String?
 
-    @Flag(name: .long, help: "Restore into a target that already holds data: files with the same names are replaced; a dump is loaded into the existing database.")
+    @Flag(name: .long, help: "Restore into a target that already holds data: entries with the same names are replaced once everything is restored (nothing changes if the restore fails); a dump is loaded into the existing database.")
     var force = false
 
     @Flag(name: .customLong("drop-existing"), help: "Drop and recreate a target database that already holds data.")

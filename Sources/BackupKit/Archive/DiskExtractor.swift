@@ -79,8 +79,13 @@ package final class DiskExtractor {
         }
     }
 
+    /// The disk writer's error; a full file system (ENOSPC, EDQUOT) is a ``BackupError/Code/diskSpace`` error.
     private func failure(_ action: String, _ path: String) -> BackupError {
-        BackupError(.restoreFailed, "cannot \(action) '\(path.shortenedForMessage)' under \(directory): \(archiveErrorText(disk))")
+        let code = archive_errno(disk)
+        if code == ENOSPC || code == EDQUOT {
+            return BackupError(.diskSpace, "cannot \(action) '\(path.shortenedForMessage)' under \(directory): \(errnoMessage(code))")
+        }
+        return BackupError(.restoreFailed, "cannot \(action) '\(path.shortenedForMessage)' under \(directory): \(archiveErrorText(disk))")
     }
 }
 

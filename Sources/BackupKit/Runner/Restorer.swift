@@ -1,8 +1,16 @@
 import Foundation
 import Logging
+import Glibc
 
-/// Restores artifacts of a stored set through the sources that made them. Every artifact is checked
-/// (SHA-256 against the manifest, full decompression, every entry safe) before anything is written.
+/// Restores artifacts of a stored set through the sources that made them, all or nothing. Every selected
+/// artifact is checked (size and SHA-256 against the manifest, full decompression, every entry safe)
+/// before anything is written, and the free space of a directory target against the artifacts' content
+/// bytes. Files are then written into a temporary directory on the target's file system
+/// (``RestoreStaging``) and moved into place only once every artifact was restored, so a failure (a
+/// full disk included) leaves the target as it was. An artifact downloaded from a remote sink is checked
+/// in the staging directory and restored from that same copy; all of them stay there until the restore
+/// ends. Databases and buckets are written by their sources as before (a database load runs in one
+/// transaction or into a new database that replaces the old one only once loaded).
 public struct Restorer: Sendable {
     public var plan: BackupPlan
     public var logger: Logger
@@ -83,7 +91,7 @@ public struct Restorer: Sendable {
                        "RESTORE_ARTIFACTS": selected.map(\.name).joined(separator: ",")]
         try await hooks.run(plan.hooks.beforeRestore, name: "before_restore", details: details)
         do {
-            let reports = try await restore(requests, from: sink, staging: staging)
+            let reports = try await restore(requests, into: options.destination, from: sink, staging: staging)
             details["RESTORE_STATUS"] = "succeeded"
             try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
             return reports
@@ -98,8 +106,19 @@ public struct Restorer: Sendable {
         }
     }
 
-    private func restore(_ requests: [RestoreRequest], from sink: any Sink, staging: String) async throws -> [RestoreReport] {
-        var reports: [RestoreReport] = []
+    /// One artifact checked and ready to restore from `path`.
+    private struct CheckedArtifact {
+        var request: RestoreRequest
+        var format: any ArchiveFormat
+        var source: (any BackupSource)?
+        var path: String
+        var contentBytes: Int64
+    }
+
+    private func restore(_ requests: [RestoreRequest], into destination: RestoreDestination, from sink: any Sink,
+                         staging: String) async throws -> [RestoreReport] {
+        // 1. Check every artifact before anything is written.
+        var checked: [CheckedArtifact] = []
         for request in requests {
             let artifact = request.artifact
             guard let format = plan.formats.format(named: artifact.format) else {
@@ -109,26 +128,78 @@ public struct Restorer: Sendable {
             if source == nil && format.layout != .tree {
                 throw BackupError(.restoreFailed, "the plan no longer has the source '\(artifact.source)' that knows how to restore \(artifact.name)")
             }
-            let context = SourceContext(planName: plan.name, logger: logger, stagingDirectory: staging)
-            let report = try await ArtifactAccess.withLocalFile(artifact, in: sink, staging: staging) { path in
-                try await runCancellableOnDedicatedThread { cancellation in
-                    _ = try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
-                                                            isCancelled: { cancellation.isSet })
-                    var context = context
-                    context.isCancelled = { cancellation.isSet }
-                    var request = request
-                    request.artifactPath = path
-                    let reader = try format.makeReader(file: FileReader(path: path))
-                    if let source {
-                        return try source.restore(request, from: reader, context: context)
+            let path = try await ArtifactAccess.localFile(artifact, in: sink, staging: staging).path
+            let report = try await runCancellableOnDedicatedThread { cancellation in
+                do {
+                    return try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
+                                                               isCancelled: { cancellation.isSet })
+                } catch let error as BackupError {
+                    // A hostile entry is a refused restore, not a damaged artifact.
+                    if let refusal = error.underlying as? BackupError, refusal.code == .restoreFailed {
+                        throw BackupError(.restoreFailed, "\(artifact.name) is refused: \(refusal.message)", underlying: refusal)
                     }
-                    return try TreeRestore.restore(request, from: reader, context: context)
+                    throw error
                 }
             }
-            logger.info("restored", metadata: ["artifact": "\(artifact.name)", "to": "\(report.destination)"])
-            reports.append(report)
+            checked.append(CheckedArtifact(request: request, format: format, source: source, path: path,
+                                           contentBytes: max(artifact.contentBytes, report.contentBytes)))
         }
-        return reports
+        // 2. A directory target must have room for all of it.
+        let needed = checked.filter { $0.request.destination.kind == .directory }.reduce(Int64(0)) { $0 + $1.contentBytes }
+        if destination.kind == .directory {
+            try Self.checkFreeSpace(for: destination.value, needed: needed)
+        }
+        // 3. Write into the temporary directory, and move it into place once every artifact is restored.
+        let directoryStaging = destination.kind == .directory ? try RestoreStaging(target: destination.value) : nil
+        do {
+            var reports: [RestoreReport] = []
+            for item in checked {
+                var request = item.request
+                request.artifactPath = item.path
+                if let directoryStaging, request.destination.kind == .directory {
+                    request.destination.value = directoryStaging.staged(request.destination.value)
+                }
+                let context = SourceContext(planName: plan.name, logger: logger, stagingDirectory: staging)
+                let (format, source, path, prepared) = (item.format, item.source, item.path, request)
+                var report = try await runCancellableOnDedicatedThread { cancellation in
+                    var context = context
+                    context.isCancelled = { cancellation.isSet }
+                    let reader = try format.makeReader(file: FileReader(path: path))
+                    if let source {
+                        return try source.restore(prepared, from: reader, context: context)
+                    }
+                    return try TreeRestore.restore(prepared, from: reader, context: context)
+                }
+                if let directoryStaging { report.destination = directoryStaging.final(report.destination) }
+                reports.append(report)
+            }
+            try directoryStaging?.commit()
+            for report in reports {
+                logger.info("restored", metadata: ["artifact": "\(report.artifact)", "to": "\(report.destination)"])
+            }
+            return reports
+        } catch let error as BackupError where error.code == .diskSpace {
+            directoryStaging?.discard()
+            throw BackupError(.diskSpace, "restore target \(destination.value) ran out of space: the restore needs \(formatBytes(needed)) (the artifacts' content bytes) on its file system (\(error.message)). Nothing was restored; free space there or restore to a larger volume.", underlying: error)
+        } catch {
+            directoryStaging?.discard()
+            throw error
+        }
+    }
+
+    /// Refuses a restore whose content bytes do not fit in the free space of the target's file system
+    /// (that of its nearest existing ancestor when the target does not exist yet).
+    static func checkFreeSpace(for target: String, needed: Int64) throws {
+        var existing = target
+        while !FileManager.default.fileExists(atPath: existing), existing != "/", !existing.isEmpty {
+            existing = (existing as NSString).deletingLastPathComponent
+        }
+        var info = statvfs()
+        guard statvfs(existing.isEmpty ? "." : existing, &info) == 0 else { return }
+        let available = Int64(info.f_bavail) * Int64(info.f_frsize)
+        if needed > available {
+            throw BackupError(.diskSpace, "restore target \(target) needs \(formatBytes(needed)) (the artifacts' content bytes, from the manifest) but its file system has only \(formatBytes(available)) free. Nothing was written; free space there or restore to a larger volume.")
+        }
     }
 
     /// The sink and set to restore from. Without a timestamp, a sink whose newest set has an invalid
