@@ -4,7 +4,15 @@ import BackupKit
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List the plan's backup sets and artifacts in each sink, with their status."
+        abstract: "List the plan's backup sets and artifacts in each sink, with their status.",
+        discussion: """
+        A set is good when its manifest is there and signed by the plan's key, every artifact it lists is
+        stored at its recorded size, and every artifact passed verification. Each set's signature is
+        valid, unsigned (written before BackupKit signed sets, or stripped), unchecked (this host has no
+        public key: set signing.public_key) or invalid (changed after it was signed, or another key's);
+        the text listing names it when it is not valid, --json always gives it as "signature".
+        Exit codes: 0 listed, 1 a sink could not be listed.
+        """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -22,6 +30,8 @@ struct ListCommand: AsyncParsableCommand {
         var timestamp: SetTimestamp
         var status: String
         var problem: String?
+        /// `valid`, `unsigned`, `unchecked` (no public key here) or `invalid`; absent without a usable manifest.
+        var signature: String?
         var tag: String?
         var partial: Bool
         var size: Int64
@@ -41,6 +51,7 @@ struct ListCommand: AsyncParsableCommand {
                 let catalog = try await plan.catalog(in: sink)
                 listings.append(SinkListing(sink: sink.name, sets: catalog.sets.reversed().map { entry in
                     SetListing(timestamp: entry.timestamp, status: entry.isGood ? "good" : "bad", problem: entry.problem,
+                               signature: entry.signature?.label,
                                tag: entry.manifest?.tag, partial: entry.manifest?.isPartial ?? false, size: entry.size,
                                artifacts: entry.objects.sorted { $0.key < $1.key })
                 }))
@@ -57,6 +68,7 @@ struct ListCommand: AsyncParsableCommand {
                 if listing.sets.isEmpty && listing.error == nil { Terminal.out("  no sets") }
                 for set in listing.sets {
                     var line = "  \(set.timestamp)  \(set.status)  \(set.artifacts.count) artifact(s)  \(formatBytes(set.size))"
+                    if let signature = set.signature, signature != "valid" { line += "  signature: \(signature)" }
                     if let tag = set.tag { line += "  tag: \(tag)" }
                     if set.partial { line += "  partial" }
                     if let problem = set.problem { line += "  (\(problem))" }

@@ -35,12 +35,22 @@ struct RestoreCommand: AsyncParsableCommand {
         --sink NAME reads from that sink (default: the local sink if it has the set, else the first that
         does); a downloaded artifact is checked against the manifest's SHA-256 before it is used.
 
+        Signed sets: a set is restored only when its manifest's Ed25519 signature is valid for the plan's
+        key (signing.public_key, else the key file's public half; see `backupctl key`). A manifest whose
+        signature fails (changed after it was signed, or another key's) is refused, naming the manifest,
+        the key expected and what was found; an unsigned set (written before BackupKit signed sets) or
+        one this host has no public key for restores only with --allow-unsigned, which skips that proof.
+
+        Damaged copies: without --sink, when the chosen sink's copy of the set is damaged, the same set is
+        restored from the next sink (local ones first) that holds a good copy, and the damage is logged;
+        the hooks run again for that attempt. With --sink, the error names the sinks with good copies.
+
         The plan's hooks.before_restore commands run first (a failure stops the restore) and
         hooks.after_restore commands last. Exit codes: 0 restored; 3 an artifact is damaged (size,
         SHA-256 or decompression fails; nothing was written; try another --sink or --set); 7 not enough
         space on the target's file system (the message names the target and the space needed; nothing
         was written); 8 refused (a hostile archive entry, a non-empty target, an invalid manifest) or
-        failed; 9 no such set; 14 a hook failed. Database loads are not all or nothing across artifacts:
+        failed, a manifest whose signature fails or is missing; 9 no such set; 14 a hook failed. Database loads are not all or nothing across artifacts:
         each database is loaded in one transaction (or into a new database that replaces the old one).
         """
     )
@@ -71,6 +81,9 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Restore into a target that already holds data: entries with the same names are replaced once everything is restored (nothing changes if the restore fails); a dump is loaded into the existing database.")
     var force = false
 
+    @Flag(name: .customLong("allow-unsigned"), help: "Restore a set whose manifest is unsigned (written before BackupKit signed sets) or signed with a key this host has no public key for. Skipped: the proof that the plan's backup host wrote the manifest; the artifacts are still checked against its sizes and SHA-256.")
+    var allowUnsigned = false
+
     @Flag(name: .customLong("drop-existing"), help: "Drop and recreate a target database that already holds data.")
     var dropExisting = false
 
@@ -100,9 +113,12 @@ struct RestoreCommand: AsyncParsableCommand {
                 .directory(resolvePath(to ?? ".", against: FileManager.default.currentDirectoryPath))
             }
             let options = Restorer.Options(timestamp: try set.map(parseTimestamp), sink: sink, onlySources: only, subjects: subject,
-                                           destination: destination, force: force, dropExisting: dropExisting, jobs: jobs)
+                                           destination: destination, force: force, dropExisting: dropExisting, jobs: jobs,
+                                           allowUnsigned: allowUnsigned)
             Terminal.progress("restoring…")
-            let reports = try await Restorer(plan: plan, logger: global.makeLogger()).restore(options)
+            let reports = try await Restorer(plan: plan, logger: global.makeLogger()) { warning in
+                Terminal.error("backupctl: warning: \(warning)")
+            }.restore(options)
             Terminal.clearProgress()
             if global.json {
                 Terminal.json(reports)

@@ -9,7 +9,11 @@ struct VerifyCommand: AsyncParsableCommand {
         With --restore-test, each database dump is also restored into a scratch database (on the server
         the source's restore_test section names, else its own), every table's row count is compared with
         the manifest, and the scratch database is dropped; the result is recorded in the set's manifest.
-        Exit codes: 0 every checked set passed, 3 an artifact or a drill failed (its name is printed), 9 no such set.
+        Every manifest's Ed25519 signature is checked with the plan's key (see `backupctl key`): a set whose
+        signature fails, or that is unsigned, fails (unsigned passes with --allow-unsigned), and its drill
+        is not run on a manifest whose signature fails. Drill results are recorded only in a manifest this
+        host's signing key signed.
+        Exit codes: 0 every checked set passed, 3 an artifact, a drill or a signature failed (its name is printed), 9 no such set.
         """
     )
 
@@ -29,6 +33,9 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @Flag(name: .customLong("restore-test"), help: "Also restore each database dump into a scratch database and compare every table's row count with the manifest.")
     var restoreTest = false
+
+    @Flag(name: .customLong("allow-unsigned"), help: "Let a set whose manifest is unsigned, or signed with a key this host has no public key for, pass (its artifacts are still checked).")
+    var allowUnsigned = false
 
     func validate() throws {
         if [latest, set != nil, all].filter({ $0 }).count > 1 {
@@ -57,7 +64,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 }
                 for timestamp in timestamps {
                     Terminal.progress("verifying \(timestamp.map { "set \($0)" } ?? "the newest set") in '\(sink.name)'")
-                    results.append(try await verifier.verify(sink: sink, timestamp: timestamp, restoreTest: restoreTest))
+                    results.append(try await verifier.verify(sink: sink, timestamp: timestamp, restoreTest: restoreTest, allowUnsigned: allowUnsigned))
                 }
             } catch {
                 errors.append((error as? BackupError) ?? BackupError(.sinkFailed, "sink '\(sink.name)': \(error)"))

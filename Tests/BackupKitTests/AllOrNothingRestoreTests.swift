@@ -13,11 +13,12 @@ import Testing
         return (json?["artifacts"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
     }
 
-    /// Flips one byte in the middle of a stored artifact, fixing nothing else.
+    /// Flips one byte in the middle of a stored artifact, fixing nothing else. The file is replaced (a
+    /// new inode), so a second local sink's hard link to the same staged file keeps the good bytes.
     static func flipByte(in path: String) throws {
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         bytes[bytes.count / 2] ^= 0xFF
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     @Test func aDamagedSecondArtifactWritesNothingToEitherTarget() throws {

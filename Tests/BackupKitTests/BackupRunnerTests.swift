@@ -86,7 +86,7 @@ import Testing
         #expect(report.status == .degraded)
         #expect(report.sinks.map(\.sink) == ["broken", "local"] && report.sinks.map(\.status) == [.failed, .stored])
         #expect(report.sinks[0].error?.contains("disk on fire") == true)
-        let catalog = try await SetCatalog.load(from: local, plan: "app", sourceNames: ["minio", "config"])
+        let catalog = try await Self.plan(dir).catalog(in: local)
         let manifest = try #require(catalog.newestGood?.manifest)
         #expect(manifest.sinks.first { $0.sink == "broken" }?.status == .failed, "the manifest records every sink's outcome")
         #expect(recorder.alerts.map(\.event) == [.degraded])
@@ -130,7 +130,7 @@ import Testing
             sets.append(try #require(report.set))
         }
         #expect(Set(sets).count == 3, "runs in the same second get distinct sets")
-        let catalog = try await SetCatalog.load(from: LocalSink(directory: dir.sub("backups")), plan: "app", sourceNames: ["minio", "config"])
+        let catalog = try await Self.plan(dir).catalog(in: LocalSink(directory: dir.sub("backups")))
         #expect(catalog.sets.map(\.timestamp) == Array(sets.suffix(2)))
     }
 
@@ -140,7 +140,7 @@ import Testing
         try Self.fill(dir)
         let report = await BackupRunner(plan: Self.plan(dir), logger: testLogger).run(.init(onlySources: ["config"], tag: "pre-deploy"))
         #expect(report.status == .succeeded && report.artifacts.map(\.source) == ["config"])
-        let catalog = try await SetCatalog.load(from: LocalSink(directory: dir.sub("backups")), plan: "app", sourceNames: ["minio", "config"])
+        let catalog = try await Self.plan(dir).catalog(in: LocalSink(directory: dir.sub("backups")))
         #expect(catalog.newestGood?.manifest?.tag == "pre-deploy")
         #expect(catalog.newestGood?.manifest?.isPartial == true)
         let bad = await BackupRunner(plan: Self.plan(dir), logger: testLogger).run(.init(onlySources: ["nope"]))

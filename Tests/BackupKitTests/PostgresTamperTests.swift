@@ -9,7 +9,8 @@ import Testing
 /// `verify --restore-test`, not in the drill of a run.
 extension PostgresTests {
     /// Replaces the plain dump's SQL with `edit(sql)`, gzipped again, and records its new size and
-    /// SHA-256 in the manifest.
+    /// SHA-256 in the manifest, signed again with the plan's key (the guard must hold even against
+    /// whoever holds the key).
     func tamper(_ dir: TemporaryDirectory, subject: String, _ edit: (String) -> String) throws {
         let backups = dir.sub("backups")
         let names = BackupctlTests.finalNames(backups)
@@ -26,7 +27,7 @@ extension PostgresTests {
         let index = try #require(manifest.artifacts.firstIndex { $0.name == dumpName })
         manifest.artifacts[index].size = Int64(bytes.count)
         manifest.artifacts[index].sha256 = SHA256.hash(data: bytes).hexString
-        try writeFile("\(backups)/\(manifestName)", try manifest.encoded(), mode: 0o600)
+        try writeSignedManifest(manifest, in: backups, plan: manifest.plan)
     }
 
     /// A small fixture database and a workspace for it; `body` gets the database, the workspace and the

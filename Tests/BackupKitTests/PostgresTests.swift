@@ -294,7 +294,7 @@ import Testing
         var manifest = try Manifest.decode(readFile(dir.sub("backups/\(manifestName)"))!, key: manifestName)
         manifest.artifacts[0].details["tables"] = .object(["sales.orders": .integer(1999), "public.audit": .integer(2000),
                                                             "public.empty_table": .integer(0), "Ünïcode Schema.Tabulka Žluťoučká": .integer(3)])
-        try writeFile(dir.sub("backups/\(manifestName)"), try manifest.encoded(), mode: 0o600)
+        try writeSignedManifest(manifest, in: dir.sub("backups"), plan: manifest.plan)
         let failed = try run(["verify", "--latest", "--restore-test"], in: dir)
         #expect(failed.status == 3, "\(failed.stdout)")
         #expect(failed.stdout.contains("sales.orders: 2000 rows restored, 1999 dumped"), "\(failed.stdout)")

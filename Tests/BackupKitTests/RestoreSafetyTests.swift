@@ -38,7 +38,7 @@ import Testing
                                          layout: .tree, size: digest.size, sha256: digest.sha256, contentBytes: 0, entries: 2, durationSeconds: 0,
                                          verification: VerificationRecord(status: .passed, checkedAt: Date(), checks: []))]
         )
-        try writeFile(dir.sub("backups/\(manifest.key)"), try manifest.encoded(), mode: 0o600)
+        try writeSignedManifest(manifest, in: dir.sub("backups"))
         return BackupPlan(name: "app", sources: [DirectorySource(name: "minio", configuration: .init(path: dir.sub("data")))],
                           sinks: [LocalSink(directory: dir.sub("backups"))])
     }

@@ -148,3 +148,11 @@ func waitUntil(timeout: Double = 10, _ condition: () throws -> Bool) rethrows ->
     }
     return true
 }
+
+/// Writes `manifest` to `directory/<its key>`, signed with the signing key the plan keeps in `directory`
+/// (made there if missing), as the plan's own host would: for tests whose hostile content comes from
+/// someone who holds the key, so that the checks behind the signature are what is tested.
+func writeSignedManifest(_ manifest: Manifest, in directory: String, plan: String = "app") throws {
+    let (key, _) = try ManifestSigningKey.loadOrCreate(at: directory + "/.backupctl-\(plan).signing-key")
+    try writeFile(directory + "/" + manifest.key, try manifest.signed(with: key).encoded(), mode: 0o600)
+}

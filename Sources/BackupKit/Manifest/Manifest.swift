@@ -20,6 +20,9 @@ public struct Manifest: Sendable, Codable, Hashable {
     public var warnings: [String]
     /// The sources a partial run (`run --only`) backed up; nil when the run covered the whole plan.
     public var sources: [String]?
+    /// The plan's Ed25519 signature over everything else here (``signed(with:)``); nil in sets
+    /// written before BackupKit signed them.
+    public var signature: ManifestSignature?
 
     public init(
         plan: String, timestamp: SetTimestamp, tag: String? = nil, host: String, toolVersion: String = BackupKitVersion.current,
@@ -44,7 +47,7 @@ public struct Manifest: Sendable, Codable, Hashable {
     public var isPartial: Bool { sources != nil }
 
     enum CodingKeys: String, CodingKey {
-        case format, plan, timestamp, tag, host, artifacts, sinks, warnings, sources
+        case format, plan, timestamp, tag, host, artifacts, sinks, warnings, sources, signature
         case toolVersion = "tool_version"
         case startedAt = "started_at"
         case completedAt = "completed_at"

@@ -14,6 +14,9 @@ public struct SetCatalog: Sendable {
         /// Why retention must keep the set although it is not good (an unreadable manifest to inspect,
         /// files that may belong to a run in progress), or nil.
         public var protection: String?
+        /// What checking the manifest's signature found; nil without a manifest, or one that is not used
+        /// for another reason (undecodable, an invalid name).
+        public var signature: SignatureCheck?
 
         /// Complete (manifest present, every artifact stored at its recorded size) and verified.
         public var isGood: Bool { health.isGood }
@@ -60,7 +63,13 @@ public struct SetCatalog: Sendable {
     /// load throw, so retention never acts on a partial picture. A set dated more than
     /// ``futureTolerance`` after `now` is ``SetHealth/futureDated(by:)`` and protected, whatever else
     /// is wrong with it.
-    public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>, now: Date = Date()) async throws -> SetCatalog {
+    ///
+    /// Every manifest's signature is checked with `publicKey` (nil: this host has none): a signature that
+    /// fails makes the set ``SetHealth/badSignature(manifest:problem:)``, rejected like an invalid
+    /// manifest; a complete set without a signature, or whose signature cannot be checked, is
+    /// ``SetHealth/unsigned(manifest:)`` or ``SetHealth/unverifiableSignature(manifest:keyID:)``.
+    public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>, publicKey: ManifestPublicKey?,
+                            now: Date = Date()) async throws -> SetCatalog {
         let objects = try await sink.list()
         var byTimestamp: [SetTimestamp: [StoredObject]] = [:]
         var manifests: [SetTimestamp: [(plan: String, key: String, size: Int64)]] = [:]
@@ -81,17 +90,19 @@ public struct SetCatalog: Sendable {
             let files = byTimestamp[timestamp] ?? []
             var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], health: .good)
             let manifest: Manifest
-            switch try await readUsableManifest(ownKey, size: own.size, from: sink) {
+            switch try await readUsableManifest(ownKey, size: own.size, from: sink, publicKey: publicKey) {
             case .usable(let usable):
                 manifest = usable
             case .rejected(let health, let protection):
                 entry.objects = files.filter { sourceNames.contains(sourceName(of: $0.key)) }
                 entry.health = health
+                if case .badSignature(_, let problem) = health { entry.signature = .invalid(problem) }
                 entry.protection = protection
                 entries[timestamp] = entry
                 continue
             }
             entry.manifest = manifest
+            entry.signature = manifest.checkSignature(with: publicKey)
             ownPrefixes.formUnion(manifest.artifacts.compactMap { ArtifactName.parse($0.name)?.prefix })
             let listed = Set(manifest.artifacts.map(\.name))
             entry.objects = files.filter { listed.contains($0.key) }
@@ -102,6 +113,13 @@ public struct SetCatalog: Sendable {
                 entry.health = .wrongSize(artifact: wrong.name, stored: sizes[wrong.name]!, recorded: wrong.size)
             } else if !manifest.isVerified {
                 entry.health = .unverified
+            } else {
+                switch entry.signature {
+                case .valid, nil: break
+                case .unsigned: entry.health = .unsigned(manifest: ownKey)
+                case .noKey(let keyID): entry.health = .unverifiableSignature(manifest: ownKey, keyID: keyID)
+                case .invalid: break // rejected when read
+                }
             }
             entries[timestamp] = entry
         }
@@ -111,7 +129,7 @@ public struct SetCatalog: Sendable {
             var claimed = Set<String>()
             var uncertain = false
             for other in manifests[timestamp] ?? [] where other.plan != plan {
-                if case .usable(let manifest) = try await readUsableManifest(other.key, size: other.size, from: sink) {
+                if case .usable(let manifest) = try await readUsableManifest(other.key, size: other.size, from: sink, publicKey: nil) {
                     claimed.formUnion(manifest.artifacts.map(\.name))
                 } else {
                     uncertain = true
@@ -158,8 +176,9 @@ public struct SetCatalog: Sendable {
         case rejected(SetHealth, protection: String)
     }
 
-    /// Reads a manifest and checks its names. Failing to *read* it throws.
-    static func readUsableManifest(_ key: String, size: Int64, from sink: any Sink) async throws -> ManifestReading {
+    /// Reads a manifest and checks its names and, with `publicKey`, that its signature is not invalid.
+    /// Failing to *read* it throws.
+    static func readUsableManifest(_ key: String, size: Int64, from sink: any Sink, publicKey: ManifestPublicKey?) async throws -> ManifestReading {
         guard size <= maximumManifestBytes else {
             return .rejected(.oversizedManifest(manifest: key, size: size), protection: "its manifest is too large to read: kept for inspection")
         }
@@ -172,13 +191,16 @@ public struct SetCatalog: Sendable {
         if let problem = manifest.nameProblem(key: key) {
             return .rejected(.invalidManifest(manifest: key, problem: problem), protection: "its manifest holds an invalid name: kept for inspection")
         }
+        if case .invalid(let problem) = manifest.checkSignature(with: publicKey) {
+            return .rejected(.badSignature(manifest: key, problem: problem), protection: "its manifest's signature fails: kept for inspection")
+        }
         return .usable(manifest)
     }
 
     /// The size of the newest good artifact of `source` and `subject`, for the shrink check and space estimates.
     public func previousSize(source: String, subject: String) -> Int64? {
         let subject = ArtifactName.sanitizedSubject(subject)
-        return sets.reversed().lazy.filter(\.isGood)
+        return sets.reversed().lazy.filter { $0.isGood || $0.health.isGoodButUnsigned }
             .compactMap { $0.manifest?.artifacts.first { $0.source == source && $0.subject == subject } }
             .first?.size
     }
@@ -212,6 +234,6 @@ extension BackupPlan {
     /// This plan's sets in `sink`, as of `now` (which decides what is incomplete but recent, and what
     /// is dated in the future).
     public func catalog(in sink: any Sink, now: Date = Date()) async throws -> SetCatalog {
-        try await SetCatalog.load(from: sink, plan: name, sourceNames: Set(sources.map(\.source.name)), now: now)
+        try await SetCatalog.load(from: sink, plan: name, sourceNames: Set(sources.map(\.source.name)), publicKey: try manifestPublicKey(), now: now)
     }
 }

@@ -10,6 +10,15 @@ public enum SetHealth: Sendable, Hashable {
     /// an artifact `name` that is not made of its source, subject and set): someone or something
     /// changed it, so none of its names are used. `problem` names the field.
     case invalidManifest(manifest: String, problem: String)
+    /// The manifest's signature fails its check (``SignatureCheck/invalid(_:)``): it was changed after it
+    /// was signed, or signed with another key. None of it is used; retention keeps it for inspection.
+    case badSignature(manifest: String, problem: String)
+    /// The set is complete, but its manifest has no signature: written before BackupKit signed sets,
+    /// or its signature was removed. Restored only with `--allow-unsigned`.
+    case unsigned(manifest: String)
+    /// The set is complete and signed by key `keyID`, but this host has no public key to check the
+    /// signature with. Restored only with `--allow-unsigned`, or once `signing.public_key` is set.
+    case unverifiableSignature(manifest: String, keyID: String)
     /// An artifact the manifest lists is not in the sink.
     case missingArtifact(String)
     /// An artifact is stored at another size than the manifest records.
@@ -26,6 +35,24 @@ public enum SetHealth: Sendable, Hashable {
 
     public var isGood: Bool { self == .good }
 
+    /// Changed by someone or something other than BackupKit: an invalid name, or a signature that fails.
+    /// The newest set being so is never a reason to restore an older one in its place.
+    public var isTampered: Bool {
+        switch self {
+        case .invalidManifest, .badSignature: true
+        default: false
+        }
+    }
+
+    /// Good but for its signature: unsigned, or signed with a key this host cannot check. Such a set
+    /// restores with `--allow-unsigned`.
+    public var isGoodButUnsigned: Bool {
+        switch self {
+        case .unsigned, .unverifiableSignature: true
+        default: false
+        }
+    }
+
     /// Why the set is not good, for people; nil when it is.
     public var problem: String? {
         switch self {
@@ -34,6 +61,11 @@ public enum SetHealth: Sendable, Hashable {
         case .oversizedManifest(let key, let size):
             "manifest \(key) is \(formatBytes(size)); a manifest is at most \(formatBytes(SetCatalog.maximumManifestBytes)), so it was not read"
         case .invalidManifest(let manifest, let problem): "invalid manifest \(manifest): \(problem)"
+        case .badSignature(let manifest, let problem): "bad signature: manifest \(manifest): \(problem)"
+        case .unsigned(let manifest):
+            "unsigned: manifest \(manifest) has no signature (written before BackupKit signed sets, or its signature was removed); restoring it needs --allow-unsigned"
+        case .unverifiableSignature(let manifest, let keyID):
+            "signature not checked: manifest \(manifest) is signed by key \(keyID), but this host has no public key to check it with; set signing.public_key to the key `backupctl key` prints on the backup host, or restore with --allow-unsigned"
         case .missingArtifact(let name): "damaged: \(name) is missing"
         case .wrongSize(let name, let stored, let recorded): "damaged: \(name) is \(stored) bytes, the manifest says \(recorded)"
         case .unverified: "unverified: an artifact failed verification"

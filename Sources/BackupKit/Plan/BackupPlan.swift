@@ -33,6 +33,8 @@ public struct BackupPlan: Sendable {
     /// ``stateDirectory`` when it is set, else inside the first local sink's directory (same file system,
     /// so storing is a rename), else a temporary directory.
     public var stagingDirectory: String?
+    /// Which key signs the plan's manifests, and which checks them.
+    public var signing: SigningSettings
     /// Where the plan came from, for messages: a file path or "environment".
     public var origin: String
 
@@ -41,8 +43,10 @@ public struct BackupPlan: Sendable {
         archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
         retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), staleAfter: PlanDuration? = nil,
         schedule: ScheduleSettings? = nil, heartbeatURL: Secret? = nil, heartbeat: (any Notifier)? = nil, metricsFile: String? = nil,
-        stagingDirectory: String? = nil, stateDirectory: String? = nil, formats: ArchiveFormatTable = .standard, origin: String = "code"
+        stagingDirectory: String? = nil, stateDirectory: String? = nil, signing: SigningSettings = SigningSettings(), formats: ArchiveFormatTable = .standard,
+        origin: String = "code"
     ) {
+        self.signing = signing
         self.formats = formats
         self.name = name
         self.sources = sources

@@ -13,6 +13,7 @@ struct PlanFile: Decodable {
         case metricsFile = "metrics_file"
         case stagingDirectory = "staging_dir"
         case stateDirectory = "state_dir"
+        case signing
     }
 
     init(from decoder: any Decoder) throws {
@@ -68,6 +69,7 @@ struct PlanFile: Decodable {
             metricsFile: try container.decodeIfPresent(String.self, forKey: .metricsFile).map { resolvePath($0, against: context.baseDirectory) },
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },
             stateDirectory: try container.decodeIfPresent(String.self, forKey: .stateDirectory).map { resolvePath($0, against: context.baseDirectory) },
+            signing: try container.decodeIfPresent(SigningSettings.self, forKey: .signing) ?? SigningSettings(),
             formats: context.registry.formats,
             origin: context.origin
         )

@@ -81,6 +81,7 @@ public struct PlanLoader: Sendable {
         let defaults: [(String, any Encodable)] = [
             ("name", plan.name), ("archive", plan.archive), ("verify", plan.verification),
             ("retention", plan.retention), ("staging_dir", plan.resolvedStagingDirectory), ("state_dir", plan.resolvedStateDirectory),
+            ("signing", ["key_file": plan.signingKeyPath]),
         ]
         for (key, value) in defaults where mapping[Node(key)] == nil {
             if let node = try Yams.compose(yaml: YAMLEncoder().encode(value)) { mapping[Node(key)] = node }

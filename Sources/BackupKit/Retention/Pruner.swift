@@ -34,9 +34,14 @@ public struct Pruner: Sendable {
 
     /// Prunes `sink` as `catalog` (its catalog, read once by the caller) describes it.
     package func prune(_ sink: any Sink, catalog: SetCatalog, dryRun: Bool) async -> Result {
-        let candidates = catalog.sets.map {
-            RetentionPlanner.Candidate(timestamp: $0.timestamp, isGood: $0.isGood, tag: $0.manifest?.tag, isPartial: $0.manifest?.isPartial ?? false,
-                                       protection: $0.protection)
+        // Sets written before BackupKit signed them count as good when a signed good set is newer: they are
+        // the history from before the upgrade. An unsigned set newer than every signed one is not good
+        // (anyone who can write to the sink can make one), so it can never push a real set out.
+        let newestSigned = catalog.newestGood?.timestamp
+        let candidates = catalog.sets.map { set in
+            let isLegacy = set.health.isGoodButUnsigned && newestSigned.map { set.timestamp < $0 } == true
+            return RetentionPlanner.Candidate(timestamp: set.timestamp, isGood: set.isGood || isLegacy, tag: set.manifest?.tag,
+                                              isPartial: set.manifest?.isPartial ?? false, protection: set.protection)
         }
         let decisions = RetentionPlanner.plan(candidates, policy: plan.retention)
         var outcome = PruneOutcome(sink: sink.name, deleted: [])

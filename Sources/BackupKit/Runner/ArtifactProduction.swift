@@ -107,11 +107,11 @@ extension BackupRunner {
         }
     }
 
-    /// Stores every artifact in every sink, the sinks in parallel, then the manifest in each sink that
-    /// stored everything. Returns each sink's outcome, and the manifest when it could be written.
+    /// Stores every artifact in every sink, the sinks in parallel, then the manifest, signed with
+    /// `signingKey`, in each sink that stored everything. Returns each sink's outcome, and the manifest when it could be written.
     func store(
         _ staged: [(StagedFile, ManifestArtifact)], manifest: @escaping @Sendable ([SinkOutcome]) -> Manifest,
-        staging: String, emit: @escaping @Sendable (BackupEvent) -> Void
+        signingKey: ManifestSigningKey, staging: String, emit: @escaping @Sendable (BackupEvent) -> Void
     ) async -> (outcomes: [SinkOutcome], manifest: Manifest?) {
         var outcomes = await withTaskGroup(of: (Int, SinkOutcome).self) { group in
             for (index, sink) in plan.sinks.enumerated() {
@@ -138,10 +138,12 @@ extension BackupRunner {
             return results.sorted { $0.0 < $1.0 }.map(\.1)
         }
 
-        let record = manifest(outcomes)
+        let record: Manifest
         let manifestFile: StagedFile
         do {
-            manifestFile = try await runBlocking { try record.staged(in: staging) }
+            let signed = try manifest(outcomes).signed(with: signingKey)
+            record = signed
+            manifestFile = try await runBlocking { try signed.staged(in: staging) }
         } catch {
             let failure = BackupError.wrap(error, as: .io, "staging the manifest")
             let message = "cannot write the manifest: \(failure.message)"

@@ -85,6 +85,7 @@ public struct BackupRunner: Sendable {
             try plan.validate()
             let selected = try selectSources(options)
             lock = try RunLock.acquire(path: plan.lockPath, plan: plan.name)
+            let signingKey = try loadSigningKey(warnings: warnings)
             try prepareStaging(staging)
             primary = await loadPrimaryCatalog(catalogs, warnings: warnings, emit: emit)
             let timestamp = try await uniqueTimestamp(avoiding: primary)
@@ -136,7 +137,7 @@ public struct BackupRunner: Sendable {
                          completedAt: now(), artifacts: stagedArtifacts.map(\.1), sinks: outcomes, warnings: warnings.all,
                          sources: selected.count < plan.sources.count ? selected.map(\.source.name) : nil)
             }
-            let (outcomes, manifest) = await store(staged, manifest: manifestFor, staging: staging, emit: emit)
+            let (outcomes, manifest) = await store(staged, manifest: manifestFor, signingKey: signingKey, staging: staging, emit: emit)
             report.sinks = outcomes
             let storedIn = outcomes.filter { $0.status == .stored }.map(\.sink)
             if let manifest {
@@ -264,6 +265,16 @@ public struct BackupRunner: Sendable {
             throw BackupError(.usage, "--tag \(tag): use letters, digits, '.' and '-'")
         }
         return plan.sources.filter { options.onlySources.contains($0.source.name) }
+    }
+
+    /// The key that signs this run's manifest, made on the plan's first run.
+    private func loadSigningKey(warnings: WarningLog) throws -> ManifestSigningKey {
+        let (key, created) = try plan.signingKey()
+        if created {
+            logger.notice("made the plan's signing key: keep a copy apart from the backups, and give restore hosts its public key (`backupctl key`)",
+                          metadata: ["plan": "\(plan.name)", "key_file": "\(key.path)", "key_id": "\(key.publicKey.id)"])
+        }
+        return key
     }
 
     private func prepareStaging(_ staging: String) throws {

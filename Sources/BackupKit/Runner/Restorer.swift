@@ -14,10 +14,19 @@ import Glibc
 public struct Restorer: Sendable {
     public var plan: BackupPlan
     public var logger: Logger
+    /// Gets what a person should know about a restore that goes on: a set restored without its
+    /// signature checked, a damaged copy replaced by another sink's. Each is also logged.
+    public var onWarning: @Sendable (String) -> Void
 
-    public init(plan: BackupPlan, logger: Logger) {
+    public init(plan: BackupPlan, logger: Logger, onWarning: @escaping @Sendable (String) -> Void = { _ in }) {
         self.plan = plan
         self.logger = logger
+        self.onWarning = onWarning
+    }
+
+    private func warn(_ message: String) {
+        logger.warning("\(message)")
+        onWarning(message)
     }
 
     public struct Options: Sendable {
@@ -33,9 +42,15 @@ public struct Restorer: Sendable {
         public var force: Bool
         public var dropExisting: Bool
         public var jobs: Int?
+        /// Restore a set whose manifest is unsigned (written before BackupKit signed sets) or signed with a
+        /// key this host cannot check. Its sizes and SHA-256 are still checked against the manifest, but
+        /// nothing proves the plan's backup host wrote that manifest.
+        public var allowUnsigned: Bool
 
         public init(timestamp: SetTimestamp? = nil, sink: String? = nil, onlySources: [String] = [], subjects: [String] = [],
-                    destination: RestoreDestination, force: Bool = false, dropExisting: Bool = false, jobs: Int? = nil) {
+                    destination: RestoreDestination, force: Bool = false, dropExisting: Bool = false, jobs: Int? = nil,
+                    allowUnsigned: Bool = false) {
+            self.allowUnsigned = allowUnsigned
             self.timestamp = timestamp
             self.sink = sink
             self.onlySources = onlySources
@@ -47,10 +62,41 @@ public struct Restorer: Sendable {
         }
     }
 
+    /// Restores the set `options` selects. Without `options.sink`, when the chosen sink's copy of the set
+    /// turns out damaged (an artifact fails its size, SHA-256 or decompression check, before anything is
+    /// written), the same set is restored from the next sink that holds a good copy, and the damage is
+    /// logged; with `options.sink`, the error names the sinks that hold good copies.
     public func restore(_ options: Options) async throws -> [RestoreReport] {
         let (sink, entry) = try await findSet(options)
-        guard let manifest = entry.manifest, entry.isGood else {
-            throw BackupError(.restoreFailed, "set \(entry.timestamp) in sink '\(sink.name)' is not a good set (\(entry.problem ?? "no manifest")); choose another with --set")
+        do {
+            return try await restore(entry, from: sink, options)
+        } catch let error as BackupError where error.code == .verificationFailed {
+            var damaged = error
+            var damagedSink = sink
+            let others = options.sink == nil ? try await goodCopies(of: entry.timestamp, except: sink.name, options) : []
+            for (other, copy) in others {
+                warn("the copy of set \(entry.timestamp) in sink '\(damagedSink.name)' is damaged (\(damaged.message)); nothing was written from it. Restoring the same set from sink '\(other.name)'")
+                do {
+                    return try await restore(copy, from: other, options)
+                } catch let error as BackupError where error.code == .verificationFailed {
+                    (damaged, damagedSink) = (error, other)
+                }
+            }
+            guard others.isEmpty, options.sink != nil else { throw damaged }
+            let good = try await goodCopies(of: entry.timestamp, except: sink.name, options)
+            guard !good.isEmpty else { throw damaged }
+            throw BackupError(.verificationFailed, "\(damaged.message). Nothing was written. A good copy of set \(entry.timestamp) is in \(good.map { "sink '\($0.0.name)'" }.joined(separator: ", ")): restore with --sink \(good[0].0.name)", underlying: damaged)
+        }
+    }
+
+    private func restore(_ entry: SetCatalog.Entry, from sink: any Sink, _ options: Options) async throws -> [RestoreReport] {
+        let accepted = entry.isGood || (options.allowUnsigned && entry.health.isGoodButUnsigned)
+        guard let manifest = entry.manifest, accepted else {
+            let hint = entry.health.isGoodButUnsigned ? "" : "; choose another with --set"
+            throw BackupError(.restoreFailed, "refusing to restore set \(entry.timestamp) from sink '\(sink.name)': it is not a good set (\(entry.problem ?? "no manifest"))\(hint). Nothing was written (exit 8)")
+        }
+        if !entry.isGood {
+            warn("--allow-unsigned: set \(entry.timestamp) in sink '\(sink.name)' is restored without its manifest's signature checked (\(entry.problem ?? "")). Its artifacts are checked against the manifest's sizes and SHA-256, but nothing proves the plan's backup host wrote that manifest")
         }
         for name in options.onlySources where !manifest.artifacts.contains(where: { $0.source == name }) {
             throw BackupError(.usage, "--only \(name): set \(entry.timestamp) holds no artifact of source '\(name)'; it holds \(Set(manifest.artifacts.map(\.source)).sorted().joined(separator: ", "))")
@@ -202,8 +248,22 @@ public struct Restorer: Sendable {
         }
     }
 
+    /// The usable copies of set `timestamp` in the plan's sinks other than `except`, local ones first.
+    private func goodCopies(of timestamp: SetTimestamp, except: String, _ options: Options) async throws -> [(any Sink, SetCatalog.Entry)] {
+        var copies: [(any Sink, SetCatalog.Entry)] = []
+        for sink in orderedSinks() where sink.name != except {
+            guard let catalog = try? await plan.catalog(in: sink), let entry = catalog.set(timestamp) else { continue }
+            if entry.isGood || (options.allowUnsigned && entry.health.isGoodButUnsigned) { copies.append((sink, entry)) }
+        }
+        return copies
+    }
+
+    private func orderedSinks() -> [any Sink] {
+        plan.sinks.filter { $0.capabilities.localDirectory != nil } + plan.sinks.filter { $0.capabilities.localDirectory == nil }
+    }
+
     /// The sink and set to restore from. Without a timestamp, a sink whose newest set has an invalid
-    /// manifest (tampered with) offers no older set in its place: that is refused, naming the manifest.
+    /// manifest or a failing signature (tampered with) offers no older set in its place: that is refused, naming the manifest.
     /// Sets dated in the future (``SetHealth/futureDated(by:)``) are never the newest.
     func findSet(_ options: Options) async throws -> (any Sink, SetCatalog.Entry) {
         let candidates: [any Sink]
@@ -213,7 +273,7 @@ public struct Restorer: Sendable {
             }
             candidates = [sink]
         } else {
-            candidates = plan.sinks.filter { $0.capabilities.localDirectory != nil } + plan.sinks.filter { $0.capabilities.localDirectory == nil }
+            candidates = orderedSinks()
         }
         var problems: [String] = []
         var refusal: BackupError?
@@ -223,11 +283,13 @@ public struct Restorer: Sendable {
                 if let timestamp = options.timestamp {
                     if let entry = catalog.set(timestamp) { return (sink, entry) }
                     problems.append("sink '\(sink.name)' has no set \(timestamp)")
-                } else if let tampered = catalog.sets.last(where: { $0.manifestKey != nil && !$0.isFutureDated }),
-                          case .invalidManifest = tampered.health {
-                    refusal = refusal ?? BackupError(.restoreFailed, "the newest set \(tampered.timestamp) in sink '\(sink.name)' is not a good set (\(tampered.problem ?? "")); no older set is restored in its place. Inspect the manifest, or choose a set with --set")
+                } else if let tampered = catalog.sets.last(where: { $0.manifestKey != nil && !$0.isFutureDated }), tampered.health.isTampered {
+                    refusal = refusal ?? BackupError(.restoreFailed, "the newest set \(tampered.timestamp) in sink '\(sink.name)' is not a good set (\(tampered.problem ?? "")); no older set is restored in its place. Inspect the manifest, or choose a set with --set. Nothing was written (exit 8)")
                 } else if let entry = catalog.newestGood {
                     return (sink, entry)
+                } else if let unsigned = catalog.sets.last(where: { $0.health.isGoodButUnsigned && !$0.isFutureDated }) {
+                    if options.allowUnsigned { return (sink, unsigned) }
+                    refusal = refusal ?? BackupError(.restoreFailed, "sink '\(sink.name)' has no signed good set; its newest complete set \(unsigned.timestamp) is \(unsigned.problem ?? "unsigned"). Nothing was written (exit 8)")
                 } else {
                     problems.append("sink '\(sink.name)' has no good set")
                 }

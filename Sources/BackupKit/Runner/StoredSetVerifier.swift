@@ -38,7 +38,11 @@ public struct StoredSetVerifier: Sendable {
     /// Verifies the set at `timestamp` in `sink`, or the newest set with a manifest when nil. With
     /// `restoreTest`, every artifact whose source has a restore drill is also restored into something
     /// disposable and checked; the result is recorded in the set's manifest in that sink.
-    public func verify(sink: any Sink, timestamp: SetTimestamp?, restoreTest: Bool = false) async throws -> Result {
+    ///
+    /// A set whose manifest is unsigned, or signed with a key this host cannot check, fails unless
+    /// `allowUnsigned`; a manifest whose signature fails is never used. Drill results are recorded only
+    /// in a manifest this host's signing key signed (it is signed again), never in an unsigned one.
+    public func verify(sink: any Sink, timestamp: SetTimestamp?, restoreTest: Bool = false, allowUnsigned: Bool = false) async throws -> Result {
         let catalog = try await plan.catalog(in: sink)
         let entry: SetCatalog.Entry
         if let timestamp {
@@ -48,7 +52,7 @@ public struct StoredSetVerifier: Sendable {
             entry = found
         } else {
             // A set dated in the future is not the newest: it would hide every real set (see `list`).
-            guard let newest = catalog.sets.last(where: { $0.manifest != nil && !$0.isFutureDated }) else {
+            guard let newest = catalog.sets.last(where: { $0.manifestKey != nil && !$0.isFutureDated }) else {
                 throw BackupError(.notFound, "sink '\(sink.name)' holds no complete set of plan '\(plan.name)' to verify")
             }
             entry = newest
@@ -93,16 +97,29 @@ public struct StoredSetVerifier: Sendable {
                 results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: message))
             }
         }
-        let passed = results.allSatisfy(\.passed) && entry.problem == nil
+        let accepted = entry.problem == nil || (allowUnsigned && entry.health.isGoodButUnsigned)
+        let passed = results.allSatisfy(\.passed) && accepted
         if updated != manifest {
             try await record(updated, in: sink, staging: staging)
         }
         return Result(sink: sink.name, set: entry.timestamp, passed: passed, artifacts: results, problem: entry.problem)
     }
 
-    /// Replaces the set's manifest in the sink with one that records the drills (an atomic put).
+    /// Replaces the set's manifest in the sink with one that records the drills (an atomic put), signed
+    /// again with this host's signing key, only when that key signed it: an unsigned manifest is never
+    /// signed here, and a host without the key records nothing.
     private func record(_ manifest: Manifest, in sink: any Sink, staging: String) async throws {
+        guard FileManager.default.fileExists(atPath: plan.signingKeyPath) else {
+            logger.notice("the drill results are not recorded in the manifest: this host has no signing key", metadata: ["key_file": "\(plan.signingKeyPath)"])
+            return
+        }
+        let key = try ManifestSigningKey.load(from: plan.signingKeyPath)
+        guard manifest.signature?.keyID == key.publicKey.id else {
+            logger.notice("the drill results are not recorded in the manifest: this host's signing key did not sign it",
+                          metadata: ["manifest": "\(manifest.key)", "key_id": "\(key.publicKey.id)"])
+            return
+        }
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try await sink.put(manifest.key, from: try manifest.staged(in: staging))
+        try await sink.put(manifest.key, from: try manifest.signed(with: key).staged(in: staging))
     }
 }
