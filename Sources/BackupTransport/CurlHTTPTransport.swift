@@ -6,9 +6,12 @@ import CCurl
 package struct CurlHTTPTransport: HTTPTransport {
     /// A CA bundle for a private certificate authority.
     package var caFile: String?
+    /// Seconds a transfer may move less than 1 KiB/s before it fails as stalled (and can be retried).
+    package var stallTimeout: Double
 
-    package init(caFile: String? = nil) {
+    package init(caFile: String? = nil, stallTimeout: Double = 60) {
         self.caFile = caFile
+        self.stallTimeout = stallTimeout
     }
 
     package func send(_ request: HTTPRequest, onHeaders: ((Int, [String: String]) throws -> Void)?,
@@ -19,6 +22,7 @@ package struct CurlHTTPTransport: HTTPTransport {
             try curl.set(CURLOPT_USERPWD, "\(signing.accessKey):\(signing.secretKey)")
         }
         if let caFile { try curl.set(CURLOPT_CAINFO, caFile) }
+        try curl.set(CURLOPT_LOW_SPEED_TIME, max(1, Int(stallTimeout.rounded())))
         if let timeout = request.timeout { try curl.set(CURLOPT_TIMEOUT_MS, Int(timeout * 1000)) }
         for header in request.headers { curl.addHeader(header) }
         switch request.method {

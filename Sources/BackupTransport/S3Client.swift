@@ -25,7 +25,7 @@ package struct S3Client: Sendable {
         self.settings = settings
         self.component = component
         self.logger = logger
-        self.transport = transport ?? CurlHTTPTransport(caFile: settings.caFile)
+        self.transport = transport ?? CurlHTTPTransport(caFile: settings.caFile, stallTimeout: settings.stallTimeout)
         self.retry = retry ?? RetryPolicy(maxAttempts: settings.maxAttempts)
         credentials = try S3Credentials.resolve(settings, environment: environment, component: component)
     }

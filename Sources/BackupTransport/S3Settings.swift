@@ -36,11 +36,15 @@ public struct S3Settings: Sendable, Hashable {
     /// seconds (`abandoned_upload_age`). No run still going started its upload that long ago, even on
     /// another host sharing the prefix. Default 24 hours.
     public var abandonedUploadAge: Double
+    /// How long a transfer may move less than 1 KiB/s before it counts as stalled and is retried, in
+    /// seconds (`stall_timeout`). Default 60.
+    public var stallTimeout: Double
 
     public init(endpoint: String, region: String = "us-east-1", bucket: String, prefix: String = "", pathStyle: Bool? = nil,
                 accessKey: Secret? = nil, secretKey: Secret? = nil, sessionToken: Secret? = nil, credentialsFile: String? = nil,
                 profile: String? = nil, storageClass: String? = nil, serverSideEncryption: String? = nil, kmsKeyID: String? = nil,
-                caFile: String? = nil, partSize: Int64 = 16 << 20, concurrency: Int = 4, maxAttempts: Int = 5, abandonedUploadAge: Double = 86400) {
+                caFile: String? = nil, partSize: Int64 = 16 << 20, concurrency: Int = 4, maxAttempts: Int = 5, abandonedUploadAge: Double = 86400,
+                stallTimeout: Double = 60) {
         self.endpoint = endpoint.trimmingSuffix("/")
         self.region = region
         self.bucket = bucket
@@ -59,6 +63,7 @@ public struct S3Settings: Sendable, Hashable {
         self.concurrency = concurrency
         self.maxAttempts = maxAttempts
         self.abandonedUploadAge = abandonedUploadAge
+        self.stallTimeout = stallTimeout
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -75,6 +80,7 @@ public struct S3Settings: Sendable, Hashable {
         case partSize = "part_size"
         case maxAttempts = "max_attempts"
         case abandonedUploadAge = "abandoned_upload_age"
+        case stallTimeout = "stall_timeout"
     }
 
     /// The keys that only make sense for uploads, which a source refuses.
@@ -106,8 +112,12 @@ public struct S3Settings: Sendable, Hashable {
         let attempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? 5
         guard (1...20).contains(attempts) else { throw invalidValue(.maxAttempts, in: container, "must be between 1 and 20") }
         let abandonedAge = try container.decodeIfPresent(PlanDuration.self, forKey: .abandonedUploadAge)?.seconds ?? 86400
-        guard abandonedAge >= 3600 else {
-            throw invalidValue(.abandonedUploadAge, in: container, "must be at least 1h: a younger upload may belong to a run still going")
+        guard abandonedAge >= 1 else {
+            throw invalidValue(.abandonedUploadAge, in: container, "must be at least 1s (an upload younger than the longest run of any host writing to this prefix may belong to a run still going)")
+        }
+        let stallTimeout = try container.decodeIfPresent(PlanDuration.self, forKey: .stallTimeout)?.seconds ?? 60
+        guard (1...3600).contains(stallTimeout) else {
+            throw invalidValue(.stallTimeout, in: container, "must be between 1s and 1h")
         }
         func secret(_ key: CodingKeys, _ file: CodingKeys) throws -> Secret? {
             try container.decodeSecretIfPresent(key, fileKey: file, resolvingPathsAgainst: baseDirectory)
@@ -123,7 +133,8 @@ public struct S3Settings: Sendable, Hashable {
             serverSideEncryption: try container.decodeIfPresent(String.self, forKey: .serverSideEncryption),
             kmsKeyID: try container.decodeIfPresent(String.self, forKey: .kmsKeyID),
             caFile: try container.decodeIfPresent(String.self, forKey: .caFile).map(resolve),
-            partSize: partSize, concurrency: concurrency, maxAttempts: attempts, abandonedUploadAge: abandonedAge
+            partSize: partSize, concurrency: concurrency, maxAttempts: attempts, abandonedUploadAge: abandonedAge,
+            stallTimeout: stallTimeout
         )
     }
 

@@ -18,6 +18,23 @@ import Testing
         }
     }
 
+    /// A name too long for the file system (found by the fault suite): refused before anything is
+    /// written, in a short message, not by the disk writer halfway through with the whole name twice.
+    @Test(arguments: ["'n' * 300", "'n' * 10000", "'/'.join(['d' * 200] * 30) + '/f'"])
+    func aNameTooLongToWriteIsRefusedBeforeAnythingIs(name: String) async throws {
+        let dir = try TemporaryDirectory("too-long-name")
+        defer { dir.remove() }
+        let plan = try await RestoreSafetyTests.storeHostileSet(dir, script: "add(\(name))")
+        do {
+            _ = try await Restorer(plan: plan, logger: testLogger).restore(.init(destination: .directory(dir.sub("target"))))
+            Issue.record("the archive was restored")
+        } catch let error as BackupError {
+            #expect(error.code == .restoreFailed && error.message.contains("at most"), "\(error.message.prefix(300))")
+            #expect(error.message.utf8.count < 1000, "the message is \(error.message.utf8.count) bytes")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("target")), "nothing was written: \(listTree(dir.sub("target")).prefix(3))")
+    }
+
     @Test func shortNamesStayWhole() {
         #expect("db/app.sql".shortenedForMessage == "db/app.sql")
         let long = String(repeating: "a", count: 150) + String(repeating: "b", count: 150)

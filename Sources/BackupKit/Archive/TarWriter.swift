@@ -96,6 +96,7 @@ private let tarWriteCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPo
     }
 }
 
+/// libarchive's error text, with long words (the paths it quotes) shortened for messages.
 func archiveErrorText(_ archive: OpaquePointer) -> String {
-    archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+    (archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error").withLongWordsShortened
 }

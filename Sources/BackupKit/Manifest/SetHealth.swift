@@ -35,11 +35,12 @@ public enum SetHealth: Sendable, Hashable {
 
     public var isGood: Bool { self == .good }
 
-    /// Changed by someone or something other than BackupKit: an invalid name, or a signature that fails.
-    /// The newest set being so is never a reason to restore an older one in its place.
+    /// Changed by someone or something other than BackupKit: a manifest that cannot be decoded, holds an
+    /// invalid name, or whose signature fails. The newest set being so is never a reason to restore an
+    /// older one in its place.
     public var isTampered: Bool {
         switch self {
-        case .invalidManifest, .badSignature: true
+        case .unreadableManifest, .invalidManifest, .badSignature: true
         default: false
         }
     }

@@ -6,4 +6,10 @@ extension String {
         guard count > 200 else { return self }
         return "\(prefix(120))…(\(count - 180) more characters)…\(suffix(60))"
     }
+
+    /// The text with each word longer than 200 characters shortened as ``shortenedForMessage`` does.
+    package var withLongWordsShortened: String {
+        split(separator: " ", omittingEmptySubsequences: false).map { $0.count > 200 ? String($0).shortenedForMessage : String($0) }
+            .joined(separator: " ")
+    }
 }
