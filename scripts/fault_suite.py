@@ -314,7 +314,7 @@ def kills_during_run_and_prune():
         kills, corrupt, recovered = 0, [], 0
         for _ in range(RUNS):
             process = start_bk(ws, "run")
-            time.sleep(rng.uniform(0, duration * 1.1))
+            time.sleep(rng.uniform(0, duration * 0.9))
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
