@@ -56,7 +56,7 @@ public struct FilesSource: BackupSource {
     public func write(_ artifact: SourceArtifact, to archive: any ArchiveWriter, context: SourceContext) throws -> SourceReport {
         let archiver = TreeArchiver(archive: archive, context: context)
         for path in try expandedPaths() {
-            try archiver.add(path: path, archivePath: String(path.drop { $0 == "/" }))
+            try archiver.add(path: path, archivePath: RawPath(bytes: Array(path.bytes.drop { $0 == UInt8(ascii: "/") })))
         }
         return SourceReport()
     }
@@ -65,12 +65,13 @@ public struct FilesSource: BackupSource {
         try TreeRestore.restore(request, from: archive, context: context)
     }
 
-    /// Every file the list names, globs expanded, in order, each once.
-    func expandedPaths() throws -> [String] {
-        var result: [String] = []
-        var seen = Set<String>()
+    /// Every file the list names, globs expanded, in order, each once. Paths are bytes: a glob can
+    /// match a name that is not UTF-8.
+    func expandedPaths() throws -> [RawPath] {
+        var result: [RawPath] = []
+        var seen = Set<RawPath>()
         for pattern in configuration.paths {
-            let matches: [String]
+            let matches: [RawPath]
             if pattern.contains(where: { "*?[".contains($0) }) {
                 matches = try expandGlob(pattern)
                 if matches.isEmpty {
@@ -81,14 +82,14 @@ public struct FilesSource: BackupSource {
                 guard lstat(pattern, &info) == 0 else {
                     throw BackupError(.sourceFailed, "source '\(name)': \(pattern) cannot be read (\(String(cString: strerror(errno)))). Fix the path or remove it from 'paths'.")
                 }
-                matches = [pattern]
+                matches = [RawPath(pattern)]
             }
             for path in matches where seen.insert(path).inserted { result.append(path) }
         }
         return result
     }
 
-    private func expandGlob(_ pattern: String) throws -> [String] {
+    private func expandGlob(_ pattern: String) throws -> [RawPath] {
         var results = glob_t()
         defer { globfree(&results) }
         let status = glob(pattern, GLOB_ERR, nil, &results)
@@ -96,6 +97,6 @@ public struct FilesSource: BackupSource {
         guard status == 0 else {
             throw BackupError(.sourceFailed, "source '\(name)': cannot expand \(pattern) (a directory on the way is unreadable)")
         }
-        return (0..<Int(results.gl_pathc)).compactMap { results.gl_pathv[$0].map { String(cString: $0) } }
+        return (0..<Int(results.gl_pathc)).compactMap { results.gl_pathv[$0].map { RawPath(cString: $0) } }
     }
 }

@@ -1,3 +1,4 @@
+import BackupKit
 import Glibc
 
 /// An exclude pattern, matched against paths relative to a source's root.
@@ -25,13 +26,13 @@ package struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { pattern }
 
-    public func matches(_ relativePath: String, isDirectory: Bool) -> Bool {
+    /// Matches the path's bytes, so a name that is not UTF-8 can be excluded too (`caf?.txt`).
+    public func matches(_ relativePath: RawPath, isDirectory: Bool) -> Bool {
         if directoriesOnly && !isDirectory { return false }
-        let path = relativePath.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        return Self.match(components[...], path[...])
+        return Self.match(components[...], relativePath.components[...])
     }
 
-    private static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<String>) -> Bool {
+    private static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<RawPath>) -> Bool {
         guard let first = pattern.first else { return path.isEmpty }
         if first == "**" {
             let rest = pattern.dropFirst()
@@ -44,7 +45,7 @@ package struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
             }
         }
         // `*` matches names that start with a dot too, as in .gitignore.
-        guard let name = path.first, fnmatch(first, name, 0) == 0 else { return false }
+        guard let name = path.first, name.withCString({ fnmatch(first, $0, 0) }) == 0 else { return false }
         return match(pattern.dropFirst(), path.dropFirst())
     }
 }

@@ -81,13 +81,13 @@ public struct S3BucketSource: BackupSource {
                     // A folder marker: an empty object whose key ends in a slash.
                     let path = String(key.dropLast())
                     guard !path.isEmpty, directories.insert(path).inserted else { continue }
-                    try archive.beginEntry(ArchiveEntry(path: path, kind: .directory, permissions: 0o755,
+                    try archive.beginEntry(ArchiveEntry(path: RawPath(path), kind: .directory, permissions: 0o755,
                                                         modificationTime: Self.fileTime(object.lastModified), attributes: [Self.folderMarkerAttribute: "true"]))
                     try archive.endEntry()
                     objects += 1
                     continue
                 }
-                if (try? EntrySafety.checkPath(key)) == nil {
+                if (try? EntrySafety.checkPath(RawPath(key))) == nil {
                     context.warn("the key '\(key)' is not a safe file path; it can be restored to a bucket but not to a directory")
                 }
                 var entrySize: Int64 = 0
@@ -100,7 +100,7 @@ public struct S3BucketSource: BackupSource {
                     }
                     entrySize = size >= 0 ? size : object.size
                     let modified = headers["last-modified"].flatMap(Self.parseHTTPDate) ?? object.lastModified
-                    try archive.beginEntry(ArchiveEntry(path: key, kind: .file, size: entrySize, permissions: 0o644,
+                    try archive.beginEntry(ArchiveEntry(path: RawPath(key), kind: .file, size: entrySize, permissions: 0o644,
                                                         modificationTime: Self.fileTime(modified), attributes: attributes))
                 }, onData: { chunk in
                     try archive.write(chunk)
@@ -148,16 +148,19 @@ public struct S3BucketSource: BackupSource {
         var bytes: Int64 = 0
         while let entry = try archive.nextEntry() {
             try context.checkCancellation()
+            guard let key = entry.path.string else {
+                throw BackupError(.restoreFailed, "the entry '\(entry.path.shortenedForMessage)' has a name that is not UTF-8, which no S3 key can hold; restore it to a directory instead")
+            }
             switch entry.kind {
             case .directory where entry.attributes[Self.folderMarkerAttribute] == "true":
-                try client.upload(length: 0, as: entry.path + "/", headers: []) { _ in 0 }
+                try client.upload(length: 0, as: key + "/", headers: []) { _ in 0 }
             case .file:
                 var headers: [String] = []
                 for (name, value) in entry.attributes where name.hasPrefix(Self.attributePrefix) {
                     let header = String(name.dropFirst(Self.attributePrefix.count))
                     headers.append(header.hasPrefix("meta.") ? "x-amz-meta-\(header.dropFirst(5)): \(value)" : "\(header): \(value)")
                 }
-                try client.upload(length: entry.size, as: entry.path, headers: headers.sorted()) { try archive.read(into: $0) }
+                try client.upload(length: entry.size, as: key, headers: headers.sorted()) { try archive.read(into: $0) }
                 bytes += entry.size
             default:
                 continue

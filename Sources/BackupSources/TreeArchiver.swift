@@ -10,14 +10,17 @@ import Glibc
 /// - larger files stream; if one shrinks, the entry is padded to its declared size and a warning names
 ///   it; if one grows or its mtime moves, a warning names it;
 /// - a file that disappears before it is read is skipped with a warning.
-/// Sockets, FIFOs and devices are skipped with a warning. Names that are not UTF-8 are an error.
+/// Sockets, FIFOs and devices are skipped with a warning.
+///
+/// Names are read and stored as the file system's bytes. A name that is not UTF-8 is archived as its
+/// bytes (pax `hdrcharset=BINARY`) and restored as them, with a warning that shows it with `\xHH` escapes.
 final class TreeArchiver {
     static let smallFileLimit = 1 << 20
 
     private let archive: any ArchiveWriter
     private let context: SourceContext
     private let buffer: UnsafeMutableRawBufferPointer
-    private var hardlinks: [FileIdentity: String] = [:]
+    private var hardlinks: [FileIdentity: RawPath] = [:]
 
     struct FileIdentity: Hashable {
         var device: UInt64
@@ -34,42 +37,45 @@ final class TreeArchiver {
 
     /// Adds everything below `root`, with paths relative to it; `exclude` patterns skip paths.
     func addContents(of root: String, exclude: [GlobPattern]) throws {
-        try addChildren(of: root, relative: "", exclude: exclude)
+        try addChildren(of: RawPath(root), relative: "", exclude: exclude)
     }
 
     /// Adds one path (and, for a directory, everything below it) under `archivePath`.
-    func add(path: String, archivePath: String, exclude: [GlobPattern] = []) throws {
-        var info = stat()
-        guard lstat(path, &info) == 0 else {
+    func add(path: RawPath, archivePath: RawPath, exclude: [GlobPattern] = []) throws {
+        guard let info = path.linkStatus() else {
             if errno == ENOENT {
                 context.warn("\(path) disappeared before it was read; skipped")
                 return
             }
             throw sourceError("cannot read the attributes of \(path): \(String(cString: strerror(errno)))")
         }
+        if archivePath.string == nil { warnNotUTF8(archivePath) }
         try addEntry(path: path, archivePath: archivePath, info: info, exclude: exclude)
     }
 
-    private func addChildren(of directory: String, relative: String, exclude: [GlobPattern]) throws {
-        for name in try listDirectory(directory) {
+    private func addChildren(of directory: RawPath, relative: RawPath, exclude: [GlobPattern]) throws {
+        guard let names = directory.directoryNames() else {
+            throw sourceError("cannot list the directory \(directory): \(String(cString: strerror(errno))). Check its permissions or exclude it.")
+        }
+        for name in names {
             try context.checkCancellation()
-            let path = directory == "/" ? "/" + name : directory + "/" + name
-            let archivePath = relative.isEmpty ? name : relative + "/" + name
-            var info = stat()
-            guard lstat(path, &info) == 0 else {
+            let path = directory.appending(name)
+            let archivePath = relative.appending(name)
+            guard let info = path.linkStatus() else {
                 if errno == ENOENT {
-                    context.warn("\(archivePath) disappeared before it was read; skipped")
+                    context.warn("\(archivePath.shortenedForMessage) disappeared before it was read; skipped")
                     continue
                 }
                 throw sourceError("cannot read the attributes of \(path): \(String(cString: strerror(errno)))")
             }
             let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
             if exclude.contains(where: { $0.matches(archivePath, isDirectory: isDirectory) }) { continue }
+            if name.string == nil { warnNotUTF8(archivePath) }
             try addEntry(path: path, archivePath: archivePath, info: info, exclude: exclude)
         }
     }
 
-    private func addEntry(path: String, archivePath: String, info: stat, exclude: [GlobPattern]) throws {
+    private func addEntry(path: RawPath, archivePath: RawPath, info: stat, exclude: [GlobPattern]) throws {
         var entry = ArchiveEntry(
             path: archivePath, kind: .file, permissions: UInt32(info.st_mode & 0o7777), userID: info.st_uid, groupID: info.st_gid,
             modificationTime: FileTime(seconds: Int64(info.st_mtim.tv_sec), nanoseconds: Int32(info.st_mtim.tv_nsec))
@@ -82,7 +88,11 @@ final class TreeArchiver {
             try addChildren(of: path, relative: archivePath, exclude: exclude)
         case S_IFLNK:
             entry.kind = .symlink
-            entry.linkTarget = try readLink(path)
+            let target = try readLink(path)
+            if target.string == nil {
+                context.warn("the symlink \(archivePath.shortenedForMessage) points at a name that is not UTF-8 (\(target.shortenedForMessage)); the target is stored as its bytes and restored as them")
+            }
+            entry.linkTarget = target
             try archive.beginEntry(entry)
             try archive.endEntry()
         case S_IFREG:
@@ -99,12 +109,12 @@ final class TreeArchiver {
             }
             try addFile(path: path, entry: entry)
         default:
-            context.warn("\(archivePath) is a socket, FIFO or device; skipped")
+            context.warn("\(archivePath.shortenedForMessage) is a socket, FIFO or device; skipped")
         }
     }
 
-    private func addFile(path: String, entry: ArchiveEntry) throws {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+    private func addFile(path: RawPath, entry: ArchiveEntry) throws {
+        let fd = path.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else {
             if errno == ENOENT || errno == ELOOP {
                 context.warn("\(entry.path.shortenedForMessage) disappeared or was replaced before it was read; skipped")
@@ -126,7 +136,7 @@ final class TreeArchiver {
     }
 
     /// Reads the whole file into memory until a read sees the same size and mtime before and after.
-    private func addSmallFile(fd: Int32, path: String, entry: ArchiveEntry, before: stat) throws {
+    private func addSmallFile(fd: Int32, path: RawPath, entry: ArchiveEntry, before: stat) throws {
         var before = before
         var count = 0
         var attempts = 0
@@ -152,7 +162,7 @@ final class TreeArchiver {
     }
 
     /// Streams a large file. The header carries the size seen when the file was opened.
-    private func addLargeFile(fd: Int32, path: String, entry: ArchiveEntry, before: stat) throws {
+    private func addLargeFile(fd: Int32, path: RawPath, entry: ArchiveEntry, before: stat) throws {
         var entry = entry
         entry.size = Int64(before.st_size)
         try archive.beginEntry(entry)
@@ -186,7 +196,7 @@ final class TreeArchiver {
     }
 
     /// Reads up to `limit` bytes at `offset`, retrying short reads; returns fewer only at end of file.
-    private func readFully(fd: Int32, path: String, offset: Int64, limit: Int) throws -> Int {
+    private func readFully(fd: Int32, path: RawPath, offset: Int64, limit: Int) throws -> Int {
         var total = 0
         while total < limit {
             let count = pread(fd, buffer.baseAddress! + total, limit - total, off_t(offset) + off_t(total))
@@ -204,35 +214,15 @@ final class TreeArchiver {
         a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec && a.st_ino == b.st_ino
     }
 
-    private func readLink(_ path: String) throws -> String {
+    private func readLink(_ path: RawPath) throws -> RawPath {
         var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink(path, &target, target.count)
+        let count = path.withCString { readlink($0, &target, target.count) }
         guard count >= 0 else { throw sourceError("cannot read the symlink \(path): \(String(cString: strerror(errno)))") }
-        guard let text = String(validating: target[0..<count], as: UTF8.self) else {
-            throw sourceError("the symlink \(path) points at a name that is not UTF-8; BackupKit stores UTF-8 names only")
-        }
-        return text
+        return RawPath(bytes: Array(target[0..<count]))
     }
 
-    /// The names in a directory, sorted so archives are reproducible.
-    private func listDirectory(_ path: String) throws -> [String] {
-        guard let directory = opendir(path) else {
-            throw sourceError("cannot list the directory \(path): \(String(cString: strerror(errno))). Check its permissions or exclude it.")
-        }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let item = readdir(directory) {
-            let name = withUnsafeBytes(of: item.pointee.d_name) { raw in
-                Array(raw.prefix { $0 != 0 })
-            }
-            if name == [46] || name == [46, 46] { continue }
-            guard let text = String(validating: name, as: UTF8.self) else {
-                let shown = String(decoding: name, as: UTF8.self)
-                throw sourceError("\(path)/\(shown) has a name that is not valid UTF-8; BackupKit stores UTF-8 names only. Rename it or exclude it.")
-            }
-            names.append(text)
-        }
-        return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    private func warnNotUTF8(_ archivePath: RawPath) {
+        context.warn("\(archivePath.shortenedForMessage) has a name that is not UTF-8 (shown with \\x escapes); it is stored as its bytes (pax hdrcharset=BINARY) and restored as the same bytes, though other tools may show it differently")
     }
 
     private func sourceError(_ message: String) -> BackupError {

@@ -50,6 +50,9 @@ import Testing
         ("add('dev', type=tarfile.CHRTYPE, devmajor=1, devminor=3)", "device node"),
         ("add('fifo', type=tarfile.FIFOTYPE)", "device node"),
         ("add('hl', type=tarfile.LNKTYPE, linkname='../../etc/passwd')", "contains '..'"),
+        // Names that are not UTF-8 are checked as their bytes and shown with \x escapes.
+        ("add('caf\\udce9/../../escape.txt')", "'caf\\xE9/../../escape.txt' contains '..'"),
+        ("add('/tmp/backupkit-absolute-\\udcff.txt')", "absolute path ('/tmp/backupkit-absolute-\\xFF.txt')"),
     ])
     func hostileEntriesAreRefusedBeforeAnythingIsWritten(script: String, expected: String) async throws {
         let dir = try TemporaryDirectory("hostile")

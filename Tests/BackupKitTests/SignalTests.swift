@@ -106,7 +106,7 @@ import Testing
             let chunk = [UInt8](repeating: 7, count: 1 << 16)
             var index = 0
             while !context.isCancelled() {
-                try archive.beginEntry(ArchiveEntry(path: "part-\(index)", kind: .file, size: Int64(chunk.count)))
+                try archive.beginEntry(ArchiveEntry(path: RawPath("part-\(index)"), kind: .file, size: Int64(chunk.count)))
                 try chunk.withUnsafeBytes { try archive.write($0) }
                 try archive.endEntry()
                 index += 1

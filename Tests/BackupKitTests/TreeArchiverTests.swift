@@ -18,8 +18,8 @@ import Testing
 
         func beginEntry(_ entry: ArchiveEntry) throws {
             entries.append(entry)
-            current = entry.path
-            onBegin.removeValue(forKey: entry.path)?()
+            current = entry.path.description
+            onBegin.removeValue(forKey: entry.path.description)?()
         }
         func write(_ data: UnsafeRawBufferPointer) throws {
             if let current { onFirstWrite.removeValue(forKey: current)?() }
@@ -116,7 +116,7 @@ import Testing
         let writer = InterferingWriter()
         _ = try source.write(SourceArtifact(subject: "s", content: .tree), to: writer, context: context(Warnings()))
         let prefix = String(dir.path.dropFirst())
-        #expect(writer.entries.map(\.path) == ["\(prefix)/.env", "\(prefix)/nginx/a.conf", "\(prefix)/nginx/b.conf"])
+        #expect(writer.entries.map(\.path.description) == ["\(prefix)/.env", "\(prefix)/nginx/a.conf", "\(prefix)/nginx/b.conf"])
         let missing = FilesSource(name: "config", configuration: .init(paths: [dir.sub("nope.yml")]))
         await #expect(throws: BackupError.self) { try await missing.prepare(context(Warnings())) }
         let noMatch = FilesSource(name: "config", configuration: .init(paths: [dir.sub("*.nothing")]))

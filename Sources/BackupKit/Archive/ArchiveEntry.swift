@@ -10,8 +10,9 @@ public struct ArchiveEntry: Sendable, Hashable {
         case special
     }
 
-    /// The path inside the archive: relative, `/`-separated, UTF-8.
-    public var path: String
+    /// The path inside the archive: relative, `/`-separated, as bytes (UTF-8 for nearly every name; see
+    /// ``RawPath``).
+    public var path: RawPath
     public var kind: Kind
     /// The content length; 0 for everything but files.
     public var size: Int64
@@ -21,13 +22,13 @@ public struct ArchiveEntry: Sendable, Hashable {
     public var groupID: UInt32
     public var modificationTime: FileTime
     /// A symlink's target as written, or a hardlink's archive path.
-    public var linkTarget: String?
+    public var linkTarget: RawPath?
     /// Extra metadata kept with the entry as pax extended attributes, such as an object's content type.
     public var attributes: [String: String]
 
     public init(
-        path: String, kind: Kind, size: Int64 = 0, permissions: UInt32 = 0o644, userID: UInt32 = 0, groupID: UInt32 = 0,
-        modificationTime: FileTime = FileTime(seconds: 0), linkTarget: String? = nil, attributes: [String: String] = [:]
+        path: RawPath, kind: Kind, size: Int64 = 0, permissions: UInt32 = 0o644, userID: UInt32 = 0, groupID: UInt32 = 0,
+        modificationTime: FileTime = FileTime(seconds: 0), linkTarget: RawPath? = nil, attributes: [String: String] = [:]
     ) {
         self.path = path
         self.kind = kind
@@ -38,6 +39,12 @@ public struct ArchiveEntry: Sendable, Hashable {
         self.modificationTime = modificationTime
         self.linkTarget = linkTarget
         self.attributes = attributes
+    }
+
+    /// Whether the path and the link target, if any, are UTF-8. An entry with a name that is not is
+    /// written with all its names as bytes (pax `hdrcharset=BINARY`).
+    public var namesAreUTF8: Bool {
+        path.string != nil && (linkTarget.map { $0.string != nil } ?? true)
     }
 }
 

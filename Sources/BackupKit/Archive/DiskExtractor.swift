@@ -59,13 +59,13 @@ package final class DiskExtractor {
                     var offset = 0
                     while offset < count {
                         let written = archive_write_data(disk, buffer.baseAddress! + offset, count - offset)
-                        guard written >= 0 else { throw failure("write", entry.path) }
+                        guard written >= 0 else { throw failure("write", entry.path.description) }
                         offset += written
                     }
                     bytes += Int64(count)
                 }
             }
-            guard archive_write_finish_entry(disk) >= ARCHIVE_WARN else { throw failure("finish", entry.path) }
+            guard archive_write_finish_entry(disk) >= ARCHIVE_WARN else { throw failure("finish", entry.path.description) }
             entries += 1
         }
         // Directory modes and times are set last, once their contents are in place.
@@ -75,7 +75,7 @@ package final class DiskExtractor {
 
     private func writeHeader(_ entry: ArchiveEntry) throws {
         try entry.withNative(under: directory) { native in
-            guard archive_write_header(disk, native) >= ARCHIVE_WARN else { throw failure("create", entry.path) }
+            guard archive_write_header(disk, native) >= ARCHIVE_WARN else { throw failure("create", entry.path.description) }
         }
     }
 

@@ -5,7 +5,7 @@ final class TarWriter: ArchiveWriter {
     private let archive: OpaquePointer
     private let compressor: any Compressor
     private let callback: ArchiveCallbackContext
-    private var current: (path: String, size: Int64, written: Int64)?
+    private var current: (path: RawPath, size: Int64, written: Int64)?
     private(set) var entryCount = 0
     private(set) var contentBytes: Int64 = 0
 
@@ -29,7 +29,11 @@ final class TarWriter: ArchiveWriter {
     func beginEntry(_ entry: ArchiveEntry) throws {
         precondition(current == nil, "beginEntry before endEntry")
         try entry.withNative { native in
-            try check(archive_write_header(archive, native), "write the header of '\(entry.path)'")
+            let status = archive_write_header(archive, native)
+            // Names that are not UTF-8 cannot be converted to pax's UTF-8: libarchive stores them as bytes
+            // with hdrcharset=BINARY and says so with a warning. That warning is the expected outcome.
+            if status == ARCHIVE_WARN && !entry.namesAreUTF8 { return }
+            try check(status, "write the header of '\(entry.path.shortenedForMessage)'")
         }
         current = (entry.path, entry.kind == .file ? entry.size : 0, 0)
         entryCount += 1
@@ -43,7 +47,7 @@ final class TarWriter: ArchiveWriter {
         var offset = 0
         while offset < bytes.count {
             let count = archive_write_data(archive, bytes.baseAddress! + offset, bytes.count - offset)
-            if count < 0 { try check(Int32(count), "write the data of '\(entry.path)'") }
+            if count < 0 { try check(Int32(count), "write the data of '\(entry.path.shortenedForMessage)'") }
             offset += count
         }
         entry.written += Int64(bytes.count)
@@ -57,7 +61,7 @@ final class TarWriter: ArchiveWriter {
         guard entry.written == entry.size else {
             throw BackupError(.archive, "tar: '\(entry.path.shortenedForMessage)' got \(entry.written) of its declared \(entry.size) bytes")
         }
-        try check(archive_write_finish_entry(archive), "finish '\(entry.path)'")
+        try check(archive_write_finish_entry(archive), "finish '\(entry.path.shortenedForMessage)'")
     }
 
     func finish() throws {

@@ -76,7 +76,7 @@ struct RestoreStaging {
     /// files the archive does not hold are kept, as libarchive's extraction into it did).
     func commit() throws {
         if targetExisted {
-            try Self.merge(root, into: target)
+            try Self.merge(RawPath(root), into: RawPath(target))
             rmdir(root)
         } else if rename(root, target) != 0 {
             throw fileSystemError("cannot move the restored files into place at", target)
@@ -89,29 +89,31 @@ struct RestoreStaging {
         Self.removeEmpty(createdParents)
     }
 
-    private static func merge(_ source: String, into destination: String) throws {
-        for name in try FileManager.default.contentsOfDirectory(atPath: source) {
-            let from = source + "/" + name, to = destination + "/" + name
-            var fromInfo = stat(), toInfo = stat()
-            guard lstat(from, &fromInfo) == 0 else { throw fileSystemError("cannot read", from) }
-            if lstat(to, &toInfo) == 0 {
+    /// Works on names as bytes: an archive may hold names that are not UTF-8.
+    private static func merge(_ source: RawPath, into destination: RawPath) throws {
+        guard let names = source.directoryNames() else { throw fileSystemError("cannot list", source.description) }
+        for name in names {
+            let from = source.appending(name), to = destination.appending(name)
+            guard let fromInfo = from.linkStatus() else { throw fileSystemError("cannot read", from.description) }
+            if let toInfo = to.linkStatus() {
                 let bothDirectories = fromInfo.st_mode & S_IFMT == S_IFDIR && toInfo.st_mode & S_IFMT == S_IFDIR
                 if bothDirectories {
                     try merge(from, into: to)
-                    chmod(to, fromInfo.st_mode & 0o7777)
+                    _ = to.withCString { chmod($0, fromInfo.st_mode & 0o7777) }
                     var times = [fromInfo.st_atim, fromInfo.st_mtim]
-                    utimensat(AT_FDCWD, to, &times, AT_SYMLINK_NOFOLLOW)
-                    rmdir(from)
+                    _ = to.withCString { utimensat(AT_FDCWD, $0, &times, AT_SYMLINK_NOFOLLOW) }
+                    _ = from.withCString(rmdir)
                     continue
                 }
                 // A file replaces a file or symlink in one rename; anything else is removed first.
                 if fromInfo.st_mode & S_IFMT == S_IFDIR || toInfo.st_mode & S_IFMT == S_IFDIR {
-                    do { try FileManager.default.removeItem(atPath: to) } catch {
+                    do { try to.removeTree() } catch {
                         throw BackupError(.restoreFailed, "cannot replace \(to) with the restored entry: \(error)")
                     }
                 }
             }
-            guard rename(from, to) == 0 else { throw fileSystemError("cannot move the restored entry into place at", to) }
+            let renamed = from.withCString { old in to.withCString { rename(old, $0) } }
+            guard renamed == 0 else { throw fileSystemError("cannot move the restored entry into place at", to.description) }
         }
     }
 
