@@ -71,6 +71,13 @@ import Testing
         #expect(byTimestamp.status == 8 && byTimestamp.stderr.contains("bad signature"), "\(byTimestamp.stderr)")
         let allowed = try backupctl(["restore", "--allow-unsigned", "--to", "restored"], in: dir.path)
         #expect(allowed.status == 8, "--allow-unsigned never lets a failing signature through: \(allowed.stderr)")
+
+        // The next run warns of it (and so alerts), and retention keeps it for inspection.
+        let run = try backupctl(["run", "--json"], in: dir.path)
+        let report = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let warnings = report?["warnings"] as? [String] ?? []
+        #expect(run.status == 0 && warnings.contains { $0.contains(name) && $0.contains("bad signature") }, "\(warnings)")
+        #expect(FileManager.default.fileExists(atPath: path))
     }
 
     @Test func anotherKeysSignatureIsRefusedNamingBothKeys() throws {

@@ -157,7 +157,7 @@ public struct BackupRunner: Sendable {
                 for sink in plan.sinks where storedIn.contains(sink.name) {
                     let pruner = Pruner(plan: plan, logger: logger)
                     let read = await catalogs.catalog(of: sink)
-                    if case .success(let catalog) = read { warnFutureDated(catalog, warnings: warnings, emit: emit) }
+                    if case .success(let catalog) = read { warnSuspiciousSets(catalog, warnings: warnings, emit: emit) }
                     let outcome = switch read {
                     case .success(let catalog): await pruner.prune(sink, catalog: catalog, dryRun: false).outcome
                     case .failure(let error): Pruner.unlisted(sink, error).outcome
@@ -312,7 +312,7 @@ public struct BackupRunner: Sendable {
         guard let sink = catalogs.primarySink else { return nil }
         switch await catalogs.catalog(of: sink) {
         case .success(let catalog):
-            warnFutureDated(catalog, warnings: warnings, emit: emit)
+            warnSuspiciousSets(catalog, warnings: warnings, emit: emit)
             return catalog
         case .failure(let error):
             let message = "cannot read sink '\(sink.name)' to find the previous good set (the shrink check is skipped): \(error.message)"
@@ -324,8 +324,10 @@ public struct BackupRunner: Sendable {
 
     /// Warns, once per set, of the sets in `catalog` dated in the future: they are not good, so they
     /// never count as the previous or newest good set, and retention keeps them; people must look.
-    private func warnFutureDated(_ catalog: SetCatalog, warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) {
-        for entry in catalog.futureDated {
+    /// Warns (in the report, the manifest and the alert) of sets someone or something changed: dated in
+    /// the future, or with a manifest that cannot be decoded, holds an invalid name or fails its signature.
+    private func warnSuspiciousSets(_ catalog: SetCatalog, warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) {
+        for entry in catalog.sets where entry.isFutureDated || entry.health.isTampered {
             let message = "sink '\(catalog.sinkName)' holds set \(entry.timestamp), \(entry.problem ?? "dated in the future")"
             guard !warnings.all.contains(message) else { continue }
             warnings.add(message)

@@ -47,11 +47,11 @@ package struct EntrySafety {
         }
         // Linux's limits (NAME_MAX, PATH_MAX): a longer name cannot be written, so it is refused before
         // anything is, not halfway through the restore.
-        if let long = components.first(where: { $0.utf8.count > 255 }) {
-            throw BackupError(.restoreFailed, "entry '\(entryPath.shortenedForMessage)' has a name of \(long.utf8.count) bytes ('\(long.shortenedForMessage)'); a file name is at most 255 bytes")
+        if let long = components.first(where: { $0.bytes.count > 255 }) {
+            throw BackupError(.restoreFailed, "entry '\(entryPath.shortenedForMessage)' has a name of \(long.bytes.count) bytes ('\(long.shortenedForMessage)'); a file name is at most 255 bytes")
         }
-        if path.utf8.count > 4000 {
-            throw BackupError(.restoreFailed, "entry '\(entryPath.shortenedForMessage)' has a path of \(path.utf8.count) bytes; a restorable path is at most 4000 bytes")
+        if path.bytes.count > 4000 {
+            throw BackupError(.restoreFailed, "entry '\(entryPath.shortenedForMessage)' has a path of \(path.bytes.count) bytes; a restorable path is at most 4000 bytes")
         }
         return components
     }
