@@ -185,6 +185,31 @@ import Yams
         #expect(!merged.contains("hunter22") && !merged.contains("AKIAEXAMPLE"), "\(merged)")
         #expect(merged.contains("other/"), "\(merged)")
     }
+
+    @Test func aPostgresSourceWaitsFiveMinutesForATableLockUnlessTheLockWaitTimeoutSaysOtherwise() throws {
+        let yaml = """
+        sources:
+          - name: db
+            type: postgres
+            host: db
+        sinks:
+          - { name: local, type: local, path: ./backups }
+        """
+        func timeout(_ yaml: String) throws -> PlanDuration {
+            try #require(try load(yaml).sources.first?.source as? PostgresSource).configuration.lockWaitTimeout
+        }
+        func set(_ value: String) -> String { yaml.replacingOccurrences(of: "host: db", with: "host: db\n    lock_wait_timeout: \(value)") }
+        #expect(try timeout(yaml) == PlanDuration(seconds: 300))
+        #expect(try timeout(set("90s")) == PlanDuration(seconds: 90))
+        #expect(try timeout(set("1.5")) == PlanDuration(seconds: 1.5))
+        #expect(try timeout(set("24h")) == PlanDuration(seconds: 86400))
+        for value in ["0", "0.5s", "25h"] {
+            let text = message(set(value))
+            #expect(text.hasPrefix("backup.yml:5: sources[0].lock_wait_timeout: must be between 1s and 24h"), "\(value): \(text)")
+        }
+        let unparsed = message(set("soon"))
+        #expect(unparsed.hasPrefix("backup.yml:5: sources[0].lock_wait_timeout:") && unparsed.contains("is not a duration"), "\(unparsed)")
+    }
 }
 
 @Suite struct RedactionTests {

@@ -274,6 +274,7 @@ import Testing
         #expect(finished, "the run finished within two minutes")
         #expect(process.terminationStatus == 0)
         #expect(snapshots.contains { $0.contains("pg_dump --format=plain --snapshot=") }, "ps saw pg_dump running: \(snapshots.prefix(5))")
+        #expect(snapshots.contains { $0.contains("pg_dump") && $0.contains("--lock-wait-timeout=300000ms") }, "the default lock_wait_timeout, 5m, reaches pg_dump")
         #expect(!snapshots.contains { $0.contains(pg.password) }, "no argv holds the password")
     }
 

@@ -6,6 +6,7 @@ extension PostgresSource.Configuration: Decodable {
         case passwordFile = "password_file"
         case binDirectory = "bin_dir"
         case restoreTest = "restore_test"
+        case lockWaitTimeout = "lock_wait_timeout"
     }
 
     /// Decodes the plan's keys; relative `*_file` paths stay as written until `resolvingPaths(with:)`.
@@ -33,6 +34,10 @@ extension PostgresSource.Configuration: Decodable {
         jobs = try container.decodeIfPresent(Int.self, forKey: .jobs)
         if let jobs, jobs < 1 { throw invalidValue(.jobs, in: container, "must be at least 1") }
         restoreTestServer = try container.decodeIfPresent(RestoreTestServer.self, forKey: .restoreTest)?.settings
+        lockWaitTimeout = try container.decodeIfPresent(PlanDuration.self, forKey: .lockWaitTimeout) ?? Self.defaultLockWaitTimeout
+        guard Self.lockWaitTimeoutBounds.contains(lockWaitTimeout.seconds) else {
+            throw invalidValue(.lockWaitTimeout, in: container, "must be between 1s and 24h; 0 would let a table lock make the dump wait forever")
+        }
     }
 
     /// The `restore_test:` section: the server restore drills use.

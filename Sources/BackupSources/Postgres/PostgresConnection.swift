@@ -8,6 +8,8 @@ import Foundation
 final class PostgresConnection {
     private let handle: OpaquePointer
     let description: String
+    /// The SQLSTATE of the last query that failed on the server, such as `55P03` (lock not available).
+    private(set) var lastErrorState: String?
 
     /// Connects, or throws a ``BackupError`` that names the source, the server, the database and the fix.
     init(settings: PostgresConnectionSettings, environment: [String: String], source: String) throws {
@@ -71,6 +73,7 @@ final class PostgresConnection {
     /// Runs SQL and returns the rows as text (nil for NULL).
     @discardableResult
     func query(_ sql: String, _ parameters: [String] = []) throws -> [[String?]] {
+        lastErrorState = nil
         let cParameters = parameters.map { strdup($0) }
         defer { cParameters.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = cParameters.map { $0.map { UnsafePointer($0) } }
@@ -81,6 +84,7 @@ final class PostgresConnection {
         defer { PQclear(result) }
         let status = PQresultStatus(result)
         guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
+            lastErrorState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             throw BackupError(.sourceFailed, "PostgreSQL (\(description)): \(String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         let rows = PQntuples(result), columns = PQnfields(result)
@@ -110,17 +114,23 @@ final class PostgresConnection {
 
 extension PostgresConnection {
     /// Every ordinary table outside the system schemas with its exact row count, as `schema.table`.
+    /// Throws ``LockWait`` when a count waits longer than the session's `lock_timeout` for its table.
     func tableRowCounts() throws -> [String: Int64] {
         let tables = try query("""
-            SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
             ORDER BY 1, 2
             """)
         var counts: [String: Int64] = [:]
         for row in tables {
-            guard let schema = row[0], let table = row[1] else { continue }
-            let count = try value("SELECT count(*) FROM \(quoted(schema)).\(quoted(table))") ?? "0"
+            guard let schema = row[0], let table = row[1], let name = row[2] else { continue }
+            let count: String
+            do {
+                count = try value("SELECT count(*) FROM \(name)") ?? "0"
+            } catch where lastErrorState == LockWait.lockNotAvailable {
+                throw LockWait(tables: [name])
+            }
             counts["\(schema).\(table)"] = Int64(count) ?? 0
         }
         return counts

@@ -19,6 +19,7 @@ import Foundation
 ///   databases: [schedgen]                # or "all"; default: the database of the URL or fields
 ///   format: plain                        # .sql.gz; "custom" writes .dump for pg_restore -j
 ///   globals: true                        # roles and tablespaces, with pg_dumpall --globals-only
+///   lock_wait_timeout: 5m                # how long a dump waits for a table lock before it fails
 /// ```
 public struct PostgresSource: BackupSource {
     public enum DumpFormat: String, Sendable, Hashable, Codable {
@@ -45,10 +46,15 @@ public struct PostgresSource: BackupSource {
         public var restoreTestServer: PostgresConnectionSettings?
         /// Parallel jobs for `pg_restore`; nil: one per core.
         public var jobs: Int?
+        /// How long a dump waits for a table lock (held by a session with an ACCESS EXCLUSIVE lock, such
+        /// as a migration's `ALTER TABLE`) before it fails naming the table and that session; 5 minutes
+        /// by default, between 1 second and 24 hours.
+        public var lockWaitTimeout: PlanDuration
 
         public init(connection: PostgresConnectionSettings = PostgresConnectionSettings(), databases: DatabaseSelection = .configured,
                     format: DumpFormat = .plain, globals: Bool = false, binDirectory: String? = nil,
-                    restoreTestServer: PostgresConnectionSettings? = nil, jobs: Int? = nil) {
+                    restoreTestServer: PostgresConnectionSettings? = nil, jobs: Int? = nil,
+                    lockWaitTimeout: PlanDuration = Self.defaultLockWaitTimeout) {
             self.connection = connection
             self.databases = databases
             self.format = format
@@ -56,7 +62,17 @@ public struct PostgresSource: BackupSource {
             self.binDirectory = binDirectory
             self.restoreTestServer = restoreTestServer
             self.jobs = jobs
+            self.lockWaitTimeout = lockWaitTimeout
         }
+
+        /// The ``lockWaitTimeout`` of a plan that sets none: 5 minutes.
+        public static let defaultLockWaitTimeout = PlanDuration(seconds: 300)
+        /// The `lock_wait_timeout` a plan may set: a shorter wait fails a dump over a lock about to be
+        /// released, and a longer one lets one lock hold up the next day's run.
+        static let lockWaitTimeoutBounds: ClosedRange<Double> = 1...86400
+
+        /// ``lockWaitTimeout`` in whole milliseconds, as `lock_timeout` and `pg_dump --lock-wait-timeout` take it.
+        var lockWaitTimeoutMilliseconds: Int { Int((lockWaitTimeout.seconds * 1000).rounded()) }
     }
 
     public let name: String
@@ -134,18 +150,28 @@ public struct PostgresSource: BackupSource {
     }
 
     /// Dumps one database in an exported snapshot, counting every table's rows in that same snapshot.
+    /// Both wait for table locks within ``Configuration/lockWaitTimeout``: the row counts through
+    /// `lock_timeout`, `pg_dump` through `--lock-wait-timeout`.
     func dump(database: String, to archive: any ArchiveWriter, context: SourceContext) throws -> SourceReport {
         let connection = try connect(database)
         try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        guard let snapshot = try connection.value("SELECT pg_export_snapshot()") else {
+        let milliseconds = configuration.lockWaitTimeoutMilliseconds
+        try connection.query("SET LOCAL lock_timeout = \(milliseconds)")
+        guard let row = try connection.query("SELECT pg_export_snapshot(), pg_backend_pid()").first, let snapshot = row[0], let session = row[1] else {
             throw BackupError(.sourceFailed, "postgres source '\(name)': the server returned no snapshot for '\(database)'")
         }
-        let counts = try connection.tableRowCounts()
-        let tool = tools.path("pg_dump", serverMajor: connection.serverVersion / 10000)
-        try stream(tool: tool, arguments: ["--format=\(configuration.format.rawValue)", "--snapshot=\(snapshot)", "--no-password"],
-                   database: database, to: archive, context: context,
-                   trailer: configuration.format == .plain ? "-- PostgreSQL database dump complete" : nil,
-                   header: configuration.format == .custom ? "PGDMP" : nil)
+        let counts: [String: Int64]
+        do {
+            counts = try connection.tableRowCounts()
+            let tool = tools.path("pg_dump", serverMajor: connection.serverVersion / 10000)
+            try stream(tool: tool, arguments: ["--format=\(configuration.format.rawValue)", "--snapshot=\(snapshot)", "--no-password",
+                                               "--lock-wait-timeout=\(milliseconds)ms"],
+                       database: database, to: archive, context: context,
+                       trailer: configuration.format == .plain ? "-- PostgreSQL database dump complete" : nil,
+                       header: configuration.format == .custom ? "PGDMP" : nil)
+        } catch let wait as LockWait {
+            throw wait.failure(source: self, database: database, dumpSession: session)
+        }
         try connection.query("COMMIT")
         return SourceReport(details: ["tables": .object(counts.mapValues { .integer($0) }),
                                       "table_count": .integer(Int64(counts.count)),
@@ -185,6 +211,7 @@ public struct PostgresSource: BackupSource {
         }
         let what = "\(URL(fileURLWithPath: tool).lastPathComponent) of '\(database)' (\(settings.describe(environment: environment)))"
         guard status == 0 else {
+            if let wait = LockWait(dumpError: stderr) { throw wait }
             throw BackupError(.sourceFailed, "postgres source '\(name)': \(what) exited with status \(status): \(stderr.isEmpty ? "no message" : stderr)")
         }
         if !stderr.isEmpty { context.warn("\(what) said: \(stderr)") }
