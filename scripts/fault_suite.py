@@ -338,11 +338,16 @@ def kills_during_run_and_prune():
             f.write(open(f"{ws}/backup.yml").read().replace("keep_last: 50", "keep_last: 1"))
         kills, corrupt = 0, []
         for _ in range(RUNS):
-            bk(ws, "run", "--no-prune")
-            totals["runs"] += 1
+            for _ in range(3):
+                bk(ws, "run", "--no-prune")
+                totals["runs"] += 1
             before = [e for s in listing(ws) for e in s["sets"] if e["status"] == "good"]
+            # A dry run reads what the prune reads: kill within the time the prune takes.
+            started = time.monotonic()
+            bk(ws, "prune", "--dry-run", config="prune.yml")
+            window = time.monotonic() - started
             process = start_bk(ws, "prune", config="prune.yml")
-            time.sleep(rng.uniform(0, 0.4))
+            time.sleep(rng.uniform(0, window))
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
