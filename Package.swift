@@ -37,6 +37,7 @@ let package = Package(
             dependencies: [
                 "CArchive", "CZlib", "CZstd", "CSystemShims",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
