@@ -1,4 +1,5 @@
 @testable import BackupKit
+import Glibc
 import Foundation
 import Testing
 
@@ -132,5 +133,30 @@ import Testing
         broken[10] = broken[10] == "q" ? "p" : "q"
         #expect(throws: BackupError.self) { try AgeRecipient(parsing: String(broken)) }
         #expect(throws: BackupError.self) { try AgeRecipient(parsing: String(recipient.uppercased().prefix(20)) + recipient.dropFirst(20)) }
+    }
+}
+
+/// `backupctl key generate`: an identity file age reads, never overwritten.
+@Suite struct KeyGenerateTests {
+    @Test func anIdentityFileThatAgeReadsAndThatIsNeverOverwritten() throws {
+        let dir = try TemporaryDirectory("key-generate")
+        defer { dir.remove() }
+        let generated = try backupctl(["key", "generate", "--output", "team.key"], in: dir.path)
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let recipient = generated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(recipient.hasPrefix("age1") && (try? AgeRecipient(parsing: recipient)) != nil, "\(generated.stdout)")
+        #expect(!generated.stdout.contains("AGE-SECRET-KEY") && !generated.stderr.contains("AGE-SECRET-KEY"), "the identity is never printed")
+        var info = stat()
+        #expect(stat(dir.sub("team.key"), &info) == 0 && info.st_mode & 0o777 == 0o600)
+
+        let plaintext = pseudoRandomBytes(100_000)
+        try writeFile(dir.sub("file.age"), try AgeInteropTests.encrypt(plaintext, to: [try AgeRecipient(parsing: recipient)]))
+        let decrypted = try runProcess("/bin/sh", ["-c", "age -d -i team.key -o out.bin file.age"], directory: dir.path)
+        #expect(decrypted.status == 0 && readFile(dir.sub("out.bin")) == plaintext, "\(decrypted.stderr)")
+
+        let before = readFile(dir.sub("team.key"))
+        let again = try backupctl(["key", "generate", "--output", "team.key"], in: dir.path)
+        #expect(again.status == 2 && again.stderr.contains("never overwritten"), "\(again.stderr)")
+        #expect(readFile(dir.sub("team.key")) == before)
     }
 }
