@@ -174,6 +174,26 @@ import Testing
         try writeFile(path, try manifest.encoded(), mode: 0o600)
     }
 
+    /// Unsigned sets between signed ones (forged by someone who can write to the sink) never take a
+    /// keep_* slot from a real set.
+    @Test func anUnsignedSetAmongSignedOnesPushesNoRealSetOut() async throws {
+        let dir = try TemporaryDirectory("unsigned-among-signed")
+        defer { dir.remove() }
+        try BackupRunnerTests.fill(dir)
+        let plan = BackupRunnerTests.plan(dir, retention: RetentionPolicy(keepLast: 2))
+        let start = Date().addingTimeInterval(-3 * 86_400)
+        var sets: [SetTimestamp] = []
+        for offset in 0..<3 {
+            let at = start.addingTimeInterval(Double(offset) * 86_400)
+            sets.append(try #require(await BackupRunner(plan: plan, logger: testLogger, now: { at }).run(.init(prune: false)).set))
+        }
+        try Self.stripSignature(dir, sets[1])
+        let sink = LocalSink(directory: dir.sub("backups"))
+        _ = await Pruner(plan: plan, logger: testLogger).prune(sink, dryRun: false)
+        let left = try await plan.catalog(in: sink).sets.map(\.timestamp)
+        #expect(left.contains(sets[0]) && left.contains(sets[2]), "both signed sets are kept: \(left)")
+    }
+
     @Test func unsignedHistoryIsKeptByTheRulesAndANewerUnsignedSetIsNotGood() async throws {
         let dir = try TemporaryDirectory("unsigned-retention")
         defer { dir.remove() }

@@ -36,8 +36,9 @@ public enum AgeIdentity: Sendable {
 
     /// age's own default: about a second on a laptop.
     public static let defaultWorkFactor = 18
-    /// The highest scrypt work factor accepted when decrypting (age's limit too): 2^22 rounds take 4 GiB·s.
-    static let maximumWorkFactor = 22
+    /// The highest scrypt work factor accepted when decrypting: 2^20 rounds need 1 GiB of memory (age
+    /// writes 18), so a hostile header cannot make a restore take 4 GiB.
+    static let maximumWorkFactor = 20
 
     /// The file key from the stanza addressed to this identity; nil when none is. Throws
     /// ``AgeError/header(_:)`` for a stanza of this identity's type that breaks its rules.

@@ -147,7 +147,9 @@ public final class AgeDecryptor {
         if header == nil {
             guard atEnd || Self.holdsMACLine(buffer) || buffer.count > AgeHeader.maximumLength else { return false }
             let parsed = try AgeHeader(parsing: buffer)
-            guard let fileKey = try identities.lazy.compactMap({ try $0.unwrap(parsed.stanzas) }).first else { throw AgeError.noMatch }
+            var opened: [UInt8]?
+            for identity in identities where opened == nil { opened = try identity.unwrap(parsed.stanzas) }
+            guard let fileKey = opened else { throw AgeError.noMatch }
             try parsed.verifyMAC(fileKey: fileKey)
             header = parsed
             headerLength = parsed.length

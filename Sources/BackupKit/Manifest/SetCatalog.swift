@@ -200,7 +200,7 @@ public struct SetCatalog: Sendable {
     /// The size of the newest good artifact of `source` and `subject`, for the shrink check and space estimates.
     public func previousSize(source: String, subject: String) -> Int64? {
         let subject = ArtifactName.sanitizedSubject(subject)
-        return sets.reversed().lazy.filter { $0.isGood || $0.health.isGoodButUnsigned }
+        return sets.reversed().lazy.filter(\.isGood)
             .compactMap { $0.manifest?.artifacts.first { $0.source == source && $0.subject == subject } }
             .first?.size
     }

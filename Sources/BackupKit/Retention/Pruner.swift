@@ -34,12 +34,12 @@ public struct Pruner: Sendable {
 
     /// Prunes `sink` as `catalog` (its catalog, read once by the caller) describes it.
     package func prune(_ sink: any Sink, catalog: SetCatalog, dryRun: Bool) async -> Result {
-        // Sets written before BackupKit signed them count as good when a signed good set is newer: they are
-        // the history from before the upgrade. An unsigned set newer than every signed one is not good
-        // (anyone who can write to the sink can make one), so it can never push a real set out.
-        let newestSigned = catalog.newestGood?.timestamp
+        // Sets written before BackupKit signed them count as good when they are older than every signed
+        // good set: they are the history from before the upgrade. Any other unsigned set is not good
+        // (anyone who can write to the sink can make one), so it never takes a keep_* slot from a real set.
+        let oldestSigned = catalog.sets.first { $0.isGood }?.timestamp
         let candidates = catalog.sets.map { set in
-            let isLegacy = set.health.isGoodButUnsigned && newestSigned.map { set.timestamp < $0 } == true
+            let isLegacy = set.health.isGoodButUnsigned && oldestSigned.map { set.timestamp < $0 } == true
             return RetentionPlanner.Candidate(timestamp: set.timestamp, isGood: set.isGood || isLegacy, tag: set.manifest?.tag,
                                               isPartial: set.manifest?.isPartial ?? false, protection: set.protection)
         }

@@ -27,7 +27,9 @@ enum ArtifactAccess {
         }
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = staging + "/.download-\(artifact.name)"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // A name planted in the staging directory is removed, never followed: the copy is a new file.
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw fileSystemError("cannot create", path) }
         var kept = false
         defer { if !kept { unlink(path) } }

@@ -73,7 +73,7 @@ public struct Restorer: Sendable {
         } catch let error as BackupError where error.code == .verificationFailed {
             var damaged = error
             var damagedSink = sink
-            let others = options.sink == nil ? try await goodCopies(of: entry.timestamp, except: sink.name, options) : []
+            let others = options.sink == nil ? try await goodCopies(of: entry, except: sink.name, options) : []
             for (other, copy) in others {
                 warn("the copy of set \(entry.timestamp) in sink '\(damagedSink.name)' is damaged (\(damaged.message)); nothing was written from it. Restoring the same set from sink '\(other.name)'")
                 do {
@@ -83,7 +83,7 @@ public struct Restorer: Sendable {
                 }
             }
             guard others.isEmpty, options.sink != nil else { throw damaged }
-            let good = try await goodCopies(of: entry.timestamp, except: sink.name, options)
+            let good = try await goodCopies(of: entry, except: sink.name, options)
             guard !good.isEmpty else { throw damaged }
             throw BackupError(.verificationFailed, "\(damaged.message). Nothing was written. A good copy of set \(entry.timestamp) is in \(good.map { "sink '\($0.0.name)'" }.joined(separator: ", ")): restore with --sink \(good[0].0.name)", underlying: damaged)
         }
@@ -248,12 +248,19 @@ public struct Restorer: Sendable {
         }
     }
 
-    /// The usable copies of set `timestamp` in the plan's sinks other than `except`, local ones first.
-    private func goodCopies(of timestamp: SetTimestamp, except: String, _ options: Options) async throws -> [(any Sink, SetCatalog.Entry)] {
+    /// The usable copies of `original`'s set in the plan's sinks other than `except`, local ones first. A
+    /// copy of a signed set must be signed too and list the same artifacts with the same digests: a
+    /// damaged signed copy is never replaced by an unsigned one someone planted.
+    private func goodCopies(of original: SetCatalog.Entry, except: String, _ options: Options) async throws -> [(any Sink, SetCatalog.Entry)] {
         var copies: [(any Sink, SetCatalog.Entry)] = []
         for sink in orderedSinks() where sink.name != except {
-            guard let catalog = try? await plan.catalog(in: sink), let entry = catalog.set(timestamp) else { continue }
-            if entry.isGood || (options.allowUnsigned && entry.health.isGoodButUnsigned) { copies.append((sink, entry)) }
+            guard let catalog = try? await plan.catalog(in: sink), let entry = catalog.set(original.timestamp) else { continue }
+            if original.isGood {
+                let digests = { (entry: SetCatalog.Entry) in entry.manifest?.artifacts.map { [$0.name, $0.sha256, String($0.size)] } }
+                if entry.isGood && digests(entry) == digests(original) { copies.append((sink, entry)) }
+            } else if entry.isGood || (options.allowUnsigned && entry.health.isGoodButUnsigned) {
+                copies.append((sink, entry))
+            }
         }
         return copies
     }

@@ -60,6 +60,7 @@ public struct StoredSetVerifier: Sendable {
         guard let manifest = entry.manifest else {
             return Result(sink: sink.name, set: entry.timestamp, passed: false, artifacts: [], problem: entry.problem ?? "no manifest")
         }
+        let accepted = entry.problem == nil || (allowUnsigned && entry.health.isGoodButUnsigned)
         let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-verify"
         defer { try? FileManager.default.removeItem(atPath: staging) }
         var results: [ArtifactResult] = []
@@ -81,7 +82,8 @@ public struct StoredSetVerifier: Sendable {
                         try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
                                                             isCancelled: { cancellation.isSet })
                     }
-                    guard restoreTest, let source else { return (report, RestoreDrillResult?.none) }
+                    // A drill loads the dump into a database: only a set whose manifest is accepted gets one.
+                    guard restoreTest, accepted, let source else { return (report, RestoreDrillResult?.none) }
                     let context = SourceContext(planName: plan.name, logger: logger, stagingDirectory: staging)
                     let drill = try await BackupRunner.restoreDrill(source: source, record: artifact, path: path, format: format, context: context)
                     return (report, drill)
@@ -97,7 +99,6 @@ public struct StoredSetVerifier: Sendable {
                 results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: message))
             }
         }
-        let accepted = entry.problem == nil || (allowUnsigned && entry.health.isGoodButUnsigned)
         let passed = results.allSatisfy(\.passed) && accepted
         if updated != manifest {
             try await record(updated, in: sink, staging: staging)

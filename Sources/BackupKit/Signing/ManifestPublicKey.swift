@@ -19,7 +19,8 @@ public struct ManifestPublicKey: Sendable, Hashable {
         guard trimmed.hasPrefix("ed25519:"), let raw = Data(base64Encoded: String(trimmed.dropFirst("ed25519:".count))),
               let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
         else {
-            throw BackupError(.invalidPlan, "\(origin): '\(trimmed.shortenedForMessage)' is not a public key; expected ed25519:<base64>, as `backupctl key` prints it")
+            // The value is not shown: a private key pasted here by mistake must not reach a log or an alert.
+            throw BackupError(.invalidPlan, "\(origin): the value is not a public key (\(trimmed.count) characters); expected ed25519:<base64>, as `backupctl key` prints it")
         }
         self.init(key, origin: origin)
     }

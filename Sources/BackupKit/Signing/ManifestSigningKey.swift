@@ -25,6 +25,9 @@ public struct ManifestSigningKey: Sendable {
         guard stat(path, &info) == 0 else {
             throw fileSystemError("cannot read the signing key", path)
         }
+        guard info.st_uid == geteuid() else {
+            throw BackupError(.invalidPlan, "signing key \(path) belongs to user \(info.st_uid), not to this user (\(geteuid())): someone else may have put it there. Check it, then `chown` it")
+        }
         guard info.st_mode & 0o077 == 0 else {
             throw BackupError(.invalidPlan, "signing key \(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))): run `chmod 600 \(path)`")
         }
