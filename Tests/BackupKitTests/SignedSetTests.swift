@@ -154,6 +154,19 @@ import Testing
         #expect(try backupctl(["restore", "--config", "restore-host.yml", "--allow-unsigned", "--to", "none"], in: dir.path).status == 0)
     }
 
+    /// A lost key file is never silently replaced while the sink holds sets signed with it.
+    @Test func aLostKeyIsNotReplacedWhileSignedSetsRemain() throws {
+        let dir = try BackupctlTests.workspace("signed-lost-key")
+        defer { dir.remove() }
+        #expect(try backupctl(["run"], in: dir.path).status == 0)
+        let keyFile = dir.sub("backups/.backupctl-demo.signing-key")
+        try FileManager.default.removeItem(atPath: keyFile)
+        let run = try backupctl(["run"], in: dir.path)
+        #expect(run.status == 2 && run.stderr.contains("was missing") && run.stderr.contains("signed with another key"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: keyFile), "no new key is left in its place")
+        #expect(BackupctlTests.finalNames(dir.sub("backups")).filter { $0.hasPrefix("manifest_") }.count == 1, "no set was written")
+    }
+
     @Test func aKeyFileOthersCanReadIsRefused() throws {
         let dir = try BackupctlTests.workspace("signed-loose-key")
         defer { dir.remove() }

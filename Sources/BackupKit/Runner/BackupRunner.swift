@@ -85,9 +85,10 @@ public struct BackupRunner: Sendable {
             try plan.validate()
             let selected = try selectSources(options)
             lock = try RunLock.acquire(path: plan.lockPath, plan: plan.name)
-            let signingKey = try loadSigningKey(warnings: warnings)
+            let (signingKey, madeKey) = try plan.signingKey()
             try prepareStaging(staging)
             primary = await loadPrimaryCatalog(catalogs, warnings: warnings, emit: emit)
+            try checkNewSigningKey(signingKey, made: madeKey, primary: primary)
             let timestamp = try await uniqueTimestamp(avoiding: primary)
             report.set = timestamp
             emit(.started(plan: plan.name, set: timestamp))
@@ -267,14 +268,17 @@ public struct BackupRunner: Sendable {
         return plan.sources.filter { options.onlySources.contains($0.source.name) }
     }
 
-    /// The key that signs this run's manifest, made on the plan's first run.
-    private func loadSigningKey(warnings: WarningLog) throws -> ManifestSigningKey {
-        let (key, created) = try plan.signingKey()
-        if created {
-            logger.notice("made the plan's signing key: keep a copy apart from the backups, and give restore hosts its public key (`backupctl key`)",
-                          metadata: ["plan": "\(plan.name)", "key_file": "\(key.path)", "key_id": "\(key.publicKey.id)"])
+    /// A key this run just made is the plan's first, unless the sink already holds sets signed by
+    /// another: then the key file was lost or moved, and signing with a new one would make every older
+    /// set fail its check. The new key is removed and the run refused.
+    private func checkNewSigningKey(_ key: ManifestSigningKey, made: Bool, primary: SetCatalog?) throws {
+        guard made else { return }
+        if let primary, let signed = primary.sets.first(where: { if case .badSignature = $0.health { true } else { false } }) {
+            unlink(key.path)
+            throw BackupError(.invalidPlan, "the plan's signing key \(key.path) was missing, but sink '\(primary.sinkName)' holds sets signed with another key (set \(signed.timestamp) among them): put the key file back from its copy (or point signing.key_file at it); a new key would make those sets fail their check. No key was made")
         }
-        return key
+        logger.notice("made the plan's signing key: keep a copy apart from the backups, and give restore hosts its public key (`backupctl key`)",
+                      metadata: ["plan": "\(plan.name)", "key_file": "\(key.path)", "key_id": "\(key.publicKey.id)"])
     }
 
     private func prepareStaging(_ staging: String) throws {
