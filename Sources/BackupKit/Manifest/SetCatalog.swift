@@ -20,6 +20,8 @@ public struct SetCatalog: Sendable {
 
         /// Complete (manifest present, every artifact stored at its recorded size) and verified.
         public var isGood: Bool { health.isGood }
+        /// Good, or (with `allowingUnsigned`, as `--allow-unsigned` says) good but for its signature.
+        public func isRestorable(allowingUnsigned: Bool) -> Bool { isGood || (allowingUnsigned && health.isGoodButUnsigned) }
         /// Why the set is not good, for people; nil when it is.
         public var problem: String? { health.problem }
         /// Dated more than ``SetCatalog/futureTolerance`` ahead of the clock it was catalogued by.
@@ -91,8 +93,9 @@ public struct SetCatalog: Sendable {
             var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], health: .good)
             let manifest: Manifest
             switch try await readUsableManifest(ownKey, size: own.size, from: sink, publicKey: publicKey) {
-            case .usable(let usable):
+            case .usable(let usable, let signature):
                 manifest = usable
+                entry.signature = signature
             case .rejected(let health, let protection):
                 entry.objects = files.filter { sourceNames.contains(sourceName(of: $0.key)) }
                 entry.health = health
@@ -102,7 +105,6 @@ public struct SetCatalog: Sendable {
                 continue
             }
             entry.manifest = manifest
-            entry.signature = manifest.checkSignature(with: publicKey)
             ownPrefixes.formUnion(manifest.artifacts.compactMap { ArtifactName.parse($0.name)?.prefix })
             let listed = Set(manifest.artifacts.map(\.name))
             entry.objects = files.filter { listed.contains($0.key) }
@@ -129,7 +131,7 @@ public struct SetCatalog: Sendable {
             var claimed = Set<String>()
             var uncertain = false
             for other in manifests[timestamp] ?? [] where other.plan != plan {
-                if case .usable(let manifest) = try await readUsableManifest(other.key, size: other.size, from: sink, publicKey: nil) {
+                if case .usable(let manifest, _) = try await readUsableManifest(other.key, size: other.size, from: sink, publicKey: nil) {
                     claimed.formUnion(manifest.artifacts.map(\.name))
                 } else {
                     uncertain = true
@@ -171,7 +173,8 @@ public struct SetCatalog: Sendable {
 
     /// A manifest as the catalog may use it, or why it may not.
     enum ManifestReading {
-        case usable(Manifest)
+        /// Usable, with what its signature check found (never ``SignatureCheck/invalid(_:)``).
+        case usable(Manifest, SignatureCheck)
         /// Undecodable, or a name in it is invalid: the set's health, and why retention keeps it.
         case rejected(SetHealth, protection: String)
     }
@@ -191,10 +194,11 @@ public struct SetCatalog: Sendable {
         if let problem = manifest.nameProblem(key: key) {
             return .rejected(.invalidManifest(manifest: key, problem: problem), protection: "its manifest holds an invalid name: kept for inspection")
         }
-        if case .invalid(let problem) = manifest.checkSignature(with: publicKey) {
+        let signature = manifest.checkSignature(with: publicKey)
+        if case .invalid(let problem) = signature {
             return .rejected(.badSignature(manifest: key, problem: problem), protection: "its manifest's signature fails: kept for inspection")
         }
-        return .usable(manifest)
+        return .usable(manifest, signature)
     }
 
     /// The size of the newest good artifact of `source` and `subject`, for the shrink check and space estimates.

@@ -71,27 +71,27 @@ public struct Restorer: Sendable {
         do {
             return try await restore(entry, from: sink, options)
         } catch let error as BackupError where error.code == .verificationFailed {
-            var damaged = error
-            var damagedSink = sink
-            let others = options.sink == nil ? try await goodCopies(of: entry, except: sink.name, options) : []
-            for (other, copy) in others {
-                warn("the copy of set \(entry.timestamp) in sink '\(damagedSink.name)' is damaged (\(damaged.message)); nothing was written from it. Restoring the same set from sink '\(other.name)'")
-                do {
-                    return try await restore(copy, from: other, options)
-                } catch let error as BackupError where error.code == .verificationFailed {
-                    (damaged, damagedSink) = (error, other)
-                }
-            }
-            guard others.isEmpty, options.sink != nil else { throw damaged }
             let good = try await goodCopies(of: entry, except: sink.name, options)
+            guard options.sink != nil else {
+                var (damaged, damagedSink) = (error, sink)
+                for (other, copy) in good {
+                    warn("the copy of set \(entry.timestamp) in sink '\(damagedSink.name)' is damaged (\(damaged.message)); nothing was written from it. Restoring the same set from sink '\(other.name)'")
+                    do {
+                        return try await restore(copy, from: other, options)
+                    } catch let error as BackupError where error.code == .verificationFailed {
+                        (damaged, damagedSink) = (error, other)
+                    }
+                }
+                throw damaged
+            }
+            let damaged = error
             guard !good.isEmpty else { throw damaged }
             throw BackupError(.verificationFailed, "\(damaged.message). Nothing was written. A good copy of set \(entry.timestamp) is in \(good.map { "sink '\($0.0.name)'" }.joined(separator: ", ")): restore with --sink \(good[0].0.name)", underlying: damaged)
         }
     }
 
     private func restore(_ entry: SetCatalog.Entry, from sink: any Sink, _ options: Options) async throws -> [RestoreReport] {
-        let accepted = entry.isGood || (options.allowUnsigned && entry.health.isGoodButUnsigned)
-        guard let manifest = entry.manifest, accepted else {
+        guard let manifest = entry.manifest, entry.isRestorable(allowingUnsigned: options.allowUnsigned) else {
             let hint = entry.health.isGoodButUnsigned ? "" : "; choose another with --set"
             throw BackupError(.restoreFailed, "refusing to restore set \(entry.timestamp) from sink '\(sink.name)': it is not a good set (\(entry.problem ?? "no manifest"))\(hint). Nothing was written (exit 8)")
         }
@@ -258,7 +258,7 @@ public struct Restorer: Sendable {
             if original.isGood {
                 let digests = { (entry: SetCatalog.Entry) in entry.manifest?.artifacts.map { [$0.name, $0.sha256, String($0.size)] } }
                 if entry.isGood && digests(entry) == digests(original) { copies.append((sink, entry)) }
-            } else if entry.isGood || (options.allowUnsigned && entry.health.isGoodButUnsigned) {
+            } else if entry.isRestorable(allowingUnsigned: options.allowUnsigned) {
                 copies.append((sink, entry))
             }
         }

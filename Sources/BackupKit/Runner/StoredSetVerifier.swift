@@ -60,7 +60,7 @@ public struct StoredSetVerifier: Sendable {
         guard let manifest = entry.manifest else {
             return Result(sink: sink.name, set: entry.timestamp, passed: false, artifacts: [], problem: entry.problem ?? "no manifest")
         }
-        let accepted = entry.problem == nil || (allowUnsigned && entry.health.isGoodButUnsigned)
+        let accepted = entry.isRestorable(allowingUnsigned: allowUnsigned)
         let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-verify"
         defer { try? FileManager.default.removeItem(atPath: staging) }
         var results: [ArtifactResult] = []
