@@ -20,6 +20,11 @@ enum ExitCodes {
     static let hookFailed: Int32 = 14
     static let stale: Int32 = 15
     static let interrupted: Int32 = 16
+    static let identityNeeded: Int32 = 17
+    static let wrongIdentity: Int32 = 18
+    static let wrongPassphrase: Int32 = 19
+    static let encryptedDataTruncated: Int32 = 20
+    static let encryptedDataDamaged: Int32 = 21
 
     static func code(for error: BackupError.Code) -> Int32 {
         switch error {
@@ -36,6 +41,11 @@ enum ExitCodes {
         case .versionMismatch: versionMismatch
         case .hookFailed: hookFailed
         case .cancelled: interrupted
+        case .identityNeeded: identityNeeded
+        case .wrongIdentity: wrongIdentity
+        case .wrongPassphrase: wrongPassphrase
+        case .encryptedDataTruncated: encryptedDataTruncated
+        case .encryptedDataDamaged: encryptedDataDamaged
         default: failure
         }
     }

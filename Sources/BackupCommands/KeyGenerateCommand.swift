@@ -1,7 +1,6 @@
 import ArgumentParser
 import BackupKit
 import Foundation
-import Glibc
 
 extension KeyCommand {
     struct Generate: AsyncParsableCommand {
@@ -16,6 +15,10 @@ extension KeyCommand {
             Recommended: one identity per team, kept on the hosts (or in the vault) that restore, and a
             second one kept offline for recovery; both recipients on every encrypted sink. A host that only
             backs up needs the recipients, never an identity.
+            With --passphrase the file is itself an age file encrypted with a passphrase (scrypt), as
+            `age-keygen | age -p` makes: keep it offline as the recovery key. Its recipient goes into the
+            plan beside the team's, so every set opens with either (scrypt recipients cannot share a file
+            with others, so a bare passphrase recipient could not).
             Exit codes: 0 written, 2 the file exists or cannot be written.
             """
         )
@@ -31,32 +34,23 @@ extension KeyCommand {
             var recipient: String
         }
 
+        @Flag(name: .long, help: "Encrypt the identity file with a passphrase (asked twice on the terminal, or $BACKUP_ENCRYPTION_PASSPHRASE): an offline recovery key that is useless without the passphrase. `age -d -i FILE` asks for it too.")
+        var passphrase = false
+
         func run() async throws {
             let identity = AgeIdentity.generate()
-            guard let secret = identity.text, let recipient = identity.recipient.text else { throw ExitCode(ExitCodes.failure) }
-            let formatter = ISO8601DateFormatter()
-            let text = "# created: \(formatter.string(from: Date()))\n# public key: \(recipient)\n\(secret)\n"
-            let fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                let reason = errno == EEXIST ? "it exists (an identity is never overwritten; choose another name)" : String(cString: strerror(errno))
-                Terminal.error("backupctl: cannot write the identity file \(output): \(reason)")
-                throw ExitCode(ExitCodes.usage)
-            }
-            fchmod(fd, 0o600)
-            let bytes = Array(text.utf8)
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            let synced = fsync(fd) == 0
-            close(fd)
-            guard written == bytes.count, synced else {
-                unlink(output)
-                Terminal.error("backupctl: cannot write the identity file \(output): \(String(cString: strerror(errno)))")
-                throw ExitCode(ExitCodes.usage)
+            guard let recipient = identity.recipient.text else { throw ExitCode(ExitCodes.failure) }
+            do {
+                let secret = passphrase ? try Passphrase.obtain(prompt: "passphrase for the new identity: ", confirm: true) : nil
+                try IdentityFile.write(identity, to: output, passphrase: secret)
+            } catch {
+                throw fail(error)
             }
             if json {
                 Terminal.json(Generated(identityFile: output, recipient: recipient))
             } else {
                 Terminal.out(recipient)
-                Terminal.error("backupctl: wrote the identity to \(output) (mode 0600); its recipient is printed above")
+                Terminal.error("backupctl: wrote the identity to \(output) (mode 0600\(passphrase ? ", passphrase-protected" : "")); its recipient is printed above")
             }
         }
     }

@@ -52,7 +52,7 @@ struct ListCommand: AsyncParsableCommand {
                 listings.append(SinkListing(sink: sink.name, sets: catalog.sets.reversed().map { entry in
                     SetListing(timestamp: entry.timestamp, status: entry.isGood ? "good" : "bad", problem: entry.problem,
                                signature: entry.signature?.label,
-                               tag: entry.manifest?.tag, partial: entry.manifest?.isPartial ?? false, size: entry.size,
+                               tag: entry.tag, partial: entry.isPartial, size: entry.size,
                                artifacts: entry.objects.sorted { $0.key < $1.key })
                 }))
             } catch {

@@ -45,17 +45,26 @@ struct RestoreCommand: AsyncParsableCommand {
         restored from the next sink (local ones first) that holds a good copy, and the damage is logged;
         the hooks run again for that attempt. With --sink, the error names the sinks with good copies.
 
+        Encrypted sinks: restoring from one needs the identity, --identity FILE (as `age -i`, repeatable) or
+        $BACKUP_ENCRYPTION_IDENTITY_FILE. Each artifact's ciphertext must have the SHA-256 the signed
+        manifest records (a replaced file is refused, naming it), and is decrypted into the staging
+        directory and checked before anything is written to the target.
+
         The plan's hooks.before_restore commands run first (a failure stops the restore) and
         hooks.after_restore commands last. Exit codes: 0 restored; 3 an artifact is damaged (size,
         SHA-256 or decompression fails; nothing was written; try another --sink or --set); 7 not enough
         space on the target's file system (the message names the target and the space needed; nothing
         was written); 8 refused (a hostile archive entry, a non-empty target, an invalid manifest) or
-        failed, a manifest whose signature fails or is missing; 9 no such set; 14 a hook failed. Database loads are not all or nothing across artifacts:
+        failed, a manifest whose signature fails or is missing; 9 no such set; 14 a hook failed; 17 the set is encrypted and no identity was given; 18 no identity
+        given opens it (encrypted to other recipients); 19 wrong passphrase for a passphrase-protected identity
+        file; 20 an encrypted artifact is cut short; 21 an encrypted artifact's header or payload was changed. Database loads are not all or nothing across artifacts:
         each database is loaded in one transaction (or into a new database that replaces the old one).
         """
     )
 
     @OptionGroup var global: GlobalOptions
+
+    @OptionGroup var identities: IdentityOptions
 
     @Flag(name: .long, help: "Restore the newest good set (the default).")
     var latest = false
@@ -104,7 +113,8 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let plan = try global.loadPlan()
+            var plan = try global.loadPlan()
+            plan.identities = try identities.load()
             let destination: RestoreDestination = if let toDatabase {
                 .database(toDatabase)
             } else if let toBucket {

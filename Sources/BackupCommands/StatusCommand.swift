@@ -86,7 +86,7 @@ struct StatusCommand: AsyncParsableCommand {
                     status.newestGoodSet = newest.timestamp
                     status.ageSeconds = now.timeIntervalSince(newest.timestamp.date)
                     status.artifacts = newest.objects.sorted { $0.key < $1.key }
-                    status.verified = newest.manifest?.isVerified
+                    status.verified = newest.isVerified
                     status.restoreTest = newest.manifest?.artifacts.compactMap(\.restoreTest).max { $0.checkedAt < $1.checkedAt }
                 }
             } catch {

@@ -13,11 +13,17 @@ struct VerifyCommand: AsyncParsableCommand {
         signature fails, or that is unsigned, fails (unsigned passes with --allow-unsigned), and its drill
         is not run on a manifest whose signature fails. Drill results are recorded only in a manifest this
         host's signing key signed.
+        Encrypted sinks: with the identity (--identity FILE, or $BACKUP_ENCRYPTION_IDENTITY_FILE), each
+        artifact's ciphertext is checked against the signed manifest's SHA-256, then decrypted and checked
+        in full. Without it, only the ciphertexts are read and checked (size and SHA-256), and the output
+        says that the content check needs the identity.
         Exit codes: 0 every checked set passed, 3 an artifact, a drill or a signature failed (its name is printed), 9 no such set.
         """
     )
 
     @OptionGroup var global: GlobalOptions
+
+    @OptionGroup var identities: IdentityOptions
 
     @Flag(name: .long, help: "Verify the newest set (the default).")
     var latest = false
@@ -44,11 +50,12 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let plan: BackupPlan
+        var plan: BackupPlan
         let selected: [any Sink]
         let timestamp: SetTimestamp?
         do {
             plan = try global.loadPlan()
+            plan.identities = try identities.load()
             timestamp = try set.map(parseTimestamp)
             selected = try plan.selectedSinks(sink)
         } catch { throw fail(error) }
@@ -76,6 +83,7 @@ struct VerifyCommand: AsyncParsableCommand {
         } else {
             for result in results {
                 Terminal.out("sink '\(result.sink)' set \(result.set): \(result.passed ? "OK" : "FAILED")\(result.problem.map { " (\($0))" } ?? "")")
+                if let notice = result.notice { Terminal.out("  note: \(notice)") }
                 for artifact in result.artifacts {
                     var detail = artifact.passed ? "ok" + (artifact.entries.map { ", \($0) entries" } ?? "") : "FAILED: \(artifact.message ?? "")"
                     if artifact.passed, let drill = artifact.restoreTest { detail += "; restore drill passed: \(drill.summary)" }

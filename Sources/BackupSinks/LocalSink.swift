@@ -67,10 +67,12 @@ public struct LocalSink: Sink {
             let finalPath = directory + "/" + key
             var info = stat()
             guard stat(file.path, &info) == 0 else { throw BackupError(.io, "cannot read the staged file \(file.path): \(String(cString: strerror(errno)))") }
-            guard Int64(info.st_size) == file.digest.size else {
-                throw BackupError(.io, "the staged file \(file.path) is \(info.st_size) bytes, not the \(file.digest.size) it was written with")
+            let stagedSize = file.encryption?.plaintextSize ?? file.digest.size
+            guard Int64(info.st_size) == stagedSize else {
+                throw BackupError(.io, "the staged file \(file.path) is \(info.st_size) bytes, not the \(stagedSize) it was written with")
             }
-            if try linkIntoPlace(file.path, finalPath) { return StoreReceipt(checks: ["size", "same-file"]) }
+            // An encrypted copy is made while it is read; only a plaintext one can be the staged file itself.
+            if file.encryption == nil, try linkIntoPlace(file.path, finalPath) { return StoreReceipt(checks: ["size", "same-file"]) }
             try copyIntoPlace(file, finalPath)
             return StoreReceipt(checks: ["size"])
         }

@@ -45,7 +45,7 @@ public struct S3Sink: Sink, AbandonedUploadSweeping {
     @discardableResult
     public func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt {
         let client = try client()
-        return try await client.upload(file: file.path, size: file.digest.size, as: client.objectKey(key))
+        return try await client.upload(file: file, as: client.objectKey(key))
     }
 
     public func get(_ key: String, into output: ByteDestination) async throws {

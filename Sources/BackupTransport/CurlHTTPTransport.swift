@@ -32,14 +32,15 @@ package struct CurlHTTPTransport: HTTPTransport {
         case "POST": try curl.set(CURLOPT_POST, 1)
         default: try curl.set(CURLOPT_CUSTOMREQUEST, request.method)
         }
-        var reader: FileReader?
+        var reader: StagedFileReader?
         switch request.body {
         case .none:
             if request.method == "PUT" { try curl.setBody([]) }
         case .bytes(let bytes):
             try curl.setBody(bytes)
-        case .file(let path, let offset, let length):
-            let file = try FileReader(path: path)
+        case .file(let staged, let offset, let length):
+            let path = staged.path
+            let file = try staged.open()
             reader = file
             var position = offset
             let end = offset + length

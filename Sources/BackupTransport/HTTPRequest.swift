@@ -1,4 +1,5 @@
 import Foundation
+import BackupKit
 
 /// One HTTP request as the S3 client, the webhook and the heartbeat build it, for an ``HTTPTransport``
 /// to send.
@@ -16,8 +17,8 @@ package struct HTTPRequest: Sendable {
     package enum Body: Sendable, Equatable {
         case none
         case bytes([UInt8])
-        /// A range of a file, read as it is sent.
-        case file(path: String, offset: Int64, length: Int64)
+        /// A range of a staged file's stored bytes (encrypted on the way when it says so), read as it is sent.
+        case file(StagedFile, offset: Int64, length: Int64)
 
         /// The number of bytes the body holds.
         package var length: Int64 {

@@ -37,9 +37,11 @@ extension S3Client {
         PartHashes(md5: Array(Insecure.MD5.hash(data: bytes)), sha256Hex: SHA256.hash(data: bytes).hexString)
     }
 
-    /// Reads a file range once to compute the MD5 (for Content-MD5) and SHA-256 (for the signed payload).
-    static func hashes(ofFile path: String, offset: Int64, length: Int64) throws -> PartHashes {
-        let file = try FileReader(path: path)
+    /// Reads a range of the stored bytes once to compute the MD5 (for Content-MD5) and SHA-256 (for
+    /// the signed payload).
+    static func hashes(of staged: StagedFile, offset: Int64, length: Int64) throws -> PartHashes {
+        let path = staged.path
+        let file = try staged.open()
         var md5 = Insecure.MD5()
         var sha = SHA256()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
@@ -63,15 +65,16 @@ extension S3Client {
     /// server rejects a damaged part; each part's ETag is compared with its MD5. A multipart upload that
     /// fails for good is aborted, so no parts are left behind. Afterwards the stored object's size and
     /// ETag are confirmed with a HEAD request.
-    package func upload(file path: String, size: Int64, as key: String) async throws -> StoreReceipt {
+    package func upload(file: StagedFile, as key: String) async throws -> StoreReceipt {
+        let size = file.digest.size
         let partSize = Self.partSize(for: size, configured: settings.partSize)
         var checks = ["size", "content-md5"]
         let expectedETag: String
         if size <= partSize {
             expectedETag = try await runCancellableOnDedicatedThread { cancellation in
-                let hashes = try Self.hashes(ofFile: path, offset: 0, length: size)
+                let hashes = try Self.hashes(of: file, offset: 0, length: size)
                 let request = Request(method: "PUT", key: key, headers: uploadHeaders + ["Content-MD5: \(hashes.md5Base64)"],
-                                      payloadHash: hashes.sha256Hex, body: .file(path: path, offset: 0, length: size))
+                                      payloadHash: hashes.sha256Hex, body: .file(file, offset: 0, length: size))
                 let response = try send(request, what: "uploading \(key)", cancellation: cancellation)
                 try checkETag(response, expected: hashes.md5Hex, what: "uploading \(key)")
                 return hashes.md5Hex
@@ -83,9 +86,9 @@ extension S3Client {
                 let md5s = try await uploadParts(count: count, key: key, uploadID: uploadID) { number, cancellation in
                     let offset = Int64(number - 1) * partSize
                     let length = min(partSize, size - offset)
-                    let hashes = try Self.hashes(ofFile: path, offset: offset, length: length)
+                    let hashes = try Self.hashes(of: file, offset: offset, length: length)
                     try uploadPart(number, key: key, uploadID: uploadID, hashes: hashes,
-                                   body: .file(path: path, offset: offset, length: length), cancellation: cancellation)
+                                   body: .file(file, offset: offset, length: length), cancellation: cancellation)
                     return hashes.md5
                 }
                 try await runBlocking { try completeMultipartUpload(key, uploadID: uploadID, etags: md5s.map(\.hexString)) }

@@ -75,7 +75,7 @@ import Testing
             .respond(200, body: Array("<CompleteMultipartUploadResult/>".utf8)),
             .respond(200, headers: ["content-length": "\(bytes.count)", "etag": "\"\(expectedETag)\""]),
         ])
-        let receipt = try await client(transport).upload(file: file.path, size: file.digest.size, as: "p/a.bin")
+        let receipt = try await client(transport).upload(file: file, as: "p/a.bin")
         #expect(receipt.checks == ["size", "content-md5", "etag"])
         #expect(transport.unusedSteps == 0)
         let parts = transport.sent.filter { $0.url.contains("partNumber=") }
@@ -99,7 +99,7 @@ import Testing
             .respond(403, body: Self.xmlError("AccessDenied")),
             .respond(204),
         ])
-        await #expect(throws: BackupError.self) { try await client(transport).upload(file: file.path, size: file.digest.size, as: "p/a.bin") }
+        await #expect(throws: BackupError.self) { try await client(transport).upload(file: file, as: "p/a.bin") }
         let calls = transport.sent.map { "\($0.method) \($0.url.split(separator: "?").last ?? "")" }
         #expect(calls == ["POST uploads=", "PUT partNumber=1&uploadId=u-2", "PUT partNumber=2&uploadId=u-2", "DELETE uploadId=u-2"],
                 "no third part, no completion, and the abort: \(calls)")

@@ -77,6 +77,26 @@ public final class AtomicFileWriter {
         try syncDirectory(splitPath(finalPath).directory)
     }
 
+    /// Gives the file its final name only when no file has it (a hard link, then the temporary name
+    /// removed): for keys, which are never replaced.
+    public func commitNew() throws {
+        try finishWriting()
+        guard link(temporaryPath, finalPath) == 0 else {
+            if errno == EEXIST {
+                throw BackupError(.usage, "\(finalPath) exists: it is never overwritten; choose another name")
+            }
+            throw fileSystemError("cannot create", finalPath)
+        }
+        try syncDirectory(splitPath(finalPath).directory)
+    }
+
+    /// Writes `bytes` as a new file at `path`, failing when one exists there.
+    public static func writeNew(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws {
+        let writer = try AtomicFileWriter(finalPath: path, mode: mode)
+        try bytes.withUnsafeBytes { try writer.write($0) }
+        try writer.commitNew()
+    }
+
     deinit {
         if descriptor >= 0 { close(descriptor) }
         if !committed { unlink(temporaryPath) }

@@ -17,6 +17,18 @@ public struct SetCatalog: Sendable {
         /// What checking the manifest's signature found; nil without a manifest, or one that is not used
         /// for another reason (undecodable, an invalid name).
         public var signature: SignatureCheck?
+        /// The set's sealed manifest, when the sink is encrypted (``SealedManifest``). ``manifest`` is then
+        /// the full manifest inside it, or nil when this host has no identity that opens it.
+        public var sealed: SealedManifest?
+        /// Why the full manifest of a sealed set could not be opened here (no identity, another one).
+        public var sealedProblem: BackupError?
+
+        /// The set's tag, from whichever manifest this host can read.
+        public var tag: String? { manifest?.tag ?? sealed?.tag }
+        /// Whether the set covers only some sources.
+        public var isPartial: Bool { manifest?.isPartial ?? (sealed?.sources != nil) }
+        /// Whether every artifact passed verification when the set was written.
+        public var isVerified: Bool? { manifest?.isVerified ?? sealed?.verified }
 
         /// Complete (manifest present, every artifact stored at its recorded size) and verified.
         public var isGood: Bool { health.isGood }
@@ -70,8 +82,12 @@ public struct SetCatalog: Sendable {
     /// fails makes the set ``SetHealth/badSignature(manifest:problem:)``, rejected like an invalid
     /// manifest; a complete set without a signature, or whose signature cannot be checked, is
     /// ``SetHealth/unsigned(manifest:)`` or ``SetHealth/unverifiableSignature(manifest:keyID:)``.
+    ///
+    /// An encrypted sink's sets have a ``SealedManifest``: its ciphertext names and sizes are checked
+    /// against the listing, its signature with `publicKey`, and the full manifest inside is opened when
+    /// one of `identities` can.
     public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>, publicKey: ManifestPublicKey?,
-                            now: Date = Date()) async throws -> SetCatalog {
+                            identities: [AgeIdentity] = [], now: Date = Date()) async throws -> SetCatalog {
         let objects = try await sink.list()
         var byTimestamp: [SetTimestamp: [StoredObject]] = [:]
         var manifests: [SetTimestamp: [(plan: String, key: String, size: Int64)]] = [:]
@@ -91,11 +107,15 @@ public struct SetCatalog: Sendable {
             let ownKey = own.key
             let files = byTimestamp[timestamp] ?? []
             var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], health: .good)
-            let manifest: Manifest
-            switch try await readUsableManifest(ownKey, size: own.size, from: sink, publicKey: publicKey) {
-            case .usable(let usable, let signature):
+            let manifest: Manifest?
+            switch try await readUsableManifest(ownKey, size: own.size, from: sink, publicKey: publicKey, identities: identities) {
+            case .usable(let usable, let sealed, let signature):
                 manifest = usable
+                entry.sealed = sealed
                 entry.signature = signature
+                if sealed != nil, usable == nil {
+                    entry.sealedProblem = sealedOpenProblem(sealed!, identities: identities)
+                }
             case .rejected(let health, let protection):
                 entry.objects = files.filter { sourceNames.contains(sourceName(of: $0.key)) }
                 entry.health = health
@@ -105,15 +125,19 @@ public struct SetCatalog: Sendable {
                 continue
             }
             entry.manifest = manifest
-            ownPrefixes.formUnion(manifest.artifacts.compactMap { ArtifactName.parse($0.name)?.prefix })
-            let listed = Set(manifest.artifacts.map(\.name))
+            // What the sink must hold: the ciphertexts a sealed manifest lists, else the artifacts.
+            let expected: [(key: String, size: Int64)] = entry.sealed.map { $0.artifacts.map { ($0.key, $0.size) } }
+                ?? manifest!.artifacts.map { ($0.name, $0.size) }
+            let names = entry.sealed.map { $0.artifacts.map(\.name) } ?? manifest!.artifacts.map(\.name)
+            ownPrefixes.formUnion(names.compactMap { ArtifactName.parse($0)?.prefix })
+            let listed = Set(expected.map(\.key))
             entry.objects = files.filter { listed.contains($0.key) }
             let sizes = Dictionary(files.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
-            if let missing = manifest.artifacts.first(where: { sizes[$0.name] == nil }) {
-                entry.health = .missingArtifact(missing.name)
-            } else if let wrong = manifest.artifacts.first(where: { sizes[$0.name] != $0.size }) {
-                entry.health = .wrongSize(artifact: wrong.name, stored: sizes[wrong.name]!, recorded: wrong.size)
-            } else if !manifest.isVerified {
+            if let missing = expected.first(where: { sizes[$0.key] == nil }) {
+                entry.health = .missingArtifact(missing.key)
+            } else if let wrong = expected.first(where: { sizes[$0.key] != $0.size }) {
+                entry.health = .wrongSize(artifact: wrong.key, stored: sizes[wrong.key]!, recorded: wrong.size)
+            } else if entry.isVerified != true {
                 entry.health = .unverified
             } else {
                 switch entry.signature {
@@ -131,8 +155,8 @@ public struct SetCatalog: Sendable {
             var claimed = Set<String>()
             var uncertain = false
             for other in manifests[timestamp] ?? [] where other.plan != plan {
-                if case .usable(let manifest, _) = try await readUsableManifest(other.key, size: other.size, from: sink, publicKey: nil) {
-                    claimed.formUnion(manifest.artifacts.map(\.name))
+                if case .usable(let manifest, let sealed, _) = try await readUsableManifest(other.key, size: other.size, from: sink, publicKey: nil) {
+                    claimed.formUnion(sealed.map { $0.artifacts.map(\.key) } ?? manifest?.artifacts.map(\.name) ?? [])
                 } else {
                     uncertain = true
                 }
@@ -162,32 +186,40 @@ public struct SetCatalog: Sendable {
 
     /// This catalog with the set of `manifest`, just stored as `objects`, in place of any set of that
     /// timestamp.
-    package func adding(_ manifest: Manifest, objects: [StoredObject]) -> SetCatalog {
+    package func adding(_ manifest: Manifest, sealed: SealedManifest?, objects: [StoredObject]) -> SetCatalog {
         var copy = self
         copy.sets.removeAll { $0.timestamp == manifest.timestamp }
-        copy.sets.append(Entry(timestamp: manifest.timestamp, manifest: manifest, manifestKey: manifest.key, objects: objects,
-                               health: manifest.isVerified ? .good : .unverified))
+        var entry = Entry(timestamp: manifest.timestamp, manifest: manifest, manifestKey: manifest.key, objects: objects,
+                          health: manifest.isVerified ? .good : .unverified)
+        entry.sealed = sealed
+        copy.sets.append(entry)
         copy.sets.sort { $0.timestamp < $1.timestamp }
         return copy
     }
 
     /// A manifest as the catalog may use it, or why it may not.
     enum ManifestReading {
-        /// Usable, with what its signature check found (never ``SignatureCheck/invalid(_:)``).
-        case usable(Manifest, SignatureCheck)
+        /// Usable, with what its signature check found (never ``SignatureCheck/invalid(_:)``). A sealed
+        /// manifest comes with the full manifest inside when an identity opened it, else nil.
+        case usable(Manifest?, SealedManifest?, SignatureCheck)
         /// Undecodable, or a name in it is invalid: the set's health, and why retention keeps it.
         case rejected(SetHealth, protection: String)
     }
 
     /// Reads a manifest and checks its names and, with `publicKey`, that its signature is not invalid.
     /// Failing to *read* it throws.
-    static func readUsableManifest(_ key: String, size: Int64, from sink: any Sink, publicKey: ManifestPublicKey?) async throws -> ManifestReading {
+    static func readUsableManifest(_ key: String, size: Int64, from sink: any Sink, publicKey: ManifestPublicKey?,
+                                   identities: [AgeIdentity] = []) async throws -> ManifestReading {
         guard size <= maximumManifestBytes else {
             return .rejected(.oversizedManifest(manifest: key, size: size), protection: "its manifest is too large to read: kept for inspection")
         }
         let manifest: Manifest
         do {
-            manifest = try await readManifest(key, from: sink)
+            let bytes = try await readManifestBytes(key, from: sink)
+            if let sealed = SealedManifest.decodeIfSealed(bytes) {
+                return readSealed(sealed, key: key, publicKey: publicKey, identities: identities)
+            }
+            manifest = try Manifest.decode(bytes, key: key)
         } catch let error as BackupError where error.code == .archive {
             return .rejected(.unreadableManifest, protection: "its manifest cannot be decoded: kept for inspection")
         }
@@ -198,7 +230,42 @@ public struct SetCatalog: Sendable {
         if case .invalid(let problem) = signature {
             return .rejected(.badSignature(manifest: key, problem: problem), protection: "its manifest's signature fails: kept for inspection")
         }
-        return .usable(manifest, signature)
+        return .usable(manifest, nil, signature)
+    }
+
+    /// Checks a sealed manifest's names and signature, and opens the manifest inside with `identities`
+    /// when one of them can (that one's names and signature are checked too).
+    static func readSealed(_ sealed: SealedManifest, key: String, publicKey: ManifestPublicKey?, identities: [AgeIdentity]) -> ManifestReading {
+        guard let (owner, timestamp) = ArtifactName.manifestPlan(key), owner == sealed.plan, timestamp == sealed.timestamp else {
+            return .rejected(.invalidManifest(manifest: key, problem: "its plan or timestamp is not its name's"), protection: "its manifest holds an invalid name: kept for inspection")
+        }
+        if let problem = sealed.nameProblem() {
+            return .rejected(.invalidManifest(manifest: key, problem: problem), protection: "its manifest holds an invalid name: kept for inspection")
+        }
+        let signature = sealed.checkSignature(with: publicKey)
+        if case .invalid(let problem) = signature {
+            return .rejected(.badSignature(manifest: key, problem: problem), protection: "its manifest's signature fails: kept for inspection")
+        }
+        guard !identities.isEmpty, let inner = try? sealed.open(with: identities) else { return .usable(nil, sealed, signature) }
+        if let problem = inner.nameProblem(key: key) {
+            return .rejected(.invalidManifest(manifest: key, problem: problem), protection: "its manifest holds an invalid name: kept for inspection")
+        }
+        if case .invalid(let problem) = inner.checkSignature(with: publicKey) {
+            return .rejected(.badSignature(manifest: key, problem: "the manifest inside: \(problem)"), protection: "its manifest's signature fails: kept for inspection")
+        }
+        return .usable(inner, sealed, signature)
+    }
+
+    /// Why the full manifest inside `sealed` cannot be opened with `identities`.
+    static func sealedOpenProblem(_ sealed: SealedManifest, identities: [AgeIdentity]) -> BackupError {
+        do {
+            _ = try sealed.open(with: identities)
+            return BackupError(.identityNeeded, "the manifest of set \(sealed.timestamp) cannot be opened")
+        } catch let error as BackupError {
+            return error
+        } catch {
+            return BackupError(.encryptedDataDamaged, "the manifest of set \(sealed.timestamp) in sink '\(sealed.sink)': \(error)")
+        }
     }
 
     /// The size of the newest good artifact of `source` and `subject`, for the shrink check and space estimates.
@@ -215,6 +282,11 @@ public struct SetCatalog: Sendable {
     public static let maximumManifestBytes: Int64 = 64 << 20
 
     public static func readManifest(_ key: String, from sink: any Sink) async throws -> Manifest {
+        try Manifest.decode(try await readManifestBytes(key, from: sink), key: key)
+    }
+
+    /// Reads a manifest's bytes, at most ``maximumManifestBytes``.
+    static func readManifestBytes(_ key: String, from sink: any Sink) async throws -> [UInt8] {
         let limit = Int(maximumManifestBytes)
         let buffer = Mutex<[UInt8]>([])
         let destination = ByteDestination { bytes in
@@ -226,7 +298,7 @@ public struct SetCatalog: Sendable {
             }
         }
         try await sink.get(key, into: destination)
-        return try Manifest.decode(buffer.withLock { $0 }, key: key)
+        return buffer.withLock { $0 }
     }
 
     static func sourceName(of key: String) -> String {
@@ -238,6 +310,7 @@ extension BackupPlan {
     /// This plan's sets in `sink`, as of `now` (which decides what is incomplete but recent, and what
     /// is dated in the future).
     public func catalog(in sink: any Sink, now: Date = Date()) async throws -> SetCatalog {
-        try await SetCatalog.load(from: sink, plan: name, sourceNames: Set(sources.map(\.source.name)), publicKey: try manifestPublicKey(), now: now)
+        try await SetCatalog.load(from: sink, plan: name, sourceNames: Set(sources.map(\.source.name)), publicKey: try manifestPublicKey(),
+                                  identities: identities, now: now)
     }
 }

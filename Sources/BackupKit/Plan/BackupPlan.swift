@@ -37,6 +37,15 @@ public struct BackupPlan: Sendable {
     public var signing: SigningSettings
     /// Where the plan came from, for messages: a file path or "environment".
     public var origin: String
+    /// The plan-level `encryption:`: every sink encrypts to these recipients unless it says otherwise
+    /// in ``sinkEncryption``. Nil: plaintext sinks, unless a sink has its own.
+    public var encryption: EncryptionSettings?
+    /// Each sink's own `encryption:`, by sink name.
+    public var sinkEncryption: [String: SinkEncryptionChoice] = [:]
+    /// The identities that open encrypted sets on this host (`--identity`,
+    /// `BACKUP_ENCRYPTION_IDENTITY_FILE`), needed only to restore or fully verify them. Never read from
+    /// the plan: a host that only backs up holds none.
+    public var identities: [AgeIdentity] = []
 
     public init(
         name: String, sources: [PlanSource], sinks: [any Sink], notifiers: [FilteredNotifier] = [],
@@ -44,8 +53,10 @@ public struct BackupPlan: Sendable {
         retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), staleAfter: PlanDuration? = nil,
         schedule: ScheduleSettings? = nil, heartbeatURL: Secret? = nil, heartbeat: (any Notifier)? = nil, metricsFile: String? = nil,
         stagingDirectory: String? = nil, stateDirectory: String? = nil, signing: SigningSettings = SigningSettings(), formats: ArchiveFormatTable = .standard,
-        origin: String = "code"
+        origin: String = "code", encryption: EncryptionSettings? = nil, sinkEncryption: [String: SinkEncryptionChoice] = [:]
     ) {
+        self.encryption = encryption
+        self.sinkEncryption = sinkEncryption
         self.signing = signing
         self.formats = formats
         self.name = name

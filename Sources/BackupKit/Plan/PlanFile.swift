@@ -13,7 +13,7 @@ struct PlanFile: Decodable {
         case metricsFile = "metrics_file"
         case stagingDirectory = "staging_dir"
         case stateDirectory = "state_dir"
-        case signing
+        case signing, encryption
     }
 
     init(from decoder: any Decoder) throws {
@@ -47,6 +47,13 @@ struct PlanFile: Decodable {
             }
             retention = RetentionPolicy(keepDaily: value)
         }
+        var encryption = try container.decodeIfPresent(EncryptionSettings.self, forKey: .encryption)
+        if let fromEnvironment = try EncryptionSettings.environmentRecipients(context.environment) {
+            var settings = encryption ?? EncryptionSettings(recipients: [])
+            settings.recipients += fromEnvironment
+            settings.origins.append(EncryptionSettings.recipientsVariable)
+            encryption = settings
+        }
         let heartbeatURL = try container.decodeIfPresent(Secret.self, forKey: .heartbeatURL).flatMap { $0 == .value("") ? nil : $0 }
         plan = BackupPlan(
             name: name,
@@ -71,7 +78,9 @@ struct PlanFile: Decodable {
             stateDirectory: try container.decodeIfPresent(String.self, forKey: .stateDirectory).map { resolvePath($0, against: context.baseDirectory) },
             signing: try container.decodeIfPresent(SigningSettings.self, forKey: .signing) ?? SigningSettings(),
             formats: context.registry.formats,
-            origin: context.origin
+            origin: context.origin,
+            encryption: encryption,
+            sinkEncryption: Dictionary(sinks.compactMap { entry in entry.encryption.map { (entry.sink.name, $0) } }, uniquingKeysWith: { a, _ in a })
         )
     }
 
@@ -123,11 +132,13 @@ struct SourceEntry: Decodable {
 
 struct SinkEntry: Decodable {
     var sink: any Sink
+    var encryption: SinkEncryptionChoice?
 
     init(from decoder: any Decoder) throws {
         let context = try PlanDecodingContext.from(decoder)
-        let (definition, factory, _) = try componentDefinition(decoder, kind: "sink", factories: context.registry.sinks)
+        let (definition, factory, container) = try componentDefinition(decoder, kind: "sink", factories: context.registry.sinks)
         sink = try factory(definition, decoder)
+        encryption = try container.decodeIfPresent(SinkEncryptionChoice.self, forKey: AnyCodingKey("encryption"))
     }
 }
 

@@ -1,13 +1,22 @@
 import Foundation
 
 /// A finished file in the staging area: what a sink's ``Sink/put(_:from:)`` reads.
+///
+/// For an encrypted sink, ``encryption`` is set: the sink stores the age encryption of the file at
+/// ``path``, made while it reads, and ``digest`` is the ciphertext's. Sinks read through ``open()``,
+/// which gives the stored bytes either way; only a sink that checks ``encryption`` is nil may use the
+/// file at ``path`` itself (a hard link, a rename).
 public struct StagedFile: Sendable, Hashable {
     public var path: String
+    /// The size and SHA-256 of the bytes the sink stores.
     public var digest: FileDigest
+    /// How the bytes at ``path`` are encrypted on their way into the sink; nil: stored as they are.
+    public var encryption: StagedEncryption?
 
-    public init(path: String, digest: FileDigest) {
+    public init(path: String, digest: FileDigest, encryption: StagedEncryption? = nil) {
         self.path = path
         self.digest = digest
+        self.encryption = encryption
     }
 
     /// Writes `bytes` as the file at `path` (mode 0600, fsync, rename) and stages it.
@@ -15,6 +24,15 @@ public struct StagedFile: Sendable, Hashable {
         self.init(path: path, digest: try AtomicFileWriter.write(bytes, to: path))
     }
 
-    /// Opens the file for reading in chunks.
-    public func open() throws -> FileReader { try FileReader(path: path) }
+    /// This file as a sink encrypting to `recipients` stores it: a new file key, and the digest of the
+    /// ciphertext (one pass of encrypting and hashing, nothing written).
+    public func encrypted(to recipients: [AgeRecipient]) throws -> StagedFile {
+        let encryption = try StagedEncryption(recipients: recipients, plaintextSize: digest.size)
+        return StagedFile(path: path, digest: try encryption.digest(ofPlaintext: path), encryption: encryption)
+    }
+
+    /// Opens the stored bytes for reading in chunks, front to back or at any offset.
+    public func open() throws -> StagedFileReader {
+        StagedFileReader(plaintext: try FileReader(path: path), encryption: encryption)
+    }
 }

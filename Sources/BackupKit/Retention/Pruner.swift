@@ -40,8 +40,8 @@ public struct Pruner: Sendable {
         let oldestSigned = catalog.sets.first { $0.isGood }?.timestamp
         let candidates = catalog.sets.map { set in
             let isLegacy = set.health.isGoodButUnsigned && oldestSigned.map { set.timestamp < $0 } == true
-            return RetentionPlanner.Candidate(timestamp: set.timestamp, isGood: set.isGood || isLegacy, tag: set.manifest?.tag,
-                                              isPartial: set.manifest?.isPartial ?? false, protection: set.protection)
+            return RetentionPlanner.Candidate(timestamp: set.timestamp, isGood: set.isGood || isLegacy, tag: set.tag,
+                                              isPartial: set.isPartial, protection: set.protection)
         }
         let decisions = RetentionPlanner.plan(candidates, policy: plan.retention)
         var outcome = PruneOutcome(sink: sink.name, deleted: [])

@@ -1,14 +1,16 @@
 import Foundation
 import Glibc
+import Crypto
 
 /// Gives a stored artifact as a file on this host: in place when the sink keeps files locally, else
 /// downloaded into the staging directory and checked against the manifest's size and SHA-256 before
 /// anything uses it.
 enum ArtifactAccess {
     static func withLocalFile<T: Sendable>(
-        _ artifact: ManifestArtifact, in sink: any Sink, staging: String, _ body: (String) async throws -> T
+        _ artifact: ManifestArtifact, in sink: any Sink, staging: String, sealed: SealedManifest.SealedArtifact? = nil,
+        identities: [AgeIdentity] = [], _ body: (String) async throws -> T
     ) async throws -> T {
-        let (path, isStaged) = try await localFile(artifact, in: sink, staging: staging)
+        let (path, isStaged) = try await localFile(artifact, in: sink, staging: staging, sealed: sealed, identities: identities)
         defer { if isStaged { unlink(path) } }
         return try await body(path)
     }
@@ -17,10 +19,18 @@ enum ArtifactAccess {
     /// (`isStaged`) and checked against the manifest's size and SHA-256. A staged copy stays until the
     /// caller removes it (or the staging directory), so it can be checked and then used without a
     /// second download.
-    static func localFile(_ artifact: ManifestArtifact, in sink: any Sink, staging: String) async throws -> (path: String, isStaged: Bool) {
+    ///
+    /// With `sealed` (an encrypted sink's record of the artifact), the sink's `.age` copy is decrypted
+    /// with `identities` on its way into `staging`; the ciphertext must have the size and SHA-256 the
+    /// signed sealed manifest records, and the plaintext the full manifest's, or nothing is kept.
+    static func localFile(_ artifact: ManifestArtifact, in sink: any Sink, staging: String, sealed: SealedManifest.SealedArtifact? = nil,
+                          identities: [AgeIdentity] = []) async throws -> (path: String, isStaged: Bool) {
         // The manifest's names were validated when it was read; a name that is not ours is never a path.
         guard ArtifactName.parse(artifact.name) != nil else {
             throw BackupError(.restoreFailed, "'\(artifact.name)' is not an artifact name; refusing to read or stage it")
+        }
+        if let sealed {
+            return (try await decryptedFile(artifact, sealed: sealed, in: sink, staging: staging, identities: identities), true)
         }
         if let path = sink.localPath(of: artifact.name), FileManager.default.fileExists(atPath: path) {
             return (path, false)
@@ -47,6 +57,95 @@ enum ArtifactAccess {
         }
         kept = true
         return (path, true)
+    }
+}
+
+extension ArtifactAccess {
+    /// Downloads the encrypted copy of `artifact`, decrypting it into a new file in `staging`.
+    static func decryptedFile(_ artifact: ManifestArtifact, sealed: SealedManifest.SealedArtifact, in sink: any Sink, staging: String,
+                              identities: [AgeIdentity]) async throws -> String {
+        let what = "\(sealed.key) in sink '\(sink.name)'"
+        guard !identities.isEmpty else { throw AgeFileReading.identityNeeded(what) }
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = staging + "/.download-\(artifact.name)"
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw fileSystemError("cannot create", path) }
+        var kept = false
+        defer { if !kept { unlink(path) } }
+        let state = DecryptionState(identities: identities, headerSize: sealed.headerSize)
+        let destination = ByteDestination { bytes in
+            try state.feed(bytes) { plain in try plain.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
+        }
+        var transferError: (any Error)?
+        do {
+            try await sink.get(sealed.key, into: destination)
+            try state.finish { plain in try plain.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
+        } catch {
+            transferError = error
+        }
+        close(fd)
+        let (ageError, headerSHA256, plainDigest) = (state.ageError, state.headerDigest, state.plainDigest.finalize())
+        if let ageError {
+            let headerChanged = headerSHA256 != nil && headerSHA256 != sealed.headerSHA256
+            throw AgeFileReading.failure(ageError, what: what, headerChanged: headerChanged)
+        }
+        if let transferError { throw BackupError.wrap(transferError, as: .sinkFailed, "sink '\(sink.name)': reading \(sealed.key)") }
+        let cipher = destination.digest
+        guard cipher == sealed.digest else {
+            throw BackupError(.verificationFailed, "\(what) is \(cipher.size) bytes with SHA-256 \(cipher.sha256), but the signed manifest says \(sealed.size) bytes with \(sealed.sha256): the stored copy was replaced or damaged, and is not used")
+        }
+        guard plainDigest == artifact.digest else {
+            throw BackupError(.verificationFailed, "\(what) decrypts to \(plainDigest.size) bytes with SHA-256 \(plainDigest.sha256), but the manifest says \(artifact.size) bytes with \(artifact.sha256): it is not used")
+        }
+        kept = true
+        return path
+    }
+}
+
+/// A download being decrypted: the decryptor, the header's hash, and the first age error met.
+/// `@unchecked Sendable`: only ``ByteDestination``'s handler (which its lock runs one at a time) and,
+/// after the transfer, the task that started it touch it.
+final class DecryptionState: @unchecked Sendable {
+    let decryptor: AgeDecryptor
+    let headerSize: Int
+    var header: [UInt8] = []
+    var headerDigest: String?
+    var plainDigest = DigestAccumulator()
+    var ageError: AgeError?
+
+    init(identities: [AgeIdentity], headerSize: Int) {
+        decryptor = AgeDecryptor(identities: identities)
+        self.headerSize = headerSize
+    }
+
+    func feed(_ bytes: UnsafeRawBufferPointer, output: ([UInt8]) throws -> Void) throws {
+        if headerDigest == nil {
+            header += bytes.prefix(headerSize - header.count)
+            if header.count == headerSize { headerDigest = SHA256.hash(data: header).hexString }
+        }
+        do {
+            try decryptor.update(bytes) { plain in
+                plain.withUnsafeBytes { plainDigest.update($0) }
+                try output(plain)
+            }
+        } catch let error as AgeError {
+            ageError = error
+            throw error
+        }
+    }
+
+    func finish(output: ([UInt8]) throws -> Void) throws {
+        if headerDigest == nil { headerDigest = SHA256.hash(data: header).hexString }
+        do {
+            try decryptor.finish { plain in
+                plain.withUnsafeBytes { plainDigest.update($0) }
+                try output(plain)
+            }
+        } catch let error as AgeError {
+            ageError = error
+            throw error
+        }
     }
 }
 

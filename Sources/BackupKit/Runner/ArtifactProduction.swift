@@ -107,36 +107,58 @@ extension BackupRunner {
         }
     }
 
+    /// What one sink holds of the set once it is stored: its objects and, when it encrypts, its sealed
+    /// manifest.
+    typealias StoredCopy = (objects: [StoredObject], sealed: SealedManifest?)
+
     /// Stores every artifact in every sink, the sinks in parallel, then the manifest, signed with
-    /// `signingKey`, in each sink that stored everything. Returns each sink's outcome, and the manifest when it could be written.
+    /// `signingKey`, in each sink that stored everything. An encrypted sink gets each artifact as
+    /// `<name>.age`, encrypted while it is read (``StagedFile/encrypted(to:)``), and a
+    /// ``SealedManifest`` that lists the ciphertexts' digests. Returns each sink's outcome, the manifest
+    /// when it could be written, and what each sink that stored the set now holds.
     func store(
         _ staged: [(StagedFile, ManifestArtifact)], manifest: @escaping @Sendable ([SinkOutcome]) -> Manifest,
         signingKey: ManifestSigningKey, staging: String, emit: @escaping @Sendable (BackupEvent) -> Void
-    ) async -> (outcomes: [SinkOutcome], manifest: Manifest?) {
-        var outcomes = await withTaskGroup(of: (Int, SinkOutcome).self) { group in
+    ) async -> (outcomes: [SinkOutcome], manifest: Manifest?, stored: [String: StoredCopy]) {
+        let plan = plan
+        let results = await withTaskGroup(of: (Int, SinkOutcome, [SealedManifest.SealedArtifact]).self) { group in
             for (index, sink) in plan.sinks.enumerated() {
                 group.addTask {
                     let started = Date()
                     var checks: [String]?
+                    var sealedArtifacts: [SealedManifest.SealedArtifact] = []
                     for (file, record) in staged {
                         do {
-                            let receipt = try await sink.put(record.name, from: file)
+                            var stored = file
+                            var key = record.name
+                            if let recipients = try plan.recipients(for: sink) {
+                                stored = try await runBlocking { try file.encrypted(to: recipients) }
+                                key = SealedManifest.key(for: record.name)
+                            }
+                            let receipt = try await sink.put(key, from: stored)
+                            if let encryption = stored.encryption {
+                                sealedArtifacts.append(SealedManifest.SealedArtifact(
+                                    name: record.name, key: key, size: stored.digest.size, sha256: stored.digest.sha256,
+                                    headerSize: encryption.headerLength, headerSHA256: encryption.headerSHA256))
+                            }
                             checks = checks.map { $0.filter(receipt.checks.contains) } ?? receipt.checks
-                            emit(.stored(artifact: record.name, sink: sink.name))
+                            emit(.stored(artifact: key, sink: sink.name))
                         } catch {
                             let failure = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing \(record.name)")
                             emit(.sinkFailed(sink: sink.name, error: failure.message))
                             return (index, SinkOutcome(sink: sink.name, status: .failed, error: failure.message, errorCode: failure.code,
-                                                       durationSeconds: Date().timeIntervalSince(started)))
+                                                       durationSeconds: Date().timeIntervalSince(started)), [])
                         }
                     }
-                    return (index, SinkOutcome(sink: sink.name, status: .stored, checks: checks, durationSeconds: Date().timeIntervalSince(started)))
+                    return (index, SinkOutcome(sink: sink.name, status: .stored, checks: checks, durationSeconds: Date().timeIntervalSince(started)),
+                            sealedArtifacts)
                 }
             }
-            var results: [(Int, SinkOutcome)] = []
+            var results: [(Int, SinkOutcome, [SealedManifest.SealedArtifact])] = []
             for await result in group { results.append(result) }
-            return results.sorted { $0.0 < $1.0 }.map(\.1)
+            return results.sorted { $0.0 < $1.0 }
         }
+        var outcomes = results.map(\.1)
 
         let record: Manifest
         let manifestFile: StagedFile
@@ -147,11 +169,22 @@ extension BackupRunner {
         } catch {
             let failure = BackupError.wrap(error, as: .io, "staging the manifest")
             let message = "cannot write the manifest: \(failure.message)"
-            return (outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message, errorCode: $0.errorCode ?? failure.code) }, nil)
+            return (outcomes.map { SinkOutcome(sink: $0.sink, status: .failed, error: $0.error ?? message, errorCode: $0.errorCode ?? failure.code) }, nil, [:])
         }
+        var stored: [String: StoredCopy] = [:]
         for (index, sink) in plan.sinks.enumerated() where outcomes[index].status == .stored {
             do {
-                try await sink.put(record.key, from: manifestFile)
+                var file = manifestFile
+                var sealed: SealedManifest?
+                var objects = staged.map { StoredObject(key: $0.1.name, size: $0.0.digest.size) }
+                if let recipients = try plan.recipients(for: sink) {
+                    let copy = try SealedManifest.seal(record, sink: sink.name, recipients: recipients, artifacts: results[index].2).signed(with: signingKey)
+                    file = try await runBlocking { try StagedFile(writing: copy.encoded(), to: staging + "/.sealed-\(sink.name)-\(record.key)") }
+                    sealed = copy
+                    objects = copy.artifacts.map { StoredObject(key: $0.key, size: $0.size) }
+                }
+                try await sink.put(record.key, from: file)
+                stored[sink.name] = (objects, sealed)
                 emit(.manifestWritten(sink: sink.name, key: record.key))
             } catch {
                 let failure = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': storing the manifest \(record.key)")
@@ -159,6 +192,6 @@ extension BackupRunner {
                 outcomes[index] = SinkOutcome(sink: sink.name, status: .failed, error: failure.message, errorCode: failure.code, checks: outcomes[index].checks)
             }
         }
-        return (outcomes, record)
+        return (outcomes, record, stored)
     }
 }

@@ -83,6 +83,8 @@ public struct BackupRunner: Sendable {
         var hooksRan = false
         do {
             try plan.validate()
+            // A sink to be encrypted without a recipient fails the run here, before anything is written.
+            for sink in plan.sinks { _ = try plan.recipients(for: sink) }
             let selected = try selectSources(options)
             lock = try RunLock.acquire(path: plan.lockPath, plan: plan.name)
             let (signingKey, madeKey) = try plan.signingKey()
@@ -138,12 +140,10 @@ public struct BackupRunner: Sendable {
                          completedAt: now(), artifacts: stagedArtifacts.map(\.1), sinks: outcomes, warnings: warnings.all,
                          sources: selected.count < plan.sources.count ? selected.map(\.source.name) : nil)
             }
-            let (outcomes, manifest) = await store(staged, manifest: manifestFor, signingKey: signingKey, staging: staging, emit: emit)
+            let (outcomes, manifest, storedCopies) = await store(staged, manifest: manifestFor, signingKey: signingKey, staging: staging, emit: emit)
             report.sinks = outcomes
             let storedIn = outcomes.filter { $0.status == .stored }.map(\.sink)
-            if let manifest {
-                catalogs.add(manifest, objects: staged.map { StoredObject(key: $0.1.name, size: $0.0.digest.size) }, to: storedIn)
-            }
+            if let manifest { catalogs.add(manifest, stored: storedCopies) }
             let storedCount = storedIn.count
             if storedCount == 0 {
                 let detail = report.sinks.compactMap { outcome in outcome.error.map { "\(outcome.sink): \($0)" } }.joined(separator: "; ")

@@ -70,7 +70,7 @@ public struct Restorer: Sendable {
         let (sink, entry) = try await findSet(options)
         do {
             return try await restore(entry, from: sink, options)
-        } catch let error as BackupError where error.code == .verificationFailed {
+        } catch let error as BackupError where Self.isDamage(error) {
             let good = try await goodCopies(of: entry, except: sink.name, options)
             guard options.sink != nil else {
                 var (damaged, damagedSink) = (error, sink)
@@ -78,7 +78,7 @@ public struct Restorer: Sendable {
                     warn("the copy of set \(entry.timestamp) in sink '\(damagedSink.name)' is damaged (\(damaged.message)); nothing was written from it. Restoring the same set from sink '\(other.name)'")
                     do {
                         return try await restore(copy, from: other, options)
-                    } catch let error as BackupError where error.code == .verificationFailed {
+                    } catch let error as BackupError where Self.isDamage(error) {
                         (damaged, damagedSink) = (error, other)
                     }
                 }
@@ -90,7 +90,20 @@ public struct Restorer: Sendable {
         }
     }
 
+    /// A copy that failed its checks (damaged, replaced, cut short): another sink's copy may be good.
+    static func isDamage(_ error: BackupError) -> Bool {
+        [.verificationFailed, .encryptedDataDamaged, .encryptedDataTruncated].contains(error.code)
+    }
+
     private func restore(_ entry: SetCatalog.Entry, from sink: any Sink, _ options: Options) async throws -> [RestoreReport] {
+        if let sealed = entry.sealed {
+            if case .wrongSize(let key, let stored, let recorded) = entry.health, stored < recorded {
+                throw BackupError(.encryptedDataTruncated, "\(key) in sink '\(sink.name)' is \(stored) bytes, but the signed manifest of set \(entry.timestamp) records \(recorded): it was cut short. Nothing was written; restore from another sink or set")
+            }
+            if entry.manifest == nil, entry.isRestorable(allowingUnsigned: options.allowUnsigned) {
+                throw entry.sealedProblem ?? AgeFileReading.identityNeeded("set \(sealed.timestamp) in sink '\(sink.name)'")
+            }
+        }
         guard let manifest = entry.manifest, entry.isRestorable(allowingUnsigned: options.allowUnsigned) else {
             let hint = entry.health.isGoodButUnsigned ? "" : "; choose another with --set"
             throw BackupError(.restoreFailed, "refusing to restore set \(entry.timestamp) from sink '\(sink.name)': it is not a good set (\(entry.problem ?? "no manifest"))\(hint). Nothing was written (exit 8)")
@@ -137,7 +150,7 @@ public struct Restorer: Sendable {
                        "RESTORE_ARTIFACTS": selected.map(\.name).joined(separator: ",")]
         try await hooks.run(plan.hooks.beforeRestore, name: "before_restore", details: details)
         do {
-            let reports = try await restore(requests, into: options.destination, from: sink, staging: staging)
+            let reports = try await restore(requests, into: options.destination, from: sink, sealed: entry.sealed, staging: staging)
             details["RESTORE_STATUS"] = "succeeded"
             try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
             return reports
@@ -162,7 +175,7 @@ public struct Restorer: Sendable {
     }
 
     private func restore(_ requests: [RestoreRequest], into destination: RestoreDestination, from sink: any Sink,
-                         staging: String) async throws -> [RestoreReport] {
+                         sealed: SealedManifest?, staging: String) async throws -> [RestoreReport] {
         // 1. Check every artifact before anything is written.
         var checked: [CheckedArtifact] = []
         for request in requests {
@@ -174,7 +187,8 @@ public struct Restorer: Sendable {
             if source == nil && format.layout != .tree {
                 throw BackupError(.restoreFailed, "the plan no longer has the source '\(artifact.source)' that knows how to restore \(artifact.name)")
             }
-            let path = try await ArtifactAccess.localFile(artifact, in: sink, staging: staging).path
+            let path = try await ArtifactAccess.localFile(artifact, in: sink, staging: staging, sealed: try sealed?.copy(of: artifact),
+                                                          identities: plan.identities).path
             let report = try await runCancellableOnDedicatedThread { cancellation in
                 do {
                     return try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,

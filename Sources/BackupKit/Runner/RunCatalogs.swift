@@ -33,11 +33,12 @@ final class RunCatalogs: Sendable {
         catalogs.withLock { $0.removeAll() }
     }
 
-    /// Records that the sinks named `sinks` now hold the set of `manifest` with `objects`.
-    func add(_ manifest: Manifest, objects: [StoredObject], to sinks: [String]) {
+    /// Records that each sink in `stored` now holds the set of `manifest` with its objects (and, for an
+    /// encrypted sink, its sealed manifest).
+    func add(_ manifest: Manifest, stored: [String: (objects: [StoredObject], sealed: SealedManifest?)]) {
         catalogs.withLock { catalogs in
-            for name in sinks {
-                catalogs[name] = catalogs[name]?.adding(manifest, objects: objects)
+            for (name, copy) in stored {
+                catalogs[name] = catalogs[name]?.adding(manifest, sealed: copy.sealed, objects: copy.objects)
             }
         }
     }

@@ -47,6 +47,16 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
         public static let hookFailed = Code(rawValue: "hook_failed")
         /// The run was cancelled.
         public static let cancelled = Code(rawValue: "cancelled")
+        /// An encrypted set needs an identity to be read, and none was given.
+        public static let identityNeeded = Code(rawValue: "identity_needed")
+        /// None of the identities given opens an encrypted artifact: it was encrypted to other recipients.
+        public static let wrongIdentity = Code(rawValue: "wrong_identity")
+        /// The passphrase given does not open a passphrase-protected identity or file.
+        public static let wrongPassphrase = Code(rawValue: "wrong_passphrase")
+        /// An encrypted artifact ends early: it was cut short in storage or in transfer.
+        public static let encryptedDataTruncated = Code(rawValue: "encrypted_data_truncated")
+        /// An encrypted artifact's header or payload was changed: a byte fails its authentication.
+        public static let encryptedDataDamaged = Code(rawValue: "encrypted_data_damaged")
     }
 
     /// What the engine may do about an error.
