@@ -5,8 +5,8 @@ import Foundation
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key",
-        abstract: "The plan's signing key (key show), and age identities for encrypted copies (key generate).",
-        subcommands: [Show.self, Generate.self],
+        abstract: "The plan's signing key (key show), age identities for encrypted copies (key generate), and new recipients for stored sets (key rekey).",
+        subcommands: [Show.self, Generate.self, Rekey.self],
         defaultSubcommand: Show.self
     )
 }

@@ -76,3 +76,13 @@ public struct S3Sink: Sink, AbandonedUploadSweeping {
         try await runBlocking { try client.delete(client.objectKey(key)) }
     }
 }
+
+extension S3Sink: ObjectSplicing {
+    /// The tail is copied inside the server (UploadPartCopy); only `head` and 5 MiB pass through here.
+    public func splice(_ key: String, head: [UInt8], tailOf source: String, from offset: Int64, sourceSize: Int64) async throws {
+        let client = try client()
+        try await runBlocking {
+            try client.splice(client.objectKey(key), head: head, source: client.objectKey(source), offset: offset, sourceSize: sourceSize)
+        }
+    }
+}

@@ -44,20 +44,55 @@ public struct SealedManifest: Sendable, Codable, Hashable {
         public var name: String
         /// Its key in the sink: the name and `.age`.
         public var key: String
-        /// The ciphertext's size and SHA-256.
+        /// The ciphertext's size.
         public var size: Int64
-        public var sha256: String
-        /// The age header's length and SHA-256, so that a damaged header is told apart from a file
-        /// for other recipients.
+        /// The SHA-256 of the whole ciphertext as it was written; nil once a rekey gave it a new header
+        /// (the header and payload hashes then cover it).
+        public var sha256: String?
+        /// The age header's length and SHA-256: a damaged header is told apart from a file for other
+        /// recipients, and a rekey replaces only these.
         public var headerSize: Int
         public var headerSHA256: String
+        /// The SHA-256 of everything after the header (the payload nonce and chunks), which no rekey changes.
+        public var payloadSHA256: String
+        /// The header a rekey in progress is giving the file: until it is done, either header is genuine.
+        public var pendingHeader: PendingHeader?
 
-        public var digest: FileDigest { FileDigest(size: size, sha256: sha256) }
+        public struct PendingHeader: Sendable, Codable, Hashable {
+            public var size: Int
+            public var sha256: String
+        }
+
+        /// The payload's size.
+        public var payloadSize: Int64 { size - Int64(headerSize) }
+
+        /// Whether a stored object of `size` bytes, with a header of `headerSHA256` and a payload of
+        /// `payloadSHA256`, is this artifact as signed.
+        public func matches(size stored: Int64, header: (size: Int, sha256: String), payloadSHA256 payload: String) -> Bool {
+            guard payload == payloadSHA256, stored - Int64(header.size) == payloadSize else { return false }
+            if header.size == headerSize && header.sha256 == headerSHA256 { return true }
+            return pendingHeader.map { $0.size == header.size && $0.sha256 == header.sha256 } ?? false
+        }
+
+        /// Whether a header of this size and SHA-256 is the signed one or the pending one.
+        public func matchesHeader(_ header: (size: Int, sha256: String)) -> Bool {
+            (header.size == headerSize && header.sha256 == headerSHA256)
+                || pendingHeader.map { $0.size == header.size && $0.sha256 == header.sha256 } ?? false
+        }
+
+        /// The sizes a stored copy may have: the signed one, or the one a rekey in progress gives it.
+        public var acceptedSizes: Set<Int64> {
+            var sizes: Set<Int64> = [size]
+            if let pendingHeader { sizes.insert(payloadSize + Int64(pendingHeader.size)) }
+            return sizes
+        }
 
         enum CodingKeys: String, CodingKey {
             case name, key, size, sha256
             case headerSize = "header_size"
             case headerSHA256 = "header_sha256"
+            case payloadSHA256 = "payload_sha256"
+            case pendingHeader = "pending_header"
         }
     }
 
@@ -85,6 +120,11 @@ public struct SealedManifest: Sendable, Codable, Hashable {
         try bytes.withUnsafeBytes { try encryptor.update($0) { sealed += $0 } }
         try encryptor.finish { sealed += $0 }
         return Data(sealed)
+    }
+
+    /// The error for a stored copy that is not the signed one.
+    static func replaced(_ what: String, stored: (size: Int64, header: (size: Int, sha256: String), payloadSHA256: String), sealed: SealedArtifact) -> BackupError {
+        BackupError(.verificationFailed, "\(what) is not the file the signed manifest lists (stored: \(stored.size) bytes, payload SHA-256 \(stored.payloadSHA256); signed: \(sealed.size) bytes, payload SHA-256 \(sealed.payloadSHA256)): it was replaced or damaged, and is not used")
     }
 
     public func artifact(named name: String) -> SealedArtifact? { artifacts.first { $0.name == name } }

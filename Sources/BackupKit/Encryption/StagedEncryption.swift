@@ -47,16 +47,25 @@ public struct StagedEncryption: Sendable, Hashable {
 
     public func hash(into hasher: inout Hasher) { hasher.combine(prefix) }
 
-    /// Encrypts the plaintext at `path` once, to learn the size and SHA-256 of what sinks will store.
-    public func digest(ofPlaintext path: String) throws -> FileDigest {
+    /// Encrypts the plaintext at `path` once, to learn the size and SHA-256 of what sinks will store,
+    /// and the SHA-256 of the payload alone (everything after the header: a rekey changes only the
+    /// header, so the payload's hash still holds after it).
+    public func digests(ofPlaintext path: String) throws -> (file: FileDigest, payloadSHA256: String) {
         let reader = StagedFileReader(plaintext: try FileReader(path: path), encryption: self)
-        var digest = DigestAccumulator()
-        try reader.forEachChunk { digest.update($0) }
-        let result = digest.finalize()
+        var whole = DigestAccumulator()
+        var payload = SHA256()
+        var seen = 0
+        try reader.forEachChunk { chunk in
+            whole.update(chunk)
+            let skip = min(chunk.count, max(0, headerLength - seen))
+            payload.update(bufferPointer: UnsafeRawBufferPointer(rebasing: chunk[skip...]))
+            seen += chunk.count
+        }
+        let result = whole.finalize()
         guard result.size == size else {
             throw BackupError(.io, "the staged file \(path) changed while it was encrypted: \(result.size) bytes of ciphertext, expected \(size)")
         }
-        return result
+        return (result, payload.finalize().hexString)
     }
 }
 
@@ -129,5 +138,49 @@ public final class StagedFileReader: ChunkReader {
         let bytes = try encryption.payloadKey.seal(plainBuffer[0..<length], counter: UInt64(index), final: index == encryption.chunkCount - 1)
         sealed = (index, bytes)
         return bytes
+    }
+}
+
+/// Hashes an age file as it streams past, its header and its payload apart, for the checks against a
+/// sealed manifest (``SealedManifest/SealedArtifact/matches(size:header:payloadSHA256:)``). The header
+/// ends with the line that starts with `---`.
+struct CiphertextHasher {
+    private var header: [UInt8] = []
+    private var headerSize: Int?
+    private var payload = SHA256()
+    private(set) var size: Int64 = 0
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        size += Int64(bytes.count)
+        guard headerSize == nil else {
+            payload.update(bufferPointer: bytes)
+            return
+        }
+        let before = header.count
+        header += bytes
+        if let end = Self.headerEnd(header) ?? (header.count > AgeHeader.maximumLength ? header.count : nil) {
+            headerSize = end
+            payload.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[(end - before)...]))
+            header.removeSubrange(end...)
+        }
+    }
+
+    /// The size, the header's size and SHA-256, and the payload's SHA-256.
+    func finalize() -> (size: Int64, header: (size: Int, sha256: String), payloadSHA256: String) {
+        (size, (header.count, SHA256.hash(data: header).hexString), payload.finalize().hexString)
+    }
+
+    /// The length of the header at the start of `bytes`: through the newline that ends the `---` line.
+    static func headerEnd(_ bytes: [UInt8]) -> Int? {
+        var index = 0
+        while let newline = bytes[index...].firstIndex(of: 0x0A) {
+            let next = newline + 1
+            if bytes.count >= next + 3, bytes[next] == 0x2D, bytes[next + 1] == 0x2D, bytes[next + 2] == 0x2D {
+                return bytes[next...].firstIndex(of: 0x0A).map { $0 + 1 }
+            }
+            index = next
+            if index >= bytes.count { return nil }
+        }
+        return nil
     }
 }

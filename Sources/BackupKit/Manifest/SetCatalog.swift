@@ -126,8 +126,8 @@ public struct SetCatalog: Sendable {
             }
             entry.manifest = manifest
             // What the sink must hold: the ciphertexts a sealed manifest lists, else the artifacts.
-            let expected: [(key: String, size: Int64)] = entry.sealed.map { $0.artifacts.map { ($0.key, $0.size) } }
-                ?? manifest!.artifacts.map { ($0.name, $0.size) }
+            let expected: [(key: String, size: Int64, accepted: Set<Int64>)] = entry.sealed.map { $0.artifacts.map { ($0.key, $0.size, $0.acceptedSizes) } }
+                ?? manifest!.artifacts.map { ($0.name, $0.size, [$0.size]) }
             let names = entry.sealed.map { $0.artifacts.map(\.name) } ?? manifest!.artifacts.map(\.name)
             ownPrefixes.formUnion(names.compactMap { ArtifactName.parse($0)?.prefix })
             let listed = Set(expected.map(\.key))
@@ -135,7 +135,7 @@ public struct SetCatalog: Sendable {
             let sizes = Dictionary(files.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
             if let missing = expected.first(where: { sizes[$0.key] == nil }) {
                 entry.health = .missingArtifact(missing.key)
-            } else if let wrong = expected.first(where: { sizes[$0.key] != $0.size }) {
+            } else if let wrong = expected.first(where: { !$0.accepted.contains(sizes[$0.key]!) }) {
                 entry.health = .wrongSize(artifact: wrong.key, stored: sizes[wrong.key]!, recorded: wrong.size)
             } else if entry.isVerified != true {
                 entry.health = .unverified

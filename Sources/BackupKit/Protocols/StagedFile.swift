@@ -12,11 +12,14 @@ public struct StagedFile: Sendable, Hashable {
     public var digest: FileDigest
     /// How the bytes at ``path`` are encrypted on their way into the sink; nil: stored as they are.
     public var encryption: StagedEncryption?
+    /// For an encrypted view, the SHA-256 of everything after the age header.
+    public var payloadSHA256: String?
 
-    public init(path: String, digest: FileDigest, encryption: StagedEncryption? = nil) {
+    public init(path: String, digest: FileDigest, encryption: StagedEncryption? = nil, payloadSHA256: String? = nil) {
         self.path = path
         self.digest = digest
         self.encryption = encryption
+        self.payloadSHA256 = payloadSHA256
     }
 
     /// Writes `bytes` as the file at `path` (mode 0600, fsync, rename) and stages it.
@@ -28,7 +31,8 @@ public struct StagedFile: Sendable, Hashable {
     /// ciphertext (one pass of encrypting and hashing, nothing written).
     public func encrypted(to recipients: [AgeRecipient]) throws -> StagedFile {
         let encryption = try StagedEncryption(recipients: recipients, plaintextSize: digest.size)
-        return StagedFile(path: path, digest: try encryption.digest(ofPlaintext: path), encryption: encryption)
+        let (file, payload) = try encryption.digests(ofPlaintext: path)
+        return StagedFile(path: path, digest: file, encryption: encryption, payloadSHA256: payload)
     }
 
     /// Opens the stored bytes for reading in chunks, front to back or at any offset.

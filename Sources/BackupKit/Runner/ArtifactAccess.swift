@@ -1,6 +1,5 @@
 import Foundation
 import Glibc
-import Crypto
 
 /// Gives a stored artifact as a file on this host: in place when the sink keeps files locally, else
 /// downloaded into the staging directory and checked against the manifest's size and SHA-256 before
@@ -73,7 +72,7 @@ extension ArtifactAccess {
         guard fd >= 0 else { throw fileSystemError("cannot create", path) }
         var kept = false
         defer { if !kept { unlink(path) } }
-        let state = DecryptionState(identities: identities, headerSize: sealed.headerSize)
+        let state = DecryptionState(identities: identities)
         let destination = ByteDestination { bytes in
             try state.feed(bytes) { plain in try plain.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
         }
@@ -85,15 +84,15 @@ extension ArtifactAccess {
             transferError = error
         }
         close(fd)
-        let (ageError, headerSHA256, plainDigest) = (state.ageError, state.headerDigest, state.plainDigest.finalize())
+        let (ageError, plainDigest) = (state.ageError, state.plainDigest.finalize())
+        let cipher = state.cipher.finalize()
         if let ageError {
-            let headerChanged = headerSHA256 != nil && headerSHA256 != sealed.headerSHA256
-            throw AgeFileReading.failure(ageError, what: what, headerChanged: headerChanged)
+            let headerIsSigned = sealed.matchesHeader(cipher.header)
+            throw AgeFileReading.failure(ageError, what: what, headerChanged: !headerIsSigned)
         }
         if let transferError { throw BackupError.wrap(transferError, as: .sinkFailed, "sink '\(sink.name)': reading \(sealed.key)") }
-        let cipher = destination.digest
-        guard cipher == sealed.digest else {
-            throw BackupError(.verificationFailed, "\(what) is \(cipher.size) bytes with SHA-256 \(cipher.sha256), but the signed manifest says \(sealed.size) bytes with \(sealed.sha256): the stored copy was replaced or damaged, and is not used")
+        guard sealed.matches(size: cipher.size, header: cipher.header, payloadSHA256: cipher.payloadSHA256) else {
+            throw SealedManifest.replaced(what, stored: cipher, sealed: sealed)
         }
         guard plainDigest == artifact.digest else {
             throw BackupError(.verificationFailed, "\(what) decrypts to \(plainDigest.size) bytes with SHA-256 \(plainDigest.sha256), but the manifest says \(artifact.size) bytes with \(artifact.sha256): it is not used")
@@ -108,22 +107,16 @@ extension ArtifactAccess {
 /// after the transfer, the task that started it touch it.
 final class DecryptionState: @unchecked Sendable {
     let decryptor: AgeDecryptor
-    let headerSize: Int
-    var header: [UInt8] = []
-    var headerDigest: String?
+    var cipher = CiphertextHasher()
     var plainDigest = DigestAccumulator()
     var ageError: AgeError?
 
-    init(identities: [AgeIdentity], headerSize: Int) {
+    init(identities: [AgeIdentity]) {
         decryptor = AgeDecryptor(identities: identities)
-        self.headerSize = headerSize
     }
 
     func feed(_ bytes: UnsafeRawBufferPointer, output: ([UInt8]) throws -> Void) throws {
-        if headerDigest == nil {
-            header += bytes.prefix(headerSize - header.count)
-            if header.count == headerSize { headerDigest = SHA256.hash(data: header).hexString }
-        }
+        cipher.update(bytes)
         do {
             try decryptor.update(bytes) { plain in
                 plain.withUnsafeBytes { plainDigest.update($0) }
@@ -136,7 +129,6 @@ final class DecryptionState: @unchecked Sendable {
     }
 
     func finish(output: ([UInt8]) throws -> Void) throws {
-        if headerDigest == nil { headerDigest = SHA256.hash(data: header).hexString }
         do {
             try decryptor.finish { plain in
                 plain.withUnsafeBytes { plainDigest.update($0) }

@@ -139,7 +139,8 @@ extension BackupRunner {
                             if let encryption = stored.encryption {
                                 sealedArtifacts.append(SealedManifest.SealedArtifact(
                                     name: record.name, key: key, size: stored.digest.size, sha256: stored.digest.sha256,
-                                    headerSize: encryption.headerLength, headerSHA256: encryption.headerSHA256))
+                                    headerSize: encryption.headerLength, headerSHA256: encryption.headerSHA256,
+                                    payloadSHA256: stored.payloadSHA256 ?? ""))
                             }
                             checks = checks.map { $0.filter(receipt.checks.contains) } ?? receipt.checks
                             emit(.stored(artifact: key, sink: sink.name))

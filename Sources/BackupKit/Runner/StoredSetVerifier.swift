@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Verifies sets already stored in a sink, as `backupctl verify` does: every artifact the manifest
 /// lists must be present, read back completely, and match the manifest's size and SHA-256.
@@ -129,14 +130,15 @@ public struct StoredSetVerifier: Sendable {
                 results.append(ArtifactResult(name: copy.key, passed: false, size: copy.size, message: "missing from sink '\(sink.name)'"))
                 continue
             }
-            let destination = ByteDestination { _ in }
+            let hasher = Mutex(CiphertextHasher())
+            let destination = ByteDestination { bytes in hasher.withLock { $0.update(bytes) } }
             do {
                 try await sink.get(copy.key, into: destination)
-                let digest = destination.digest
-                let passed = digest == copy.digest
-                results.append(ArtifactResult(name: copy.key, passed: passed, size: digest.size, message: passed
+                let stored = hasher.withLock { $0.finalize() }
+                let passed = copy.matches(size: stored.size, header: stored.header, payloadSHA256: stored.payloadSHA256)
+                results.append(ArtifactResult(name: copy.key, passed: passed, size: stored.size, message: passed
                     ? "ciphertext checked: size and SHA-256 match the signed manifest"
-                    : "the stored copy is \(digest.size) bytes with SHA-256 \(digest.sha256), but the signed manifest says \(copy.size) bytes with \(copy.sha256): it was replaced or damaged"))
+                    : SealedManifest.replaced("\(copy.key) in sink '\(sink.name)'", stored: stored, sealed: copy).message))
             } catch {
                 results.append(ArtifactResult(name: copy.key, passed: false, size: copy.size, message: (error as? BackupError)?.message ?? "\(error)"))
             }

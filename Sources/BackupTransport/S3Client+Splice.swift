@@ -1,0 +1,77 @@
+import BackupKit
+import Crypto
+import Foundation
+
+extension S3Client {
+    /// S3's smallest part other than the last.
+    static let minimumPartSize: Int64 = 5 << 20
+    /// The largest range one UploadPartCopy copies.
+    static let maximumCopyPartSize: Int64 = 1 << 30
+
+    /// Stores `key` as `head` and the bytes of `source` from `offset` to its end: a multipart upload
+    /// whose first part is `head` with the first 5 MiB of that range (read with a ranged GET, as S3's
+    /// parts but the last must be 5 MiB at least), and whose other parts the server copies from
+    /// `source` itself (UploadPartCopy). What passes through this host is `head` and 5 MiB, whatever
+    /// the size. A tail shorter than 5 MiB is read whole and the object stored in one PUT.
+    package func splice(_ key: String, head: [UInt8], source: String, offset: Int64, sourceSize: Int64) throws {
+        let rest = sourceSize - offset
+        guard rest >= 0 else { throw BackupError(.sinkFailed, "\(component): \(source) is shorter than \(offset) bytes") }
+        let lead = min(rest, Self.minimumPartSize)
+        var first = head
+        first += try range(source, from: offset, count: lead)
+        if lead == rest {
+            let hashes = first.withUnsafeBytes(Self.hashes)
+            let request = Request(method: "PUT", key: key, headers: uploadHeaders + ["Content-MD5: \(hashes.md5Base64)"],
+                                  payloadHash: hashes.sha256Hex, body: .bytes(first))
+            try checkETag(try send(request, what: "storing \(key)"), expected: hashes.md5Hex, what: "storing \(key)")
+        } else {
+            let uploadID = try createMultipartUpload(key, headers: uploadHeaders)
+            do {
+                let hashes = first.withUnsafeBytes(Self.hashes)
+                try uploadPart(1, key: key, uploadID: uploadID, hashes: hashes, body: .bytes(first), cancellation: CancellationFlag())
+                var etags = [hashes.md5Hex]
+                var start = offset + lead
+                var number = 2
+                while start < sourceSize {
+                    let end = min(sourceSize, start + Self.maximumCopyPartSize)
+                    etags.append(try copyPart(number, key: key, uploadID: uploadID, source: source, range: start..<end))
+                    start = end
+                    number += 1
+                }
+                try completeMultipartUpload(key, uploadID: uploadID, etags: etags)
+            } catch {
+                abortMultipartUpload(key, uploadID: uploadID)
+                throw error
+            }
+        }
+        let expected = Int64(head.count) + rest
+        guard let stored = try self.head(key), stored.size == expected else {
+            throw BackupError(.sinkFailed, "\(component): after storing \(key), the server does not report \(expected) bytes")
+        }
+    }
+
+    /// `count` bytes of `key` from `offset`, with a ranged GET.
+    func range(_ key: String, from offset: Int64, count: Int64) throws -> [UInt8] {
+        guard count > 0 else { return [] }
+        var bytes: [UInt8] = []
+        let response = try send(Request(method: "GET", key: key, headers: ["Range: bytes=\(offset)-\(offset + count - 1)"]), what: "reading \(key)",
+                                accept: [206], onData: { bytes += $0 })
+        _ = response
+        guard Int64(bytes.count) == count else {
+            throw BackupError(.sinkFailed, "\(component): a ranged read of \(key) gave \(bytes.count) bytes, not \(count)")
+        }
+        return bytes
+    }
+
+    /// Copies bytes `range` of `source` into part `number` inside the server; returns the part's ETag.
+    func copyPart(_ number: Int, key: String, uploadID: String, source: String, range: Range<Int64>) throws -> String {
+        let copySource = "/" + settings.bucket + "/" + S3Client.encodePath(source)
+        let request = Request(method: "PUT", key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
+                              headers: ["x-amz-copy-source: \(copySource)", "x-amz-copy-source-range: bytes=\(range.lowerBound)-\(range.upperBound - 1)"])
+        let response = try send(request, what: "copying part \(number) of \(key)")
+        guard let etag = S3XML.value(response.body, at: "CopyPartResult/ETag").map(Self.unquote), !etag.isEmpty else {
+            throw BackupError(.sinkFailed, "\(component): the server copied part \(number) of \(key) without an ETag")
+        }
+        return etag
+    }
+}
