@@ -86,6 +86,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 if let notice = result.notice { Terminal.out("  note: \(notice)") }
                 for artifact in result.artifacts {
                     var detail = artifact.passed ? "ok" + (artifact.entries.map { ", \($0) entries" } ?? "") : "FAILED: \(artifact.message ?? "")"
+                    if artifact.passed, artifact.restoreTest == nil, let message = artifact.message { detail += " (\(message))" }
                     if artifact.passed, let drill = artifact.restoreTest { detail += "; restore drill passed: \(drill.summary)" }
                     Terminal.out("  \(artifact.name)  \(formatBytes(artifact.size))  \(detail)")
                 }

@@ -64,14 +64,61 @@ extension S3Client {
     }
 
     /// Copies bytes `range` of `source` into part `number` inside the server; returns the part's ETag.
+    ///
+    /// Signed here rather than by libcurl: libcurl 7.88 sorts header lines before it splits off their
+    /// names, so `x-amz-copy-source-range` comes before `x-amz-copy-source` in its canonical request,
+    /// and the server rejects the signature.
     func copyPart(_ number: Int, key: String, uploadID: String, source: String, range: Range<Int64>) throws -> String {
         let copySource = "/" + settings.bucket + "/" + S3Client.encodePath(source)
-        let request = Request(method: "PUT", key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
-                              headers: ["x-amz-copy-source: \(copySource)", "x-amz-copy-source-range: bytes=\(range.lowerBound)-\(range.upperBound - 1)"])
-        let response = try send(request, what: "copying part \(number) of \(key)")
+        let query = [("partNumber", String(number)), ("uploadId", uploadID)]
+        let headers = ["x-amz-copy-source": copySource, "x-amz-copy-source-range": "bytes=\(range.lowerBound)-\(range.upperBound - 1)"]
+        let what = "copying part \(number) of \(key)"
+        let response = try withRetries(what) { _ in
+            let url = url(for: key, query: query)
+            let http = HTTPRequest(method: "PUT", url: url, headers: signedHeaders(method: "PUT", url: url, headers: headers), body: .none)
+            let response = try transport.send(http, onHeaders: nil, onData: nil)
+            guard response.status == 200, S3XML.parseError(response.body).code == nil else {
+                throw failure(HTTPResponse(status: response.status == 200 ? 500 : response.status, headers: response.headers, body: response.body), what: what, key: key)
+            }
+            return response
+        }
         guard let etag = S3XML.value(response.body, at: "CopyPartResult/ETag").map(Self.unquote), !etag.isEmpty else {
             throw BackupError(.sinkFailed, "\(component): the server copied part \(number) of \(key) without an ETag")
         }
         return etag
+    }
+}
+
+extension S3Client {
+    /// The header lines of a request signed with AWS Signature Version 4: `headers`, the payload hash
+    /// (of an empty body), the date, a session token if there is one, and the Authorization line.
+    func signedHeaders(method: String, url: String, headers: [String: String], now: Date = Date()) -> [String] {
+        let components = URLComponents(string: url)!
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let stamp = formatter.string(from: now)
+        let day = String(stamp.prefix(8))
+        var all = headers
+        all["host"] = (components.host ?? "") + (components.port.map { ":\($0)" } ?? "")
+        all["x-amz-content-sha256"] = S3Client.emptyPayloadHash
+        all["x-amz-date"] = stamp
+        if let token = credentials.sessionToken { all["x-amz-security-token"] = token }
+        let names = all.keys.map { $0.lowercased() }.sorted()
+        let canonicalHeaders = names.map { "\($0):\(all[$0]!.trimmingCharacters(in: .whitespaces))\n" }.joined()
+        let signed = names.joined(separator: ";")
+        let canonicalQuery = (components.percentEncodedQuery ?? "").split(separator: "&").map(String.init).sorted().joined(separator: "&")
+        let canonical = [method, components.percentEncodedPath, canonicalQuery, canonicalHeaders, signed, S3Client.emptyPayloadHash].joined(separator: "\n")
+        let scope = "\(day)/\(settings.region)/s3/aws4_request"
+        let toSign = ["AWS4-HMAC-SHA256", stamp, scope, SHA256.hash(data: Array(canonical.utf8)).hexString].joined(separator: "\n")
+        func hmac(_ key: [UInt8], _ text: String) -> [UInt8] {
+            Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: key)))
+        }
+        var key = hmac(Array("AWS4\(credentials.secretKey)".utf8), day)
+        for part in [settings.region, "s3", "aws4_request"] { key = hmac(key, part) }
+        let signature = hmac(key, toSign).hexString
+        return all.filter { $0.key != "host" }.map { "\($0.key): \($0.value)" }.sorted()
+            + ["Authorization: AWS4-HMAC-SHA256 Credential=\(credentials.accessKey)/\(scope), SignedHeaders=\(signed), Signature=\(signature)"]
     }
 }

@@ -61,9 +61,10 @@ final class ScriptedTransport: HTTPTransport {
         switch body {
         case .none: return []
         case .bytes(let bytes): return bytes
-        case .file(let path, let offset, let length):
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return Array(data[Int(offset)..<Int(offset + length)])
+        case .file(let file, let offset, let length):
+            var bytes = [UInt8](repeating: 0, count: Int(length))
+            let count = try bytes.withUnsafeMutableBytes { try file.open().read(into: $0, at: offset) }
+            return Array(bytes.prefix(count))
         }
     }
 }

@@ -227,11 +227,14 @@ enum AgeFileReading {
 
     /// The error for an age failure. `headerChanged`: the header's bytes differ from the ones recorded
     /// when it was written, so a stanza no identity opens is damage, not a file for other recipients.
-    static func failure(_ error: AgeError, what: String, headerChanged: Bool) -> BackupError {
+    ///
+    /// `shorterThanSigned`: the file is shorter than the signed manifest says, so a payload that fails
+    /// is cut short; nil when the size to expect is not known (then age's own reason decides).
+    static func failure(_ error: AgeError, what: String, headerChanged: Bool, shorterThanSigned: Bool? = nil) -> BackupError {
         switch error {
         case .noMatch where !headerChanged:
             return BackupError(.wrongIdentity, "\(what): none of the identities given opens it: it is encrypted to other recipients. Give the identity whose recipient the plan lists (--identity FILE)")
-        case .payload(let problem) where problem.contains("truncated") || problem.contains("ends"):
+        case .payload(let problem) where shorterThanSigned ?? problem.hasSuffix("(truncated)"):
             return BackupError(.encryptedDataTruncated, "\(what) is cut short: \(problem). The stored copy is incomplete; restore from another sink or set")
         case .noMatch, .hmac, .header:
             return BackupError(.encryptedDataDamaged, "\(what) has a damaged age header (\(error)): it was changed after it was written. Restore from another sink or set")

@@ -88,7 +88,8 @@ extension ArtifactAccess {
         let cipher = state.cipher.finalize()
         if let ageError {
             let headerIsSigned = sealed.matchesHeader(cipher.header)
-            throw AgeFileReading.failure(ageError, what: what, headerChanged: !headerIsSigned)
+            let shorter = cipher.size < sealed.acceptedSizes.min()!
+            throw AgeFileReading.failure(ageError, what: what, headerChanged: !headerIsSigned, shorterThanSigned: shorter)
         }
         if let transferError { throw BackupError.wrap(transferError, as: .sinkFailed, "sink '\(sink.name)': reading \(sealed.key)") }
         guard sealed.matches(size: cipher.size, header: cipher.header, payloadSHA256: cipher.payloadSHA256) else {

@@ -86,7 +86,7 @@ public struct Restorer: Sendable {
             }
             let damaged = error
             guard !good.isEmpty else { throw damaged }
-            throw BackupError(.verificationFailed, "\(damaged.message). Nothing was written. A good copy of set \(entry.timestamp) is in \(good.map { "sink '\($0.0.name)'" }.joined(separator: ", ")): restore with --sink \(good[0].0.name)", underlying: damaged)
+            throw BackupError(damaged.code, "\(damaged.message). Nothing was written. A good copy of set \(entry.timestamp) is in \(good.map { "sink '\($0.0.name)'" }.joined(separator: ", ")): restore with --sink \(good[0].0.name)", underlying: damaged)
         }
     }
 
@@ -312,7 +312,11 @@ public struct Restorer: Sendable {
                     if options.allowUnsigned { return (sink, unsigned) }
                     refusal = refusal ?? BackupError(.restoreFailed, "sink '\(sink.name)' has no signed good set; its newest complete set \(unsigned.timestamp) is \(unsigned.problem ?? "unsigned"). Nothing was written (exit 8)")
                 } else {
-                    problems.append("sink '\(sink.name)' has no good set")
+                    let newest = catalog.sets.last { $0.manifestKey != nil && !$0.isFutureDated }
+                    if let newest, newest.sealed != nil, case .wrongSize(let key, let stored, let recorded) = newest.health, stored < recorded {
+                        refusal = refusal ?? BackupError(.encryptedDataTruncated, "\(key) in sink '\(sink.name)' is \(stored) bytes, but the signed manifest of set \(newest.timestamp) records \(recorded): it was cut short. Nothing was written; restore from another sink or set")
+                    }
+                    problems.append("sink '\(sink.name)' has no good set" + (newest.map { " (its newest, \($0.timestamp), is \($0.problem ?? "not good"))" } ?? ""))
                 }
             } catch {
                 problems.append("sink '\(sink.name)': \(error)")
