@@ -162,20 +162,12 @@ public struct SealedManifest: Sendable, Codable, Hashable {
 
     public func signed(with key: ManifestSigningKey) throws -> SealedManifest {
         var copy = self
-        copy.signature = ManifestSignature(keyID: key.publicKey.id, value: try key.sign(signedBytes()).base64EncodedString())
+        copy.signature = try ManifestSignature.make(signedBytes(), key: key)
         return copy
     }
 
     public func checkSignature(with key: ManifestPublicKey?) -> SignatureCheck {
-        guard let signature else { return .unsigned }
-        guard let key else { return .noKey(signedBy: signature.keyID) }
-        guard signature.algorithm == ManifestSignature.algorithm, signature.keyID == key.id else {
-            return .invalid("it is signed by key \(signature.keyID.shortenedForMessage), expected key \(key.id) (\(key.origin))")
-        }
-        guard let value = Data(base64Encoded: signature.value), let bytes = try? signedBytes(), key.isValidSignature(value, for: bytes) else {
-            return .invalid("its signature by key \(key.id) does not match its contents: the sealed manifest was changed after it was signed")
-        }
-        return .valid
+        ManifestSignature.check(signature, key: key, what: "sealed manifest", signedBytes: signedBytes)
     }
 
     public func encoded() throws -> [UInt8] {

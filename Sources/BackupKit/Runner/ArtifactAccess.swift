@@ -34,12 +34,7 @@ enum ArtifactAccess {
         if let path = sink.localPath(of: artifact.name), FileManager.default.fileExists(atPath: path) {
             return (path, false)
         }
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let path = staging + "/.download-\(artifact.name)"
-        // A name planted in the staging directory is removed, never followed: the copy is a new file.
-        unlink(path)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw fileSystemError("cannot create", path) }
+        let (path, fd) = try newDownloadFile(for: artifact, in: staging)
         var kept = false
         defer { if !kept { unlink(path) } }
         let destination = ByteDestination { bytes in try writeAll(fd, bytes, path: path) }
@@ -60,16 +55,23 @@ enum ArtifactAccess {
 }
 
 extension ArtifactAccess {
-    /// Downloads the encrypted copy of `artifact`, decrypting it into a new file in `staging`.
-    static func decryptedFile(_ artifact: ManifestArtifact, sealed: SealedManifest.SealedArtifact, in sink: any Sink, staging: String,
-                              identities: [AgeIdentity]) async throws -> String {
-        let what = "\(sealed.key) in sink '\(sink.name)'"
-        guard !identities.isEmpty else { throw AgeFileReading.identityNeeded(what) }
+    /// A new file in `staging` for a download of `artifact`, opened for writing (mode 0600). A name
+    /// planted in the staging directory is removed, never followed: the copy is a new file.
+    static func newDownloadFile(for artifact: ManifestArtifact, in staging: String) throws -> (path: String, fd: Int32) {
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let path = staging + "/.download-\(artifact.name)"
         unlink(path)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw fileSystemError("cannot create", path) }
+        return (path, fd)
+    }
+
+    /// Downloads the encrypted copy of `artifact`, decrypting it into a new file in `staging`.
+    static func decryptedFile(_ artifact: ManifestArtifact, sealed: SealedManifest.SealedArtifact, in sink: any Sink, staging: String,
+                              identities: [AgeIdentity]) async throws -> String {
+        let what = "\(sealed.key) in sink '\(sink.name)'"
+        guard !identities.isEmpty else { throw AgeFileReading.identityNeeded(what) }
+        let (path, fd) = try newDownloadFile(for: artifact, in: staging)
         var kept = false
         defer { if !kept { unlink(path) } }
         let state = DecryptionState(identities: identities)

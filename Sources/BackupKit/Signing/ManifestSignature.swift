@@ -25,6 +25,30 @@ public struct ManifestSignature: Sendable, Codable, Hashable {
     }
 }
 
+extension ManifestSignature {
+    /// The signature of `bytes` by `key`.
+    static func make(_ bytes: [UInt8], key: ManifestSigningKey) throws -> ManifestSignature {
+        ManifestSignature(keyID: key.publicKey.id, value: try key.sign(bytes).base64EncodedString())
+    }
+
+    /// Checks `signature` (nil: none) over the bytes `signedBytes` gives, against `key` (nil: this host
+    /// has none). `what` names the signed thing in the message.
+    static func check(_ signature: ManifestSignature?, key: ManifestPublicKey?, what: String, signedBytes: () throws -> [UInt8]) -> SignatureCheck {
+        guard let signature else { return .unsigned }
+        guard let key else { return .noKey(signedBy: signature.keyID) }
+        guard signature.algorithm == algorithm else {
+            return .invalid("it is signed with '\(signature.algorithm.shortenedForMessage)', expected \(algorithm) by key \(key.id)")
+        }
+        guard signature.keyID == key.id else {
+            return .invalid("it is signed by key \(signature.keyID.shortenedForMessage), expected key \(key.id) (\(key.origin))")
+        }
+        guard let value = Data(base64Encoded: signature.value), let bytes = try? signedBytes(), key.isValidSignature(value, for: bytes) else {
+            return .invalid("its signature by key \(key.id) does not match its contents: the \(what) was changed after it was signed")
+        }
+        return .valid
+    }
+}
+
 /// What checking a manifest's signature found.
 public enum SignatureCheck: Sendable, Hashable {
     /// Signed by the expected key, and unchanged since.
@@ -58,23 +82,12 @@ extension Manifest {
     /// This manifest signed with `key`.
     public func signed(with key: ManifestSigningKey) throws -> Manifest {
         var copy = self
-        copy.signature = ManifestSignature(keyID: key.publicKey.id, value: try key.sign(signedBytes()).base64EncodedString())
+        copy.signature = try ManifestSignature.make(signedBytes(), key: key)
         return copy
     }
 
     /// Checks the signature against `key` (nil: this host has none to check with).
     public func checkSignature(with key: ManifestPublicKey?) -> SignatureCheck {
-        guard let signature else { return .unsigned }
-        guard let key else { return .noKey(signedBy: signature.keyID) }
-        guard signature.algorithm == ManifestSignature.algorithm else {
-            return .invalid("it is signed with '\(signature.algorithm.shortenedForMessage)', expected \(ManifestSignature.algorithm) by key \(key.id)")
-        }
-        guard signature.keyID == key.id else {
-            return .invalid("it is signed by key \(signature.keyID.shortenedForMessage), expected key \(key.id) (\(key.origin))")
-        }
-        guard let value = Data(base64Encoded: signature.value), let bytes = try? signedBytes(), key.isValidSignature(value, for: bytes) else {
-            return .invalid("its signature by key \(key.id) does not match its contents: the manifest was changed after it was signed")
-        }
-        return .valid
+        ManifestSignature.check(signature, key: key, what: "manifest", signedBytes: signedBytes)
     }
 }
