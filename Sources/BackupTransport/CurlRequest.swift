@@ -21,6 +21,7 @@ package final class CurlRequest {
     package typealias Response = HTTPResponse
 
     package init(url: String) throws {
+        ignoreBrokenPipes()
         _ = curlGlobalInit
         guard let handle = curl_easy_init() else { throw BackupError(.io, "libcurl: cannot create a handle") }
         self.handle = handle

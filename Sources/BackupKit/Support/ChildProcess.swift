@@ -24,7 +24,7 @@ package final class ChildProcess {
     /// Starts `executable` (an absolute path, or a name looked up in PATH) with exactly `environment`.
     public init(executable: String, arguments: [String], environment: [String: String],
                 stdin: Input = .null, stdout: Output = .pipe) throws {
-        Self.ignoreSIGPIPE
+        ignoreBrokenPipes()
         guard let path = Self.resolve(executable, path: environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]) else {
             throw BackupError(.sourceFailed, "cannot find the program '\(executable)'. Install it or give its full path.")
         }
@@ -190,9 +190,14 @@ package final class ChildProcess {
         return nil
     }
 
-    /// A write to a pipe whose reader died must fail with EPIPE, not kill this process.
-    private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
 }
+
+/// A write to a pipe or socket whose reader died must fail with EPIPE, not kill this process: a child
+/// that exits early, or a server that closes a TLS connection (libcurl runs with CURLOPT_NOSIGNAL, so it
+/// does not ignore SIGPIPE itself). Called before the first child and the first transfer.
+package func ignoreBrokenPipes() { _ = brokenPipesIgnored }
+
+private let brokenPipesIgnored: Void = { signal(SIGPIPE, SIG_IGN) }()
 
 extension ChildProcess: ChunkReader {
     /// The child's standard output, for ``ChunkReader/forEachChunk(bufferSize:_:)``.
