@@ -23,7 +23,7 @@ struct StagedEncryptionTests {
         let whole = try Self.encryptedBytes(encrypted)
         #expect(Int64(whole.count) == encrypted.digest.size)
         #expect(SHA256.hash(data: whole).hexString == encrypted.digest.sha256, "the recorded digest is the digest of what a sink reads")
-        let header = try #require(CiphertextHeader.end(whole))
+        let header = try #require(AgeHeader.end(in: whole))
         #expect(SHA256.hash(data: whole[header...]).hexString == encrypted.payloadSHA256)
         #expect(try Self.encryptedBytes(encrypted) == whole, "a second read gives the same bytes")
 

@@ -77,6 +77,20 @@ struct AgeHeader {
     /// The largest header read: a few stanzas take a few hundred bytes.
     static let maximumLength = 1 << 20
 
+    /// Where the header at the start of `bytes` ends: just after the line feed of the line that starts
+    /// with `---` (the MAC line); nil while that line is not whole. Nothing else is checked.
+    static func end(in bytes: [UInt8]) -> Int? {
+        var index = 0
+        while let newline = bytes[index...].firstIndex(of: 0x0A) {
+            let next = newline + 1
+            if bytes.count >= next + 3, bytes[next] == 0x2D, bytes[next + 1] == 0x2D, bytes[next + 2] == 0x2D {
+                return bytes[next...].firstIndex(of: 0x0A).map { $0 + 1 }
+            }
+            index = next
+        }
+        return nil
+    }
+
     /// Parses the header at the start of `bytes`; throws ``AgeError/header(_:)`` when it is not one, or
     /// when `bytes` ends before the header does.
     init(parsing bytes: [UInt8]) throws {

@@ -78,6 +78,15 @@ public final class AgeEncryptor {
         pending = []
     }
 
+    /// `bytes` encrypted whole to `recipients`: for small things (manifests, identity files).
+    public static func encrypt(_ bytes: [UInt8], to recipients: [AgeRecipient]) throws -> [UInt8] {
+        let encryptor = try AgeEncryptor(recipients: recipients)
+        var sealed = encryptor.prefix
+        try bytes.withUnsafeBytes { try encryptor.update($0) { sealed += $0 } }
+        try encryptor.finish { sealed += $0 }
+        return sealed
+    }
+
     /// The size of the age file for `plaintextSize` bytes of payload.
     public func encryptedSize(plaintextSize: Int64) -> Int64 {
         let chunks = max(1, (plaintextSize + Int64(AgePayloadKey.chunkSize) - 1) / Int64(AgePayloadKey.chunkSize))
@@ -99,6 +108,16 @@ public final class AgeDecryptor {
 
     public init(identities: [AgeIdentity]) {
         self.identities = identities
+    }
+
+    /// The age file `bytes` decrypted whole with `identities`: for small things (manifests, identity
+    /// files). Throws ``AgeError``.
+    public static func decrypt(_ bytes: [UInt8], identities: [AgeIdentity]) throws -> [UInt8] {
+        let decryptor = AgeDecryptor(identities: identities)
+        var plain: [UInt8] = []
+        try bytes.withUnsafeBytes { try decryptor.update($0) { plain += $0 } }
+        try decryptor.finish { plain += $0 }
+        return plain
     }
 
     public func update(_ bytes: UnsafeRawBufferPointer, output: ([UInt8]) throws -> Void) throws {
@@ -145,7 +164,7 @@ public final class AgeDecryptor {
     /// false while more bytes are needed.
     private func readHeader(atEnd: Bool) throws -> Bool {
         if header == nil {
-            guard atEnd || Self.holdsMACLine(buffer) || buffer.count > AgeHeader.maximumLength else { return false }
+            guard atEnd || AgeHeader.end(in: buffer) != nil || buffer.count > AgeHeader.maximumLength else { return false }
             let parsed = try AgeHeader(parsing: buffer)
             var opened: [UInt8]?
             for identity in identities where opened == nil { opened = try identity.unwrap(parsed.stanzas) }
@@ -167,18 +186,4 @@ public final class AgeDecryptor {
     }
 
     private var fileKeyForPayload: [UInt8]?
-
-    /// Whether `bytes` holds a whole line that starts with `---` after the first line.
-    private static func holdsMACLine(_ bytes: [UInt8]) -> Bool {
-        var index = 0
-        while let newline = bytes[index...].firstIndex(of: 0x0A) {
-            let next = newline + 1
-            if bytes.count >= next + 3, bytes[next] == 0x2D, bytes[next + 1] == 0x2D, bytes[next + 2] == 0x2D {
-                return bytes[next...].contains(0x0A)
-            }
-            index = next
-            if index >= bytes.count { return false }
-        }
-        return false
-    }
 }

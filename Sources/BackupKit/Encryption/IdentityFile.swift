@@ -25,11 +25,9 @@ public enum IdentityFile {
         let bytes = Array(data)
         if bytes.starts(with: AgeHeader.versionLine) {
             let secret = try passphrase()
-            let decryptor = AgeDecryptor(identities: [.scrypt(passphrase: secret)])
-            var plain: [UInt8] = []
+            let plain: [UInt8]
             do {
-                try bytes.withUnsafeBytes { try decryptor.update($0) { plain += $0 } }
-                try decryptor.finish { plain += $0 }
+                plain = try AgeDecryptor.decrypt(bytes, identities: [.scrypt(passphrase: secret)])
             } catch AgeError.noMatch {
                 throw BackupError(.wrongPassphrase, "the identity file \(path) is protected by a passphrase, and the passphrase given does not open it")
             } catch let error as AgeError {
@@ -65,11 +63,7 @@ public enum IdentityFile {
         let text = "# created: \(ISO8601DateFormatter().string(from: now))\n# public key: \(recipient)\n\(secret)\n"
         var bytes = Array(text.utf8)
         if let passphrase {
-            let encryptor = try AgeEncryptor(recipients: [.scrypt(passphrase: passphrase, workFactor: AgeIdentity.defaultWorkFactor)])
-            var sealed = encryptor.prefix
-            try bytes.withUnsafeBytes { try encryptor.update($0) { sealed += $0 } }
-            try encryptor.finish { sealed += $0 }
-            bytes = sealed
+            bytes = try AgeEncryptor.encrypt(bytes, to: [.scrypt(passphrase: passphrase, workFactor: AgeIdentity.defaultWorkFactor)])
         }
         try AtomicFileWriter.writeNew(bytes, to: path)
     }

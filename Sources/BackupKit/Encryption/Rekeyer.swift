@@ -103,7 +103,7 @@ public struct Rekeyer: Sendable {
             final.artifacts[index].pendingHeader = nil
         }
         final.recipients = recipients.map(SealedManifest.label)
-        final.manifest = try SealedManifest.encrypt(manifest.encoded(), to: recipients).base64EncodedString()
+        final.manifest = Data(try AgeEncryptor.encrypt(manifest.encoded(), to: recipients)).base64EncodedString()
         final.rekeys = (final.rekeys ?? []) + [.init(at: Date(), recipients: final.recipients)]
         try await store(final.signed(with: signingKey), key: key, in: sink)
         logger.notice("rekeyed", metadata: ["sink": "\(sink.name)", "set": "\(sealed.timestamp)", "artifacts": "\(heads.count)"])
@@ -132,8 +132,7 @@ public struct Rekeyer: Sendable {
     /// Stores `artifact` again with `head` in place of its header, through a file in the staging
     /// directory, for sinks that cannot copy a range themselves.
     private func rewrite(_ artifact: SealedManifest.SealedArtifact, head: [UInt8], in sink: any Sink) async throws {
-        let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-rekey"
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let staging = try stagingDirectory()
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let writer = try AtomicFileWriter(finalPath: staging + "/" + artifact.key)
         try head.withUnsafeBytes { try writer.write($0) }
@@ -155,9 +154,15 @@ public struct Rekeyer: Sendable {
         try await sink.put(artifact.key, from: StagedFile(path: writer.finalPath, digest: digest))
     }
 
-    private func store(_ sealed: SealedManifest, key: String, in sink: any Sink) async throws {
+    /// The rekey's own staging directory (mode 0700), made when missing.
+    private func stagingDirectory() throws -> String {
         let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-rekey"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return staging
+    }
+
+    private func store(_ sealed: SealedManifest, key: String, in sink: any Sink) async throws {
+        let staging = try stagingDirectory()
         defer { try? FileManager.default.removeItem(atPath: staging + "/" + key) }
         try await sink.put(key, from: StagedFile(writing: sealed.encoded(), to: staging + "/" + key))
     }
@@ -172,7 +177,7 @@ private final class HeaderBuffer: Sendable {
         state.withLock { state in
             guard state.end == nil else { return true }
             state.bytes += bytes
-            state.end = CiphertextHasher.headerEnd(state.bytes)
+            state.end = AgeHeader.end(in: state.bytes)
             return state.end != nil || state.bytes.count > AgeHeader.maximumLength
         }
     }

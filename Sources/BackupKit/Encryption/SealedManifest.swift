@@ -109,18 +109,10 @@ public struct SealedManifest: Sendable, Codable, Hashable {
         SealedManifest(
             format: currentFormat, encryption: encryptionName, plan: manifest.plan, timestamp: manifest.timestamp, tag: manifest.tag,
             sources: manifest.sources, verified: manifest.isVerified, sink: sink, recipients: recipients.map(Self.label), artifacts: artifacts,
-            rekeys: nil, manifest: try encrypt(manifest.encoded(), to: recipients).base64EncodedString(), signature: nil)
+            rekeys: nil, manifest: Data(try AgeEncryptor.encrypt(manifest.encoded(), to: recipients)).base64EncodedString(), signature: nil)
     }
 
     static func label(_ recipient: AgeRecipient) -> String { recipient.text ?? "passphrase" }
-
-    static func encrypt(_ bytes: [UInt8], to recipients: [AgeRecipient]) throws -> Data {
-        let encryptor = try AgeEncryptor(recipients: recipients)
-        var sealed = encryptor.prefix
-        try bytes.withUnsafeBytes { try encryptor.update($0) { sealed += $0 } }
-        try encryptor.finish { sealed += $0 }
-        return Data(sealed)
-    }
 
     /// The error for a stored copy that is not the signed one.
     static func replaced(_ what: String, stored: (size: Int64, header: (size: Int, sha256: String), payloadSHA256: String), sealed: SealedArtifact) -> BackupError {
@@ -171,17 +163,12 @@ public struct SealedManifest: Sendable, Codable, Hashable {
     }
 
     public func encoded() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
+        Array(try Manifest.jsonEncoder().encode(self)) + [UInt8(ascii: "\n")]
     }
 
     /// Decodes a sealed manifest; nil when `bytes` are not one (a plaintext manifest, or damage).
     public static func decodeIfSealed(_ bytes: [UInt8]) -> SealedManifest? {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        guard let sealed = try? decoder.decode(SealedManifest.self, from: Data(bytes)), sealed.encryption == encryptionName else { return nil }
+        guard let sealed = try? Manifest.jsonDecoder().decode(SealedManifest.self, from: Data(bytes)), sealed.encryption == encryptionName else { return nil }
         return sealed
     }
 
@@ -202,15 +189,11 @@ public struct SealedManifest: Sendable, Codable, Hashable {
 enum AgeFileReading {
     static func decrypt(_ bytes: [UInt8], identities: [AgeIdentity], what: String) throws -> [UInt8] {
         guard !identities.isEmpty else { throw identityNeeded(what) }
-        let decryptor = AgeDecryptor(identities: identities)
-        var plain: [UInt8] = []
         do {
-            try bytes.withUnsafeBytes { try decryptor.update($0) { plain += $0 } }
-            try decryptor.finish { plain += $0 }
+            return try AgeDecryptor.decrypt(bytes, identities: identities)
         } catch let error as AgeError {
             throw failure(error, what: what, headerChanged: false)
         }
-        return plain
     }
 
     static func identityNeeded(_ what: String) -> BackupError {

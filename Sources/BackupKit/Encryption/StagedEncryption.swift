@@ -158,7 +158,7 @@ struct CiphertextHasher {
         }
         let before = header.count
         header += bytes
-        if let end = Self.headerEnd(header) ?? (header.count > AgeHeader.maximumLength ? header.count : nil) {
+        if let end = AgeHeader.end(in: header) ?? (header.count > AgeHeader.maximumLength ? header.count : nil) {
             headerSize = end
             payload.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[(end - before)...]))
             header.removeSubrange(end...)
@@ -168,19 +168,5 @@ struct CiphertextHasher {
     /// The size, the header's size and SHA-256, and the payload's SHA-256.
     func finalize() -> (size: Int64, header: (size: Int, sha256: String), payloadSHA256: String) {
         (size, (header.count, SHA256.hash(data: header).hexString), payload.finalize().hexString)
-    }
-
-    /// The length of the header at the start of `bytes`: through the newline that ends the `---` line.
-    static func headerEnd(_ bytes: [UInt8]) -> Int? {
-        var index = 0
-        while let newline = bytes[index...].firstIndex(of: 0x0A) {
-            let next = newline + 1
-            if bytes.count >= next + 3, bytes[next] == 0x2D, bytes[next + 1] == 0x2D, bytes[next + 2] == 0x2D {
-                return bytes[next...].firstIndex(of: 0x0A).map { $0 + 1 }
-            }
-            index = next
-            if index >= bytes.count { return nil }
-        }
-        return nil
     }
 }

@@ -59,10 +59,22 @@ public struct Manifest: Sendable, Codable, Hashable {
     public var key: String { ArtifactName.manifest(plan: plan, timestamp: timestamp) }
 
     public func encoded() throws -> [UInt8] {
+        Array(try Self.jsonEncoder().encode(self)) + [UInt8(ascii: "\n")]
+    }
+
+    /// How manifests (and sealed manifests) are written: sorted keys, so a signature covers one
+    /// encoding; ISO 8601 dates.
+    static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
+        return encoder
+    }
+
+    static func jsonDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
     }
 
     /// Writes the manifest into `directory` (mode 0600, fsync, rename) for a sink to store.
@@ -71,10 +83,8 @@ public struct Manifest: Sendable, Codable, Hashable {
     }
 
     public static func decode(_ bytes: [UInt8], key: String) throws -> Manifest {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         do {
-            return try decoder.decode(Manifest.self, from: Data(bytes))
+            return try jsonDecoder().decode(Manifest.self, from: Data(bytes))
         } catch {
             throw BackupError(.archive, "manifest \(key) cannot be read: \(error). The set is treated as incomplete.")
         }

@@ -30,6 +30,13 @@ public struct SetCatalog: Sendable {
         /// Whether every artifact passed verification when the set was written.
         public var isVerified: Bool? { manifest?.isVerified ?? sealed?.verified }
 
+        /// The error for an encrypted set one of whose files the sink holds shorter than its signed
+        /// manifest records; nil otherwise.
+        public func truncation(in sink: String) -> BackupError? {
+            guard sealed != nil, case .wrongSize(let key, let stored, let recorded) = health, stored < recorded else { return nil }
+            return BackupError(.encryptedDataTruncated, "\(key) in sink '\(sink)' is \(stored) bytes, but the signed manifest of set \(timestamp) records \(recorded): it was cut short. Nothing was written; restore from another sink or set")
+        }
+
         /// Complete (manifest present, every artifact stored at its recorded size) and verified.
         public var isGood: Bool { health.isGood }
         /// Good, or (with `allowingUnsigned`, as `--allow-unsigned` says) good but for its signature.
@@ -109,13 +116,11 @@ public struct SetCatalog: Sendable {
             var entry = Entry(timestamp: timestamp, manifest: nil, manifestKey: ownKey, objects: [], health: .good)
             let manifest: Manifest?
             switch try await readUsableManifest(ownKey, size: own.size, from: sink, publicKey: publicKey, identities: identities) {
-            case .usable(let usable, let sealed, let signature):
+            case .usable(let usable, let sealed, let signature, let sealedProblem):
                 manifest = usable
                 entry.sealed = sealed
                 entry.signature = signature
-                if sealed != nil, usable == nil {
-                    entry.sealedProblem = sealedOpenProblem(sealed!, identities: identities)
-                }
+                entry.sealedProblem = sealedProblem
             case .rejected(let health, let protection):
                 entry.objects = files.filter { sourceNames.contains(sourceName(of: $0.key)) }
                 entry.health = health
@@ -155,7 +160,7 @@ public struct SetCatalog: Sendable {
             var claimed = Set<String>()
             var uncertain = false
             for other in manifests[timestamp] ?? [] where other.plan != plan {
-                if case .usable(let manifest, let sealed, _) = try await readUsableManifest(other.key, size: other.size, from: sink, publicKey: nil) {
+                if case .usable(let manifest, let sealed, _, _) = try await readUsableManifest(other.key, size: other.size, from: sink, publicKey: nil) {
                     claimed.formUnion(sealed.map { $0.artifacts.map(\.key) } ?? manifest?.artifacts.map(\.name) ?? [])
                 } else {
                     uncertain = true
@@ -200,8 +205,8 @@ public struct SetCatalog: Sendable {
     /// A manifest as the catalog may use it, or why it may not.
     enum ManifestReading {
         /// Usable, with what its signature check found (never ``SignatureCheck/invalid(_:)``). A sealed
-        /// manifest comes with the full manifest inside when an identity opened it, else nil.
-        case usable(Manifest?, SealedManifest?, SignatureCheck)
+        /// manifest comes with the full manifest inside when an identity opened it, else nil and why not.
+        case usable(Manifest?, SealedManifest?, SignatureCheck, sealedProblem: BackupError?)
         /// Undecodable, or a name in it is invalid: the set's health, and why retention keeps it.
         case rejected(SetHealth, protection: String)
     }
@@ -230,7 +235,7 @@ public struct SetCatalog: Sendable {
         if case .invalid(let problem) = signature {
             return .rejected(.badSignature(manifest: key, problem: problem), protection: "its manifest's signature fails: kept for inspection")
         }
-        return .usable(manifest, nil, signature)
+        return .usable(manifest, nil, signature, sealedProblem: nil)
     }
 
     /// Checks a sealed manifest's names and signature, and opens the manifest inside with `identities`
@@ -246,26 +251,19 @@ public struct SetCatalog: Sendable {
         if case .invalid(let problem) = signature {
             return .rejected(.badSignature(manifest: key, problem: problem), protection: "its manifest's signature fails: kept for inspection")
         }
-        guard !identities.isEmpty, let inner = try? sealed.open(with: identities) else { return .usable(nil, sealed, signature) }
+        let inner: Manifest
+        do {
+            inner = try sealed.open(with: identities)
+        } catch {
+            return .usable(nil, sealed, signature, sealedProblem: BackupError.wrap(error, as: .encryptedDataDamaged, "the manifest of set \(sealed.timestamp) in sink '\(sealed.sink)'"))
+        }
         if let problem = inner.nameProblem(key: key) {
             return .rejected(.invalidManifest(manifest: key, problem: problem), protection: "its manifest holds an invalid name: kept for inspection")
         }
         if case .invalid(let problem) = inner.checkSignature(with: publicKey) {
             return .rejected(.badSignature(manifest: key, problem: "the manifest inside: \(problem)"), protection: "its manifest's signature fails: kept for inspection")
         }
-        return .usable(inner, sealed, signature)
-    }
-
-    /// Why the full manifest inside `sealed` cannot be opened with `identities`.
-    static func sealedOpenProblem(_ sealed: SealedManifest, identities: [AgeIdentity]) -> BackupError {
-        do {
-            _ = try sealed.open(with: identities)
-            return BackupError(.identityNeeded, "the manifest of set \(sealed.timestamp) cannot be opened")
-        } catch let error as BackupError {
-            return error
-        } catch {
-            return BackupError(.encryptedDataDamaged, "the manifest of set \(sealed.timestamp) in sink '\(sealed.sink)': \(error)")
-        }
+        return .usable(inner, sealed, signature, sealedProblem: nil)
     }
 
     /// The size of the newest good artifact of `source` and `subject`, for the shrink check and space estimates.

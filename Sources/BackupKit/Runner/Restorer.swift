@@ -97,9 +97,7 @@ public struct Restorer: Sendable {
 
     private func restore(_ entry: SetCatalog.Entry, from sink: any Sink, _ options: Options) async throws -> [RestoreReport] {
         if let sealed = entry.sealed {
-            if case .wrongSize(let key, let stored, let recorded) = entry.health, stored < recorded {
-                throw BackupError(.encryptedDataTruncated, "\(key) in sink '\(sink.name)' is \(stored) bytes, but the signed manifest of set \(entry.timestamp) records \(recorded): it was cut short. Nothing was written; restore from another sink or set")
-            }
+            if let truncation = entry.truncation(in: sink.name) { throw truncation }
             if entry.manifest == nil, entry.isRestorable(allowingUnsigned: options.allowUnsigned) {
                 throw entry.sealedProblem ?? AgeFileReading.identityNeeded("set \(sealed.timestamp) in sink '\(sink.name)'")
             }
@@ -313,9 +311,7 @@ public struct Restorer: Sendable {
                     refusal = refusal ?? BackupError(.restoreFailed, "sink '\(sink.name)' has no signed good set; its newest complete set \(unsigned.timestamp) is \(unsigned.problem ?? "unsigned"). Nothing was written (exit 8)")
                 } else {
                     let newest = catalog.sets.last { $0.manifestKey != nil && !$0.isFutureDated }
-                    if let newest, newest.sealed != nil, case .wrongSize(let key, let stored, let recorded) = newest.health, stored < recorded {
-                        refusal = refusal ?? BackupError(.encryptedDataTruncated, "\(key) in sink '\(sink.name)' is \(stored) bytes, but the signed manifest of set \(newest.timestamp) records \(recorded): it was cut short. Nothing was written; restore from another sink or set")
-                    }
+                    if let truncation = newest?.truncation(in: sink.name) { refusal = refusal ?? truncation }
                     problems.append("sink '\(sink.name)' has no good set" + (newest.map { " (its newest, \($0.timestamp), is \($0.problem ?? "not good"))" } ?? ""))
                 }
             } catch {
