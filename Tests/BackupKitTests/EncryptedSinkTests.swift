@@ -322,3 +322,46 @@ import Testing
         #expect(verify.status == 0 && !verify.stdout.contains("needs the identity"), "a full verify after the rekey: \(verify.stdout)")
     }
 }
+
+extension EncryptedSinkTests {
+    /// No identity line, passphrase or file key in anything backupctl prints (at trace level), stores
+    /// or records, through runs, verifies, restores (a failing one too) and a rekey.
+    @Test func identitiesAndPassphrasesNeverLeak() throws {
+        let space = try Workspace.make("enc-secrets")
+        defer { space.remove() }
+        let passphrase = "leak-check-\(UUID().uuidString)"
+        let locked = try space.run(["key", "generate", "--passphrase", "--output", "locked.key"], environment: [IdentityFile.passphraseVariable: passphrase])
+        #expect(locked.status == 0)
+        let lockedRecipient = locked.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try writeFile(space.dir.sub("recipients.txt"), "\(space.recipient)\n\(lockedRecipient)\n")
+        let teamSecret = try #require(String(decoding: readFile(space.dir.sub("team.key")) ?? [], as: UTF8.self)
+            .split(separator: "\n").first { $0.hasPrefix("AGE-SECRET-KEY-1") }).description
+        let trace = ["--log-level", "trace"]
+        let environment = [IdentityFile.passphraseVariable: passphrase]
+        var outputs: [ProcessResult] = []
+        outputs.append(try space.run(["run", "--json"] + trace, environment: environment))
+        outputs.append(try space.run(["verify", "--sink", "offsite", "--identity", "team.key", "--identity", "locked.key"] + trace, environment: environment))
+        outputs.append(try space.run(["restore", "--sink", "offsite", "--identity", "locked.key", "--only", "minio", "--to", "r1"] + trace, environment: environment))
+        outputs.append(try space.run(["restore", "--sink", "offsite", "--identity", "locked.key", "--only", "minio", "--to", "r2"] + trace,
+                                     environment: [IdentityFile.passphraseVariable: passphrase + "x"]))
+        outputs.append(try space.run(["key", "rekey", "--sink", "offsite", "--identity", "team.key", "--recipient", lockedRecipient] + trace))
+        outputs.append(try space.run(["list", "--json"] + trace))
+        outputs.append(try space.run(["status", "--json"] + trace))
+        outputs.append(try space.run(["config", "print"] + trace))
+        #expect(outputs[0].status == 0 && outputs[1].status == 0 && outputs[2].status == 0 && outputs[3].status == 19 && outputs[4].status == 0,
+                "\(outputs.map(\.status))")
+        let printed = outputs.map { $0.stdout + $0.stderr }
+        var stored: [String] = []
+        let mirror = space.dir.sub("bucket")
+        for key in try space.downloadBucket(into: mirror) { stored.append(String(decoding: readFile(mirror + "/" + key) ?? [], as: UTF8.self)) }
+        for name in listTree(space.dir.sub("backups")) {
+            stored.append(String(decoding: readFile(space.dir.sub("backups/" + name)) ?? [], as: UTF8.self))
+        }
+        #expect(!printed.isEmpty && stored.count > 4)
+        for secret in [teamSecret, passphrase, "AGE-SECRET-KEY-1"] {
+            #expect(!printed.contains { $0.contains(secret) }, "printed output holds a secret")
+            #expect(!stored.contains { $0.contains(secret) }, "a stored file holds a secret")
+        }
+        #expect(printed[7].contains(space.recipient) || printed[7].contains("recipients_file"), "config print shows the public side only")
+    }
+}
