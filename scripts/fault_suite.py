@@ -259,13 +259,13 @@ def backed_up(ws, case):
 
 def listing(ws, config=None):
     out = bk(ws, "list", "--json", config=config)
-    return json.loads(out.stdout or "[]")
+    return json.loads(out.stdout or "{}").get("sinks", [])
 
 
 def unlisted(ws, config=None):
     """Sinks `list` could not read: a set there cannot be shown to be whole, so each counts as corrupt."""
     out = bk(ws, "list", "--json", config=config)
-    sinks = json.loads(out.stdout or "[]")
+    sinks = json.loads(out.stdout or "{}").get("sinks", [])
     if out.returncode != 0 and not sinks:
         return [f"list failed (exit {out.returncode}): {out.stderr[-200:]}"]
     return [f"sink {s['sink']} cannot be listed: {s['error']}" for s in sinks if s.get("error")]

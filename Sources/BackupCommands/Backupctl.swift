@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupKit
+import Foundation
 import Synchronization
 
 /// The whole `backupctl` command line, as a library: a program of your own gets every command, with
@@ -21,7 +22,42 @@ public struct Backupctl: AsyncParsableCommand {
     /// exit code.
     public static func main(registry: PlanRegistry) async {
         CommandRegistry.install(registry)
-        await main()
+        await main(CommandLine.arguments.dropFirst().map(\.self))
+    }
+
+    /// Parses `arguments` and runs the command. Usage errors (an unknown option, a missing value, a
+    /// failed validation) exit 2, as documented, not swift-argument-parser's 64; with `--json` they are
+    /// printed as a JSON error on stdout too.
+    public static func main(_ arguments: [String]) async {
+        Terminal.jsonMode.withLock { $0 = arguments.contains("--json") }
+        let command: any ParsableCommand
+        do {
+            command = try parseAsRoot(arguments)
+        } catch {
+            exitWithError(error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var command = command
+                try command.run()
+            }
+        } catch {
+            exitWithError(error)
+        }
+    }
+
+    private static func exitWithError(_ error: any Error) -> Never {
+        let code = exitCode(for: error)
+        guard code == .validationFailure else { exit(withError: error) }
+        let message = fullMessage(for: error)
+        Terminal.error(message)
+        if Terminal.jsonMode.withLock({ $0 }) {
+            let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
+            Terminal.jsonError(BackupError(.usage, firstLine.replacingOccurrences(of: "Error: ", with: "")), exitCode: ExitCodes.usage)
+        }
+        Foundation.exit(ExitCodes.usage)
     }
 
     public static let configuration = CommandConfiguration(
@@ -34,7 +70,7 @@ public struct Backupctl: AsyncParsableCommand {
         Exit codes:
           0  success
           1  the backup (or another operation) failed
-          2  usage or plan error: nothing was written
+          2  usage error (an unknown option, an invalid value) or plan error: nothing was written
           3  verification failed
           4  degraded: the set was stored, but a sink failed
           5  another run of the plan holds the lock

@@ -30,7 +30,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 let summary = Summary(plan: plan.name, origin: plan.origin, sources: plan.sources.map { "\($0.source.name) (\($0.source.type))" },
                                       sinks: plan.sinks.map(\.name), notifiers: plan.notifiers.map(\.name), valid: true)
                 if global.json {
-                    Terminal.json(summary)
+                    Terminal.json(summary, schema: .configCheck)
                 } else {
                     Terminal.out("plan '\(plan.name)' from \(plan.origin) is valid")
                     Terminal.out("  sources: \(summary.sources.joined(separator: ", "))")
@@ -45,14 +45,18 @@ struct ConfigCommand: AsyncParsableCommand {
 
     struct Print: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the effective plan as YAML: variables interpolated, defaults filled in, secrets masked."
+            abstract: "Print the effective plan as YAML (or JSON with --json): variables interpolated, defaults filled in, secrets masked, always in the same order."
         )
 
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             do {
-                Terminal.out(try global.loader().effectiveYAML(file: global.planFile))
+                if global.json {
+                    Terminal.json(["plan": try global.loader().effectiveJSON(file: global.planFile)], schema: .configPrint)
+                } else {
+                    Terminal.out(try global.loader().effectiveYAML(file: global.planFile))
+                }
             } catch {
                 throw fail(error)
             }

@@ -21,10 +21,23 @@ struct GlobalOptions: ParsableArguments {
         return FileManager.default.fileExists(atPath: "backup.yml") ? "backup.yml" : nil
     }
 
+    /// The log level asked for, or nil for the default (error).
+    private var levelText: (text: String, from: String)? {
+        if let logLevel { return (logLevel, "--log-level") }
+        if let text = ProcessInfo.processInfo.environment["BACKUP_LOG_LEVEL"], !text.isEmpty { return (text, "BACKUP_LOG_LEVEL") }
+        return nil
+    }
+
+    func validate() throws {
+        if let (text, from) = levelText, Logger.Level(rawValue: text.lowercased()) == nil {
+            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("\(from) \(text): not a log level; use one of \(levels)")
+        }
+    }
+
     func makeLogger() -> Logger {
-        let text = logLevel ?? ProcessInfo.processInfo.environment["BACKUP_LOG_LEVEL"] ?? "error"
         var logger = Logger(label: "backupctl") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: text.lowercased()) ?? .error
+        logger.logLevel = levelText.flatMap { Logger.Level(rawValue: $0.text.lowercased()) } ?? .error
         return logger
     }
 

@@ -40,6 +40,13 @@ extension KeyCommand {
             var keyID: String
             var keyFile: String?
             var created: Bool
+
+            enum CodingKeys: String, CodingKey {
+                case created
+                case publicKey = "public_key"
+                case keyID = "key_id"
+                case keyFile = "key_file"
+            }
         }
 
         func run() async throws {
@@ -56,7 +63,7 @@ extension KeyCommand {
                     throw BackupError(.notFound, "plan '\(plan.name)' has no signing key yet: its first `backupctl run` makes one at \(plan.signingKeyPath), or run `backupctl key --create`")
                 }
                 if global.json {
-                    Terminal.json(info)
+                    Terminal.json(info, schema: .key)
                 } else {
                     Terminal.out("public_key: \(info.publicKey)")
                     Terminal.out("key_id: \(info.keyID)")

@@ -32,6 +32,11 @@ extension KeyCommand {
         struct Generated: Encodable {
             var identityFile: String
             var recipient: String
+
+            enum CodingKeys: String, CodingKey {
+                case recipient
+                case identityFile = "identity_file"
+            }
         }
 
         @Flag(name: .long, help: "Encrypt the identity file with a passphrase (asked twice on the terminal, or $BACKUP_ENCRYPTION_PASSPHRASE): an offline recovery key that is useless without the passphrase. `age -d -i FILE` asks for it too.")
@@ -47,7 +52,7 @@ extension KeyCommand {
                 throw fail(error)
             }
             if json {
-                Terminal.json(Generated(identityFile: output, recipient: recipient))
+                Terminal.json(Generated(identityFile: output, recipient: recipient), schema: .keyGenerate)
             } else {
                 Terminal.out(recipient)
                 Terminal.error("backupctl: wrote the identity to \(output) (mode 0600\(passphrase ? ", passphrase-protected" : "")); its recipient is printed above")

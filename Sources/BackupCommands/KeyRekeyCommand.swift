@@ -48,7 +48,7 @@ extension KeyCommand {
                 for file in recipientsFile { recipients += try EncryptionSettings.readRecipientsFile(file) }
                 let results = try await Rekeyer(plan: plan, logger: global.makeLogger()).rekey(sink: sinks[0], to: recipients, only: try set.map(parseTimestamp))
                 if global.json {
-                    Terminal.json(results)
+                    Terminal.json(["sets": results], schema: .keyRekey)
                 } else {
                     for result in results {
                         Terminal.out("set \(result.set): \(result.artifacts.count) artifact(s) rekeyed (\(result.method))")

@@ -28,6 +28,8 @@ struct ListCommand: AsyncParsableCommand {
 
     struct SetListing: Encodable {
         var timestamp: SetTimestamp
+        /// When the set was taken in the plan's time zone, with the offset (`2024-11-30T03:00:00+01:00`).
+        var localTime: String
         var status: String
         var problem: String?
         /// `valid`, `unsigned`, `unchecked` (no public key here) or `invalid`; absent without a usable manifest.
@@ -35,7 +37,12 @@ struct ListCommand: AsyncParsableCommand {
         var tag: String?
         var partial: Bool
         var size: Int64
-        var artifacts: [StoredObject]
+        var artifacts: [ListedArtifact]
+
+        enum CodingKeys: String, CodingKey {
+            case timestamp, status, problem, signature, tag, partial, size, artifacts
+            case localTime = "local_time"
+        }
     }
 
     func run() async throws {
@@ -45,35 +52,36 @@ struct ListCommand: AsyncParsableCommand {
             plan = try global.loadPlan()
             selected = try plan.selectedSinks(sink)
         } catch { throw fail(error) }
+        let zone = plan.resolvedSchedule.timeZone
         var listings: [SinkListing] = []
         for sink in selected {
             do {
                 let catalog = try await plan.catalog(in: sink)
                 listings.append(SinkListing(sink: sink.name, sets: catalog.sets.reversed().map { entry in
-                    SetListing(timestamp: entry.timestamp, status: entry.isGood ? "good" : "bad", problem: entry.problem,
+                    SetListing(timestamp: entry.timestamp, localTime: LocalTime.iso8601(entry.timestamp.date, in: zone), status: entry.isGood ? "good" : "bad", problem: entry.problem,
                                signature: entry.signature?.label,
                                tag: entry.tag, partial: entry.isPartial, size: entry.size,
-                               artifacts: entry.objects.sorted { $0.key < $1.key })
+                               artifacts: ListedArtifact.rows(entry.objects))
                 }))
             } catch {
                 listings.append(SinkListing(sink: sink.name, sets: [], error: "\(error)"))
             }
         }
         if global.json {
-            Terminal.json(listings)
+            Terminal.json(["sinks": listings], schema: .list)
         } else {
             for listing in listings {
                 Terminal.out("sink '\(listing.sink)':")
                 if let error = listing.error { Terminal.out("  cannot list: \(error)") }
                 if listing.sets.isEmpty && listing.error == nil { Terminal.out("  no sets") }
                 for set in listing.sets {
-                    var line = "  \(set.timestamp)  \(set.status)  \(set.artifacts.count) artifact(s)  \(formatBytes(set.size))"
+                    var line = "  \(set.timestamp)  \(LocalTime.text(set.timestamp.date, in: zone))  \(set.status)  \(set.artifacts.count) artifact(s)  \(formatBytes(set.size))"
                     if let signature = set.signature, signature != "valid" { line += "  signature: \(signature)" }
                     if let tag = set.tag { line += "  tag: \(tag)" }
                     if set.partial { line += "  partial" }
                     if let problem = set.problem { line += "  (\(problem))" }
                     Terminal.out(line)
-                    for artifact in set.artifacts { Terminal.out("      \(artifact.key)  \(formatBytes(artifact.size))") }
+                    for artifact in set.artifacts { Terminal.out("      \(artifact.name)  \(formatBytes(artifact.size))") }
                 }
             }
         }

@@ -36,7 +36,7 @@ struct NotifyCommand: AsyncParsableCommand {
             let selected = plan.notifiers.filter { notifier.isEmpty || notifier.contains($0.name) }
             let outcomes = await AlertDispatcher(notifiers: selected, logger: global.makeLogger()).send([alert])
             if global.json {
-                Terminal.json(outcomes)
+                Terminal.json(["notifications": outcomes], schema: .notify)
             } else {
                 for outcome in outcomes {
                     Terminal.out("\(outcome.notifier): \(outcome.error.map { "FAILED: \($0)" } ?? "delivered")")

@@ -40,7 +40,7 @@ struct PruneCommand: AsyncParsableCommand {
             results.append(SinkDecisions(sink: sink.name, decisions: result.decisions, deleted: result.outcome.deleted, error: result.outcome.error))
         }
         if global.json {
-            Terminal.json(results)
+            Terminal.json(["sinks": results], schema: .prune)
         } else {
             for result in results {
                 Terminal.out("sink '\(result.sink)'\(dryRun ? " (dry run)" : ""):")

@@ -69,7 +69,7 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Restore the newest good set (the default).")
     var latest = false
 
-    @Option(name: .long, help: ArgumentHelp("Restore the set with this timestamp (YYYYMMDD_HHMMSS).", valueName: "TIMESTAMP"))
+    @Option(name: .long, help: ArgumentHelp("The set: latest, a set timestamp (20241130_020000), or the newest set at or before a day (2024-11-30, 20241130), a time (2024-11-30T02:00, in the plan's time zone), yesterday, or '2 days ago'. Only sets that hold every source to restore count, so a partial set (run --only) never stands in for a full one.", valueName: "WHEN"))
     var set: String?
 
     @Option(name: .long, help: ArgumentHelp("Restore only this source (repeatable).", valueName: "SOURCE"))
@@ -95,6 +95,9 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @Flag(name: .customLong("drop-existing"), help: "Drop and recreate a target database that already holds data.")
     var dropExisting = false
+
+    @Flag(name: .customLong("dry-run"), help: "Show what would be restored where (the set, each artifact with its size, each target and whether it is empty, the hooks that would run) and write nothing: no hook runs and no artifact is read.")
+    var dryRun = false
 
     @Option(name: .long, help: ArgumentHelp("Parallel jobs for pg_restore (custom-format dumps). Default: one per core.", valueName: "N"))
     var jobs: Int?
@@ -122,16 +125,24 @@ struct RestoreCommand: AsyncParsableCommand {
             } else {
                 .directory(resolvePath(to ?? ".", against: FileManager.default.currentDirectoryPath))
             }
-            let options = Restorer.Options(timestamp: try set.map(parseTimestamp), sink: sink, onlySources: only, subjects: subject,
+            var options = Restorer.Options(timestamp: nil, sink: sink, onlySources: only, subjects: subject,
                                            destination: destination, force: force, dropExisting: dropExisting, jobs: jobs,
                                            allowUnsigned: allowUnsigned)
+            if let set { options.selector = try SetSelector(parsing: set, timeZone: plan.resolvedSchedule.timeZone) }
+            if dryRun {
+                let preview = try await Restorer(plan: plan, logger: global.makeLogger()) { warning in
+                    Terminal.error("backupctl: warning: \(warning)")
+                }.preview(options)
+                printPreview(preview)
+                return
+            }
             Terminal.progress("restoring…")
             let reports = try await Restorer(plan: plan, logger: global.makeLogger()) { warning in
                 Terminal.error("backupctl: warning: \(warning)")
             }.restore(options)
             Terminal.clearProgress()
             if global.json {
-                Terminal.json(reports)
+                Terminal.json(["artifacts": reports], schema: .restore)
             } else {
                 for report in reports {
                     Terminal.out("restored \(report.artifact) → \(report.destination): \(report.entries) entries, \(formatBytes(report.bytes))")
@@ -142,5 +153,20 @@ struct RestoreCommand: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
+    }
+
+    private func printPreview(_ preview: RestorePreview) {
+        if global.json {
+            Terminal.json(preview, schema: .restoreDryRun)
+            return
+        }
+        Terminal.out("dry run: nothing is written and no hook runs")
+        Terminal.out("would restore set \(preview.timestamp) from sink '\(preview.sink)':")
+        for item in preview.artifacts {
+            Terminal.out("  \(item.name)  \(formatBytes(item.size)) (\(formatBytes(item.contentBytes)) of content)")
+            Terminal.out("    → \(item.targetKind) \(item.target): \(item.targetState)")
+        }
+        Terminal.out("  before_restore hooks: \(preview.beforeRestore.isEmpty ? "none" : preview.beforeRestore.joined(separator: "; "))")
+        Terminal.out("  after_restore hooks: \(preview.afterRestore.isEmpty ? "none" : preview.afterRestore.joined(separator: "; "))")
     }
 }

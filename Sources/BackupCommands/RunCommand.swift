@@ -58,7 +58,7 @@ struct RunCommand: AsyncParsableCommand {
         interruptions.stop()
         Terminal.clearProgress()
         if global.json {
-            Terminal.json(report)
+            Terminal.json(report, schema: .run)
         } else {
             printSummary(report)
         }

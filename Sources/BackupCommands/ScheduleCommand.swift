@@ -40,7 +40,7 @@ struct ScheduleCommand: AsyncParsableCommand {
             onEvent: { event in
                 switch event {
                 case .nextRun(let date):
-                    Terminal.out("next run of plan '\(name)' at \(Self.describe(date, in: settings.timeZone)) (schedule \(settings.expression), \(settings.timeZoneName))")
+                    Terminal.out("next run of plan '\(name)' at \(LocalTime.text(date, in: settings.timeZone)) (schedule \(settings.expression), \(settings.timeZoneName))")
                 case .runStarted:
                     Terminal.out("run of plan '\(name)' started")
                 case .runFinished(let report):
@@ -72,13 +72,6 @@ struct ScheduleCommand: AsyncParsableCommand {
         Terminal.out("schedule of plan '\(plan.name)' stopped")
     }
 
-    static func describe(_ date: Date, in zone: TimeZone) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss ZZZZZ"
-        return formatter.string(from: date)
-    }
 }
 
 /// A plan that cannot be loaded must not be silent: tell whichever notifiers can still be found.

@@ -29,7 +29,7 @@ struct StatusCommand: AsyncParsableCommand {
         var sink: String
         var newestGoodSet: SetTimestamp?
         var ageSeconds: Double?
-        var artifacts: [StoredObject]
+        var artifacts: [ListedArtifact]
         var verified: Bool?
         var restoreTest: RestoreTestRecord?
         var lastFailure: Date?
@@ -37,16 +37,32 @@ struct StatusCommand: AsyncParsableCommand {
         var stale: Bool?
         /// Sets dated beyond the clock-skew tolerance ahead of now: never counted as the newest good set.
         var futureDatedSets: [SetTimestamp] = []
+        /// Each of the plan's sources: the newest good set that holds it, so a partial set (`run --only`)
+        /// does not make a source it left out look fresh.
+        var sources: [SourceStatus] = []
         var error: String?
 
         enum CodingKeys: String, CodingKey {
-            case sink, artifacts, verified, stale, error
+            case sink, artifacts, verified, stale, error, sources
             case futureDatedSets = "future_dated_sets"
             case newestGoodSet = "newest_good_set"
             case ageSeconds = "age_seconds"
             case restoreTest = "restore_test"
             case lastFailure = "last_failure"
             case lastError = "last_error"
+        }
+    }
+
+    struct SourceStatus: Encodable {
+        var source: String
+        var newestGoodSet: SetTimestamp?
+        var ageSeconds: Double?
+        var stale: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case source, stale
+            case newestGoodSet = "newest_good_set"
+            case ageSeconds = "age_seconds"
         }
     }
 
@@ -85,19 +101,28 @@ struct StatusCommand: AsyncParsableCommand {
                 if let newest = catalog.newestGood {
                     status.newestGoodSet = newest.timestamp
                     status.ageSeconds = now.timeIntervalSince(newest.timestamp.date)
-                    status.artifacts = newest.objects.sorted { $0.key < $1.key }
+                    status.artifacts = ListedArtifact.rows(newest.objects)
                     status.verified = newest.isVerified
                     status.restoreTest = newest.manifest?.artifacts.compactMap(\.restoreTest).max { $0.checkedAt < $1.checkedAt }
+                }
+                status.sources = plan.sources.map { planned in
+                    let newest = catalog.newestGood(holding: planned.source.name)
+                    return SourceStatus(source: planned.source.name, newestGoodSet: newest?.timestamp,
+                                        ageSeconds: newest.map { now.timeIntervalSince($0.timestamp.date) },
+                                        stale: limit.map { StaleReport.check(newest: newest?.timestamp, limit: $0, now: now) != nil })
                 }
             } catch {
                 status.error = "\(error)"
             }
-            if let limit { status.stale = StaleReport.check(newest: status.newestGoodSet, limit: limit, now: now) != nil }
+            if let limit {
+                status.stale = StaleReport.check(newest: status.newestGoodSet, limit: limit, now: now) != nil
+                    || status.sources.contains { $0.stale == true }
+            }
             sinks.append(status)
         }
         let report = Status(plan: plan.name, lastRun: state.lastRun, lastFailure: state.lastFailure, sinks: sinks, maxAgeSeconds: limit?.seconds)
         if global.json {
-            Terminal.json(report)
+            Terminal.json(report, schema: .status)
         } else {
             print(report, now: now)
         }
@@ -131,7 +156,18 @@ struct StatusCommand: AsyncParsableCommand {
             for future in sink.futureDatedSets {
                 Terminal.out("      WARNING: set \(future) is dated \(formatDuration(future.date.timeIntervalSince(now))) in the future (a wrong clock or a tampered set): it does not count; `backupctl list` shows it")
             }
-            for artifact in sink.artifacts { Terminal.out("      \(artifact.key)  \(formatBytes(artifact.size))") }
+            for artifact in sink.artifacts { Terminal.out("      \(artifact.name)  \(formatBytes(artifact.size))") }
+            // A source whose newest set is older than the sink's newest (a partial set left it out).
+            for source in sink.sources where source.newestGoodSet != sink.newestGoodSet || source.stale == true {
+                var text = "      source '\(source.source)': "
+                if let newest = source.newestGoodSet {
+                    text += "newest good set \(newest), \(formatDuration(source.ageSeconds ?? 0)) old"
+                } else {
+                    text += "in no good set"
+                }
+                if source.stale == true { text += "  STALE" }
+                Terminal.out(text)
+            }
             if let failure = sink.lastFailure { Terminal.out("      last failure \(failure.formatted(.iso8601)): \(sink.lastError ?? "")") }
         }
     }

@@ -49,6 +49,24 @@ struct VerifyCommand: AsyncParsableCommand {
         }
     }
 
+    struct Output: Encodable {
+        var sets: [StoredSetVerifier.Result]
+        /// The sinks that could not be verified at all (no such set, unreachable), with the error.
+        var errors: [SinkError]
+    }
+
+    struct SinkError: Encodable {
+        var sink: String
+        var code: String
+        var exitCode: Int32
+        var message: String
+
+        enum CodingKeys: String, CodingKey {
+            case sink, code, message
+            case exitCode = "exit_code"
+        }
+    }
+
     func run() async throws {
         var plan: BackupPlan
         let selected: [any Sink]
@@ -61,7 +79,7 @@ struct VerifyCommand: AsyncParsableCommand {
         } catch { throw fail(error) }
         let verifier = StoredSetVerifier(plan: plan, logger: global.makeLogger())
         var results: [StoredSetVerifier.Result] = []
-        var errors: [BackupError] = []
+        var errors: [(sink: String, error: BackupError)] = []
         for sink in selected {
             do {
                 var timestamps: [SetTimestamp?] = [timestamp]
@@ -74,12 +92,14 @@ struct VerifyCommand: AsyncParsableCommand {
                     results.append(try await verifier.verify(sink: sink, timestamp: timestamp, restoreTest: restoreTest, allowUnsigned: allowUnsigned))
                 }
             } catch {
-                errors.append((error as? BackupError) ?? BackupError(.sinkFailed, "sink '\(sink.name)': \(error)"))
+                errors.append((sink.name, (error as? BackupError) ?? BackupError(.sinkFailed, "sink '\(sink.name)': \(error)")))
             }
         }
         Terminal.clearProgress()
         if global.json {
-            Terminal.json(results)
+            Terminal.json(Output(sets: results, errors: errors.map {
+                SinkError(sink: $0.sink, code: $0.error.code.rawValue, exitCode: ExitCodes.code(for: $0.error.code), message: $0.error.message)
+            }), schema: .verify)
         } else {
             for result in results {
                 Terminal.out("sink '\(result.sink)' set \(result.set): \(result.passed ? "OK" : "FAILED")\(result.problem.map { " (\($0))" } ?? "")")
@@ -92,8 +112,8 @@ struct VerifyCommand: AsyncParsableCommand {
                 }
             }
         }
-        for error in errors { Terminal.error("backupctl: \(error.message)") }
+        for error in errors { Terminal.error("backupctl: \(error.error.message)") }
         if results.contains(where: { !$0.passed }) { throw ExitCode(ExitCodes.verificationFailed) }
-        if let error = errors.first { throw ExitCode(ExitCodes.code(for: error.code)) }
+        if let error = errors.first { throw ExitCode(ExitCodes.code(for: error.error.code)) }
     }
 }

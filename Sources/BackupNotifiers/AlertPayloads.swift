@@ -99,7 +99,7 @@ enum AlertPayloads {
     static func icon(_ event: AlertEvent) -> String {
         switch event {
         case .succeeded: "✅"
-        case .pruned, .test: "ℹ️"
+        case .pruned, .test, .started: "ℹ️"
         case .degraded, .stale: "⚠️"
         default: "🚨"
         }
@@ -108,7 +108,7 @@ enum AlertPayloads {
     static func color(_ event: AlertEvent) -> Int64 {
         switch event {
         case .succeeded: 0x2EB67D
-        case .pruned, .test: 0x3B82F6
+        case .pruned, .test, .started: 0x3B82F6
         case .degraded, .stale: 0xECB22E
         default: 0xE01E5A
         }

@@ -162,6 +162,7 @@ public struct SMTPNotifier: Notifier {
         case .missingCredentials: "missing credentials"
         case .diskSpace: "disk space"
         case .degraded: "backup DEGRADED"
+        case .started: "backup started"
         case .succeeded: "backup succeeded"
         case .pruned: "old sets pruned"
         case .stale: "backups are STALE"

@@ -17,7 +17,7 @@ extension PlanRegistry {
         registerNotifier(type: SMTPNotifier.typeName) { definition, decoder in
             SMTPNotifier(name: definition.name, configuration: try .init(from: decoder, baseDirectory: definition.baseDirectory))
         }
-        registerHeartbeat { url in HeartbeatNotifier(url: url) }
+        registerHeartbeat { url, pings in HeartbeatNotifier(url: url, pings: pings) }
         addEnvironmentContribution { environment in
             var notifiers: [JSONValue] = []
             let events: JSONValue? = environment["BACKUP_ALERT_EVENTS"].map { list in

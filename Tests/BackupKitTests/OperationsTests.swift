@@ -141,18 +141,77 @@ import Testing
         let failed = String(decoding: readFile(dir.sub("metrics/backup.prom")) ?? [], as: UTF8.self)
         #expect(failed.contains("backupkit_last_run_success{plan=\"ops\"} 0") && failed.contains("backupkit_last_run_status{plan=\"ops\",status=\"failed\"} 1"))
         #expect(failed.contains("backupkit_last_success_timestamp_seconds{plan=\"ops\"}"), "the last success is still known")
+        // The failed run stored nothing and verified nothing: the metrics must not say otherwise.
+        #expect(failed.contains("backupkit_sink_up{plan=\"ops\",sink=\"local\"} 0"), "\(failed)")
+        #expect(failed.contains("backupkit_verification_passed{plan=\"ops\"} 0"), "\(failed)")
+        let successLine = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("backupkit_last_success_timestamp_seconds{") } }
+        #expect(successLine(failed) != nil && successLine(failed) == successLine(text), "the last success stays at the last success")
     }
 
-    @Test func theHeartbeatIsFetchedAfterGoodRunsOnly() throws {
+    /// A partial set (`run --only`) is the newest set, but it does not make a source it left out fresh.
+    @Test func statusJudgesFreshnessPerSource() throws {
+        let dir = try Self.workspace("status-sources")
+        defer { dir.remove() }
+        try writeFile(dir.sub("etc/app.conf"), "key = value\n")
+        try writeFile(dir.sub("backup.yml"), """
+        name: ops
+        sources:
+          - { name: files, type: directory, path: ./data }
+          - { name: config, type: files, paths: [./etc/app.conf] }
+        sinks:
+          - { name: local, type: local, path: ./backups }
+        """)
+        #expect(try backupctl(["run", "--only", "config"], in: dir.path).status == 0)
+        let status = try backupctl(["status", "--max-age", "1h", "--json"], in: dir.path)
+        #expect(status.status == 15, "the files source is in no set: stale, though the newest set is seconds old: \(status.stdout)")
+        let sink = ((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["sinks"] as? [[String: Any]])?.first
+        let sources = Dictionary(uniqueKeysWithValues: ((sink?["sources"] as? [[String: Any]]) ?? []).map { ($0["source"] as? String ?? "", $0) })
+        #expect(sources["config"]?["stale"] as? Bool == false && sources["config"]?["newest_good_set"] != nil, "\(sources)")
+        #expect(sources["files"]?["stale"] as? Bool == true && sources["files"]?["newest_good_set"] == nil, "\(sources)")
+        #expect(sink?["stale"] as? Bool == true)
+        let text = try backupctl(["status", "--max-age", "1h"], in: dir.path)
+        #expect(text.stdout.contains("source 'files': in no good set  STALE"), "\(text.stdout)")
+
+        let full = try backupctl(["run", "--json"], in: dir.path)
+        let timestamp = (try JSONSerialization.jsonObject(with: Data(full.stdout.utf8)) as? [String: Any])?["timestamp"] as? String
+        #expect(try backupctl(["run", "--only", "config"], in: dir.path).status == 0)
+        let after = try backupctl(["status", "--max-age", "1h", "--json"], in: dir.path)
+        #expect(after.status == 0, "\(after.stdout)")
+        let files = (((try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])?["sinks"] as? [[String: Any]])?.first?["sources"] as? [[String: Any]])?
+            .first { $0["source"] as? String == "files" }
+        #expect(files?["newest_good_set"] as? String == timestamp, "the full set, not the newer partial one: \(String(describing: files))")
+    }
+
+    @Test func theHeartbeatPingsStartSuccessAndFailure() throws {
         let http = try TestHTTPReceiver.load()
         let path = TestHTTPReceiver.uniquePath("heartbeat")
         let dir = try Self.workspace("heartbeat", extra: "heartbeat_url: \(http.url)\(path)")
         defer { dir.remove() }
         #expect(try backupctl(["run"], in: dir.path).status == 0)
-        #expect(http.requests(pathPrefix: path).map(\.method) == ["GET"])
+        #expect(http.requests(pathPrefix: path).map(\.path) == [path + "/start", path], "healthchecks.io's convention: /start, then the plain URL")
         try FileManager.default.removeItem(atPath: dir.sub("data"))
         #expect(try backupctl(["run"], in: dir.path).status == 1)
-        #expect(http.requests(pathPrefix: path).count == 1, "no heartbeat after a failed run")
+        #expect(http.requests(pathPrefix: path).map(\.path) == [path + "/start", path, path + "/start", path + "/fail"],
+                "a failed run pings /fail: \(http.requests(pathPrefix: path).map(\.path))")
+    }
+
+    @Test func theHeartbeatsPingsAreConfigurablePerEvent() throws {
+        let http = try TestHTTPReceiver.load()
+        let path = TestHTTPReceiver.uniquePath("heartbeat-exit")
+        let dir = try Self.workspace("heartbeat-exit", extra: """
+        heartbeat_url: \(http.url)\(path)
+        heartbeat: { start: false, failure: exit_code }
+        """)
+        defer { dir.remove() }
+        #expect(try backupctl(["run"], in: dir.path).status == 0)
+        try FileManager.default.removeItem(atPath: dir.sub("data"))
+        let failed = try backupctl(["run"], in: dir.path)
+        #expect(http.requests(pathPrefix: path).map(\.path) == [path, path + "/\(failed.status)"] && failed.status == 1,
+                "no /start, and the exit code on failure: \(http.requests(pathPrefix: path).map(\.path))")
+        try writeFile(dir.sub("backup.yml"), (String(bytes: readFile(dir.sub("backup.yml")) ?? [], encoding: .utf8) ?? "")
+            .replacingOccurrences(of: "failure: exit_code", with: "failure: sometimes"))
+        let invalid = try backupctl(["config", "check"], in: dir.path)
+        #expect(invalid.status == 2 && invalid.stderr.contains("failure"), "\(invalid.stderr)")
     }
 
     @Test func backupHooksRunAroundTheRunAndAFailedBeforeHookFailsIt() throws {
@@ -182,7 +241,8 @@ import Testing
             #expect(try backupctl(arguments, in: dir.path).status == 0)
         }
         let list = try backupctl(["list", "--json"], in: dir.path)
-        let sets = ((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])?.first?["sets"] as? [[String: Any]]) ?? []
+        let listing = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]
+        let sets = ((listing?["sinks"] as? [[String: Any]])?.first?["sets"] as? [[String: Any]]) ?? []
         #expect(sets.map { $0["tag"] as? String ?? "-" } == ["-", "pre-deploy", "pre-deploy"], "the newest untagged set and the two newest tagged: \(sets.map { $0["tag"] ?? "-" })")
     }
 

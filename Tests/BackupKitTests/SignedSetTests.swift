@@ -18,7 +18,7 @@ import Testing
 
     static func listing(_ dir: TemporaryDirectory) throws -> [String: Any] {
         let list = try backupctl(["list", "--json"], in: dir.path)
-        let sinks = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]
+        let sinks = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["sinks"] as? [[String: Any]]
         return try #require((sinks?.first?["sets"] as? [[String: Any]])?.first, "\(list.stdout)\(list.stderr)")
     }
 
@@ -34,7 +34,7 @@ import Testing
         let key = try backupctl(["key", "--json"], in: dir.path)
         let shown = try JSONSerialization.jsonObject(with: Data(key.stdout.utf8)) as? [String: Any]
         let manifest = try Self.manifest(at: Self.manifestPath(dir))
-        #expect(manifest.signature?.keyID == shown?["keyID"] as? String && manifest.signature?.algorithm == "ed25519", "\(key.stdout)")
+        #expect(manifest.signature?.keyID == shown?["key_id"] as? String && manifest.signature?.algorithm == "ed25519", "\(key.stdout)")
         #expect(manifest.artifacts.allSatisfy { $0.sha256.count == 64 }, "the signed manifest lists every artifact's SHA-256")
         #expect(try Self.listing(dir)["signature"] as? String == "valid")
         let manifestText = readFile(try Self.manifestPath(dir)).map { String(decoding: $0, as: UTF8.self) } ?? ""

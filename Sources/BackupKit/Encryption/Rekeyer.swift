@@ -28,6 +28,11 @@ public struct Rekeyer: Sendable {
         public var artifacts: [String]
         /// How the headers were replaced: `server-side copy` or `read and stored again`.
         public var method: String
+
+        enum CodingKeys: String, CodingKey {
+            case artifacts, method
+            case set = "timestamp"
+        }
     }
 
     /// Rekeys every sealed set of the plan in `sink` (or only `timestamp`) from ``BackupPlan/identities``

@@ -27,6 +27,13 @@ public struct SetCatalog: Sendable {
         public var tag: String? { manifest?.tag ?? sealed?.tag }
         /// Whether the set covers only some sources.
         public var isPartial: Bool { manifest?.isPartial ?? (sealed?.sources != nil) }
+
+        /// Whether the set holds `source`: a full set holds every source; a partial one (`--only`) the
+        /// ones it names.
+        public func holds(source: String) -> Bool {
+            guard let names = manifest?.sources ?? sealed?.sources else { return true }
+            return names.contains(source)
+        }
         /// Whether every artifact passed verification when the set was written.
         public var isVerified: Bool? { manifest?.isVerified ?? sealed?.verified }
 
@@ -61,6 +68,9 @@ public struct SetCatalog: Sendable {
     public var sets: [Entry]
 
     public var newestGood: Entry? { sets.last { $0.isGood } }
+
+    /// The newest good set that holds `source`: a newer partial set without it does not count.
+    public func newestGood(holding source: String) -> Entry? { sets.last { $0.isGood && $0.holds(source: source) } }
 
     /// Sets dated more than ``futureTolerance`` ahead of the clock: none of them is good.
     public var futureDated: [Entry] { sets.filter(\.isFutureDated) }

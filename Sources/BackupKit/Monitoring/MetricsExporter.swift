@@ -22,7 +22,7 @@ package enum MetricsExporter {
         let plan = [("plan", state.plan)]
         if let last = state.lastRun {
             gauge(registry, "last_run_timestamp_seconds", labels: plan, help: "When the last run finished")
-                .set(last.finishedAt.timeIntervalSince1970)
+                .set(last.finishedAt.timeIntervalSince1970.rounded(.down))
             gauge(registry, "last_run_duration_seconds", labels: plan, help: "How long the last run took")
                 .set(last.durationSeconds)
             gauge(registry, "last_run_success", labels: plan, help: "1 when the last run stored a set")
@@ -40,7 +40,7 @@ package enum MetricsExporter {
         }
         if let success = state.lastSuccess {
             gauge(registry, "last_success_timestamp_seconds", labels: plan, help: "When the last successful run finished")
-                .set(success.finishedAt.timeIntervalSince1970)
+                .set(success.finishedAt.timeIntervalSince1970.rounded(.down))
             for artifact in success.artifacts {
                 gauge(registry, "artifact_size_bytes", labels: plan + [("source", artifact.source), ("subject", artifact.subject)],
                                    help: "Each artifact's size in the last good set").set(Double(artifact.size))

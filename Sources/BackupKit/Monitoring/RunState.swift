@@ -19,11 +19,44 @@ package struct RunState: Sendable, Codable, Hashable {
         public var tag: String?
 
         enum CodingKeys: String, CodingKey {
-            case set, status, error, artifacts, verified, tag
+            case status, error, artifacts, verified, tag
+            case set = "timestamp"
             case startedAt = "started_at"
             case finishedAt = "finished_at"
             case durationSeconds = "duration_seconds"
             case restoreTestPassed = "restore_test_passed"
+        }
+
+        /// The key state files written before version 1 of the JSON schemas used for the set.
+        private enum LegacyKeys: String, CodingKey { case set }
+
+        init(set: SetTimestamp?, status: RunReport.Status, startedAt: Date, finishedAt: Date, durationSeconds: Double,
+             error: ReportedError?, artifacts: [ArtifactSummary], verified: Bool, restoreTestPassed: Bool?, tag: String?) {
+            self.set = set
+            self.status = status
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
+            self.durationSeconds = durationSeconds
+            self.error = error
+            self.artifacts = artifacts
+            self.verified = verified
+            self.restoreTestPassed = restoreTestPassed
+            self.tag = tag
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            set = try container.decodeIfPresent(SetTimestamp.self, forKey: .set)
+                ?? decoder.container(keyedBy: LegacyKeys.self).decodeIfPresent(SetTimestamp.self, forKey: .set)
+            status = try container.decode(RunReport.Status.self, forKey: .status)
+            startedAt = try container.decode(Date.self, forKey: .startedAt)
+            finishedAt = try container.decode(Date.self, forKey: .finishedAt)
+            durationSeconds = try container.decode(Double.self, forKey: .durationSeconds)
+            error = try container.decodeIfPresent(ReportedError.self, forKey: .error)
+            artifacts = try container.decode([ArtifactSummary].self, forKey: .artifacts)
+            verified = try container.decode(Bool.self, forKey: .verified)
+            restoreTestPassed = try container.decodeIfPresent(Bool.self, forKey: .restoreTestPassed)
+            tag = try container.decodeIfPresent(String.self, forKey: .tag)
         }
     }
 
@@ -75,16 +108,26 @@ package struct RunState: Sendable, Codable, Hashable {
         return (try? decoder.decode(RunState.self, from: data)) ?? RunState(plan: plan)
     }
 
-    /// Records a run's report.
-    public mutating func record(_ report: RunReport) {
+    /// Records a run's report. Every sink of the plan (`sinks`) that did not store this run's set is
+    /// down, and the run counts as verified only when it verified artifacts and every one passed: a run
+    /// that failed before it got that far never leaves the metrics saying all is well.
+    public mutating func record(_ report: RunReport, sinks planSinks: [String] = []) {
         let drills = report.artifacts.compactMap(\.restoreTest)
         let run = Run(set: report.set, status: report.status, startedAt: report.startedAt, finishedAt: report.finishedAt,
                       durationSeconds: report.durationSeconds, error: report.error,
                       artifacts: report.artifacts.map { ArtifactSummary(name: $0.name, source: $0.source, subject: $0.subject, size: $0.size) },
-                      verified: report.error?.code != .verificationFailed && report.artifacts.allSatisfy { $0.verification.status == .passed },
+                      verified: report.error?.code != .verificationFailed && !report.artifacts.isEmpty
+                          && report.artifacts.allSatisfy { $0.verification.status == .passed },
                       restoreTestPassed: drills.isEmpty ? nil : drills.allSatisfy(\.passed), tag: report.tag)
         lastRun = run
         if report.status == .failed { lastFailure = run } else { lastSuccess = run }
+        let reported = Set(report.sinks.map(\.sink))
+        if !planSinks.isEmpty { sinks = sinks.filter { planSinks.contains($0.key) } }
+        for name in Set(planSinks).subtracting(reported) {
+            var sink = sinks[name] ?? SinkState(up: false)
+            sink.up = false
+            sinks[name] = sink
+        }
         for outcome in report.sinks {
             var sink = sinks[outcome.sink] ?? SinkState(up: false)
             sink.up = outcome.status == .stored

@@ -10,6 +10,7 @@ struct PlanFile: Decodable {
         case schedule, timezone, jitter
         case runAtStart = "run_at_start"
         case heartbeatURL = "heartbeat_url"
+        case heartbeat
         case metricsFile = "metrics_file"
         case stagingDirectory = "staging_dir"
         case stateDirectory = "state_dir"
@@ -71,7 +72,7 @@ struct PlanFile: Decodable {
                 guard let factory = context.registry.heartbeat else {
                     throw invalidValue(.heartbeatURL, in: container, "no heartbeat notifier is registered; call registry.registerStandardNotifiers() (BackupNotifiers)")
                 }
-                return factory(url)
+                return factory(url, try container.decodeIfPresent(HeartbeatPings.self, forKey: .heartbeat) ?? HeartbeatPings())
             },
             metricsFile: try container.decodeIfPresent(String.self, forKey: .metricsFile).map { resolvePath($0, against: context.baseDirectory) },
             stagingDirectory: try container.decodeIfPresent(String.self, forKey: .stagingDirectory).map { resolvePath($0, against: context.baseDirectory) },

@@ -62,10 +62,24 @@ public struct PlanLoader: Sendable {
         try load(yaml: environmentDocument(), origin: "environment", baseDirectory: currentDirectory)
     }
 
-    /// The plan as `config print` shows it: the document after `${VAR}` interpolation, with every value
-    /// that was decoded as a ``Secret`` masked (and passwords inside URLs), and the plan-wide settings it
-    /// leaves out filled in with their effective values.
+    /// The effective plan as YAML: variables interpolated, defaults filled in, secrets masked. The top
+    /// level is in one fixed order (``canonicalKeyOrder``), numbers are printed as written (defaults as
+    /// plain numbers, `90`, never `9e+1`), and the same plan prints the same text every time.
     public func effectiveYAML(file path: String?) throws -> String {
+        try Yams.serialize(node: effectivePlan(file: path))
+    }
+
+    /// The effective plan as JSON values (``effectiveYAML(file:)``'s content): numbers, booleans and
+    /// nulls as YAML resolves them, everything else as strings.
+    public func effectiveJSON(file path: String?) throws -> JSONValue {
+        Self.jsonValue(try effectivePlan(file: path))
+    }
+
+    /// The order of the top-level keys in ``effectiveYAML(file:)``; other keys follow in their order.
+    static let canonicalKeyOrder = ["name", "schedule", "sources", "sinks", "encryption", "notifiers", "notify", "archive", "verify",
+                                    "retention", "hooks", "staging_dir", "state_dir", "signing"]
+
+    func effectivePlan(file path: String?) throws -> Node {
         let (text, origin, base): (String, String, String)
         if let path {
             let read = try read(file: path)
@@ -84,9 +98,69 @@ public struct PlanLoader: Sendable {
             ("signing", ["key_file": plan.signingKeyPath]),
         ]
         for (key, value) in defaults where mapping[Node(key)] == nil {
-            if let node = try Yams.compose(yaml: YAMLEncoder().encode(value)) { mapping[Node(key)] = node }
+            if let node = try Yams.compose(yaml: YAMLEncoder().encode(value)) { mapping[Node(key)] = Self.plainNumbers(node) }
         }
-        return try Yams.serialize(node: .mapping(mapping))
+        if path == nil { mapping = Self.unquoted(mapping) }
+        let rank = { (key: Node) in Self.canonicalKeyOrder.firstIndex(of: key.string ?? "") ?? Self.canonicalKeyOrder.count }
+        let ordered = mapping.enumerated().sorted { (rank($0.element.key), $0.offset) < (rank($1.element.key), $1.offset) }.map(\.element)
+        return .mapping(Node.Mapping(ordered, mapping.tag, mapping.style, mapping.mark))
+    }
+
+    /// The environment's plan is built as JSON, so every scalar in it is double-quoted: prints those
+    /// that read back as the same string without quotes plainly, as a person would write them.
+    static func unquoted(_ mapping: Node.Mapping) -> Node.Mapping {
+        func plain(_ node: Node) -> Node {
+            switch node {
+            case .scalar(var scalar):
+                let text = scalar.string.lowercased()
+                let typed = Int(text) != nil || Double(text) != nil || ["", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n"].contains(text)
+                if scalar.style == .doubleQuoted, !typed { scalar.style = .any }
+                return .scalar(scalar)
+            case .mapping(let mapping):
+                return .mapping(unquoted(mapping))
+            case .sequence(let sequence):
+                return .sequence(Node.Sequence(sequence.map(plain), sequence.tag, sequence.style, sequence.mark))
+            case .alias:
+                return node
+            }
+        }
+        return Node.Mapping(mapping.map { (plain($0.key), plain($0.value)) }, mapping.tag, mapping.style, mapping.mark)
+    }
+
+    /// Rewrites floating-point scalars that YAMLEncoder wrote in exponent form (`9e+1`) as plain numbers.
+    static func plainNumbers(_ node: Node) -> Node {
+        switch node {
+        case .scalar(var scalar):
+            if scalar.string.lowercased().contains("e"), let value = Double(scalar.string), value.isFinite {
+                scalar.string = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+            }
+            return .scalar(scalar)
+        case .mapping(let mapping):
+            return .mapping(Node.Mapping(mapping.map { ($0.key, plainNumbers($0.value)) }, mapping.tag, mapping.style, mapping.mark))
+        case .sequence(let sequence):
+            return .sequence(Node.Sequence(sequence.map(plainNumbers), sequence.tag, sequence.style, sequence.mark))
+        case .alias:
+            return node
+        }
+    }
+
+    /// A YAML node as JSON: scalars typed as YAML's core schema resolves them (a quoted scalar is a string).
+    static func jsonValue(_ node: Node) -> JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            guard scalar.style == .plain || scalar.style == .any else { return .string(scalar.string) }
+            if let value = node.int { return .integer(Int64(value)) }
+            if node.null != nil { return .null }
+            if let value = node.bool { return .bool(value) }
+            if let value = node.float { return .number(value) }
+            return .string(scalar.string)
+        case .mapping(let mapping):
+            return .object(Dictionary(mapping.map { ($0.key.string ?? "", jsonValue($0.value)) }, uniquingKeysWith: { $1 }))
+        case .sequence(let sequence):
+            return .array(sequence.map(jsonValue))
+        case .alias:
+            return .null
+        }
     }
 
     /// Masks the values at `secrets` and the passwords inside URLs anywhere.
@@ -175,8 +249,9 @@ public struct PlanLoader: Sendable {
         if let name = environment["BACKUP_NAME"] { plan["name"] = .string(name) }
         // These values are final (a password may hold `$`): keep the plan's `${...}` interpolation off them.
         plan = plan.mapValues(Self.escapingDollars)
-        let data = try JSONEncoder().encode(JSONValue.object(plan))
-        return String(decoding: data, as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(JSONValue.object(plan)), as: UTF8.self)
     }
 
     static func escapingDollars(_ value: JSONValue) -> JSONValue {

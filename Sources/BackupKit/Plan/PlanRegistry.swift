@@ -17,8 +17,9 @@ public struct PlanRegistry: Sendable {
     /// Turns environment variables into plan entries when there is no plan file: returns entries for the
     /// sections `sources`, `sinks` and `notify`, written as they would be in a plan file.
     public typealias EnvironmentContribution = @Sendable ([String: String]) throws -> [String: [JSONValue]]
-    /// Builds the notifier that fetches the plan's `heartbeat_url` after each successful run.
-    public typealias HeartbeatFactory = @Sendable (Secret) -> any Notifier
+    /// Builds the notifier that fetches the plan's `heartbeat_url` as runs start and end, with the pings
+    /// its `heartbeat:` section asks for.
+    public typealias HeartbeatFactory = @Sendable (Secret, HeartbeatPings) -> any Notifier
 
     public private(set) var sources: [String: SourceFactory] = [:]
     public private(set) var sinks: [String: SinkFactory] = [:]

@@ -13,4 +13,9 @@ public struct RestoreReport: Sendable, Codable {
         self.entries = entries
         self.bytes = bytes
     }
+
+    enum CodingKeys: String, CodingKey {
+        case destination, entries, bytes
+        case artifact = "name"
+    }
 }

@@ -12,6 +12,8 @@ public enum AlertEvent: String, Sendable, Hashable, Codable, CaseIterable {
     case diskSpace = "disk_space"
     /// A sink failed while others stored the set.
     case degraded
+    /// A run began (opt-in; the heartbeat's `/start` ping).
+    case started
     /// A run succeeded (opt-in).
     case succeeded
     /// Retention deleted sets.

@@ -81,6 +81,7 @@ public struct BackupRunner: Sendable {
         let catalogs = RunCatalogs(plan: plan)
         let hooks = HookRunner(timeout: plan.hooks.timeout.seconds, logger: logger)
         var hooksRan = false
+        await announceStart(report, options: options, warnings: warnings, emit: emit, into: &report.notifications)
         do {
             try plan.validate()
             // A sink to be encrypted without a recipient fails the run here, before anything is written.
@@ -209,9 +210,10 @@ public struct BackupRunner: Sendable {
         // Only the run that holds the lock may touch the staging directory: a run refused by the lock
         // must leave the running one's files alone.
         if lock != nil { try? await runBlocking { removeContents(of: staging) } }
-        if report.status == .succeeded, let heartbeat = plan.heartbeat, let success = Alert.alerts(for: report).first {
-            // A heartbeat never changes the outcome: its failure is a warning of the run.
-            do { try await heartbeat.send(success) } catch { warnings.add("\(error)") }
+        if let heartbeat = plan.heartbeat, let outcome = Alert.alerts(for: report).first {
+            // Success, failure or degraded: a monitor must never see a failed run as a quiet one. A
+            // heartbeat never changes the outcome: its failure is a warning of the run.
+            do { try await heartbeat.send(outcome) } catch { warnings.add("\(error)") }
         }
         report.warnings = warnings.all
         report.finishedAt = now()
@@ -226,9 +228,23 @@ public struct BackupRunner: Sendable {
 
         // 8. Alerts last, so they carry the whole story.
         if options.notify {
-            report.notifications = await AlertDispatcher(notifiers: plan.notifiers, logger: logger).send(for: report, emit: emit)
+            report.notifications += await AlertDispatcher(notifiers: plan.notifiers, logger: logger).send(for: report, emit: emit)
         }
         return report
+    }
+
+    /// The `started` alert, before anything else: the heartbeat's `/start` ping (so the monitor times the
+    /// run and notices one that never ends), and the notifiers that asked for `started`.
+    private func announceStart(_ report: RunReport, options: Options, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void,
+                               into outcomes: inout [NotificationOutcome]) async {
+        let alert = Alert(event: .started, plan: plan.name, host: host, time: report.startedAt,
+                          summary: "Backup of '\(plan.name)' on \(host) started")
+        if let heartbeat = plan.heartbeat {
+            do { try await heartbeat.send(alert) } catch { warnings.add("\(error)") }
+        }
+        if options.notify, plan.notifiers.contains(where: { $0.accepts(.started) }) {
+            outcomes += await AlertDispatcher(notifiers: plan.notifiers, logger: logger).send([alert], emit: emit)
+        }
     }
 
     func hookDetails(_ report: RunReport) -> [String: String] {
@@ -242,7 +258,7 @@ public struct BackupRunner: Sendable {
     private func recordState(_ report: RunReport) {
         // Blocking file I/O: called on a dedicated thread.
         var state = RunState.load(path: plan.statePath, plan: plan.name)
-        state.record(report)
+        state.record(report, sinks: plan.sinks.map(\.name))
         do {
             try state.save(path: plan.statePath)
         } catch {

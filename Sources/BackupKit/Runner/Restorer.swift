@@ -30,8 +30,11 @@ public struct Restorer: Sendable {
     }
 
     public struct Options: Sendable {
-        /// The set; nil means the newest good set.
+        /// The set; nil means the one ``selector`` picks.
         public var timestamp: SetTimestamp?
+        /// Without ``timestamp``: the newest good set (``SetSelector/latest``) or the newest taken at or
+        /// before a moment, among the sets that hold every source to restore.
+        public var selector: SetSelector = .latest
         /// The sink to read from; nil means the first sink (local ones first) that has the set.
         public var sink: String?
         /// Restore only these sources; empty means all in the set.
@@ -102,6 +105,41 @@ public struct Restorer: Sendable {
                 throw entry.sealedProblem ?? AgeFileReading.identityNeeded("set \(sealed.timestamp) in sink '\(sink.name)'")
             }
         }
+        let (selected, requests) = try plannedRequests(entry, from: sink, options)
+        // Refuse a non-empty target before reading a single artifact.
+        for request in requests where request.destination.kind == .directory && !request.force {
+            let contents = (try? FileManager.default.contentsOfDirectory(atPath: request.destination.value)) ?? []
+            if !contents.isEmpty {
+                throw BackupError(.restoreFailed, "restore target \(request.destination.value) is not empty (\(contents.count) entries). Choose an empty directory, or pass --force to restore into it.")
+            }
+        }
+
+        let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-restore"
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        let hooks = HookRunner(timeout: plan.hooks.timeout.seconds, logger: logger)
+        var details = ["PLAN": plan.name, "SET": entry.timestamp.description, "SINK": sink.name, "RESTORE_TARGET": options.destination.value,
+                       "RESTORE_ARTIFACTS": selected.map(\.name).joined(separator: ",")]
+        try await hooks.run(plan.hooks.beforeRestore, name: "before_restore", details: details)
+        do {
+            let reports = try await restore(requests, into: options.destination, from: sink, sealed: entry.sealed, staging: staging)
+            details["RESTORE_STATUS"] = "succeeded"
+            try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
+            return reports
+        } catch {
+            details["RESTORE_STATUS"] = "failed"
+            do {
+                try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
+            } catch {
+                logger.error("after_restore hook failed after a failed restore", metadata: ["error": "\(error)"])
+            }
+            throw error
+        }
+    }
+
+    /// What a restore of `entry` from `sink` will do: the artifacts `options` selects and where each
+    /// goes, every destination checked to be the target or inside it. Reads nothing but the catalog.
+    private func plannedRequests(_ entry: SetCatalog.Entry, from sink: any Sink, _ options: Options) throws
+        -> (selected: [ManifestArtifact], requests: [RestoreRequest]) {
         guard let manifest = entry.manifest, entry.isRestorable(allowingUnsigned: options.allowUnsigned) else {
             let hint = entry.health.isGoodButUnsigned ? "" : "; choose another with --set"
             throw BackupError(.restoreFailed, "refusing to restore set \(entry.timestamp) from sink '\(sink.name)': it is not a good set (\(entry.problem ?? "no manifest"))\(hint). Nothing was written (exit 8)")
@@ -133,34 +171,41 @@ public struct Restorer: Sendable {
                 _ = try RestorePath.checked(request.destination.value, inside: options.destination.value)
             }
         }
-        // Refuse a non-empty target before reading a single artifact.
-        for request in requests where request.destination.kind == .directory && !request.force {
-            let contents = (try? FileManager.default.contentsOfDirectory(atPath: request.destination.value)) ?? []
-            if !contents.isEmpty {
-                throw BackupError(.restoreFailed, "restore target \(request.destination.value) is not empty (\(contents.count) entries). Choose an empty directory, or pass --force to restore into it.")
-            }
-        }
+        return (selected, requests)
+    }
 
-        let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-restore"
-        defer { try? FileManager.default.removeItem(atPath: staging) }
-        let hooks = HookRunner(timeout: plan.hooks.timeout.seconds, logger: logger)
-        var details = ["PLAN": plan.name, "SET": entry.timestamp.description, "SINK": sink.name, "RESTORE_TARGET": options.destination.value,
-                       "RESTORE_ARTIFACTS": selected.map(\.name).joined(separator: ",")]
-        try await hooks.run(plan.hooks.beforeRestore, name: "before_restore", details: details)
-        do {
-            let reports = try await restore(requests, into: options.destination, from: sink, sealed: entry.sealed, staging: staging)
-            details["RESTORE_STATUS"] = "succeeded"
-            try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
-            return reports
-        } catch {
-            details["RESTORE_STATUS"] = "failed"
-            do {
-                try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
-            } catch {
-                logger.error("after_restore hook failed after a failed restore", metadata: ["error": "\(error)"])
-            }
-            throw error
+    /// What `restore(_:)` with these options would write where, and which hooks it would run, without
+    /// running a hook, reading an artifact or writing anything (`restore --dry-run`).
+    public func preview(_ options: Options) async throws -> RestorePreview {
+        let (sink, entry) = try await findSet(options)
+        if let sealed = entry.sealed, entry.manifest == nil {
+            throw entry.sealedProblem ?? AgeFileReading.identityNeeded("set \(sealed.timestamp) in sink '\(sink.name)'")
         }
+        let (_, requests) = try plannedRequests(entry, from: sink, options)
+        let items = requests.map { request in
+            var state: String
+            switch request.destination.kind {
+            case .directory:
+                var isDirectory: ObjCBool = false
+                if !FileManager.default.fileExists(atPath: request.destination.value, isDirectory: &isDirectory) {
+                    state = "missing: it will be created"
+                } else if !isDirectory.boolValue {
+                    state = "not a directory: the restore will be refused"
+                } else {
+                    let count = ((try? FileManager.default.contentsOfDirectory(atPath: request.destination.value)) ?? []).count
+                    state = count == 0 ? "empty" : "not empty (\(count) entries): " + (options.force ? "same names are replaced (--force)" : "the restore will be refused without --force")
+                }
+            case .database:
+                state = options.dropExisting ? "replaced if it holds data (--drop-existing)" : options.force ? "loaded into if it holds data (--force)" : "created; refused if it holds data"
+            default:
+                state = options.force ? "uploaded into (--force)" : "created when missing; refused unless empty"
+            }
+            return RestorePreview.Item(name: request.artifact.name, source: request.artifact.source, subject: request.artifact.subject,
+                                       size: request.artifact.size, contentBytes: request.artifact.contentBytes,
+                                       target: request.destination.value, targetKind: request.destination.kind.rawValue, targetState: state)
+        }
+        return RestorePreview(timestamp: entry.timestamp, sink: sink.name, artifacts: items,
+                              beforeRestore: plan.hooks.beforeRestore, afterRestore: plan.hooks.afterRestore)
     }
 
     /// One artifact checked and ready to restore from `path`.
@@ -299,13 +344,19 @@ public struct Restorer: Sendable {
         for sink in candidates {
             do {
                 let catalog = try await plan.catalog(in: sink)
-                if let timestamp = options.timestamp {
+                let sources = options.onlySources.isEmpty ? plan.sources.map(\.source.name) : options.onlySources
+                if let timestamp = options.timestamp ?? { if case .exact(let exact) = options.selector { exact } else { nil } }() {
                     if let entry = catalog.set(timestamp) { return (sink, entry) }
                     problems.append("sink '\(sink.name)' has no set \(timestamp)")
+                } else if case .atOrBefore = options.selector {
+                    if let entry = catalog.entry(for: options.selector, holding: sources) { return (sink, entry) }
+                    problems.append("sink '\(sink.name)' has no good set holding \(sources.joined(separator: ", ")) for --set \(options.selector)")
                 } else if let tampered = catalog.sets.last(where: { $0.manifestKey != nil && !$0.isFutureDated }), tampered.health.isTampered {
                     refusal = refusal ?? BackupError(.restoreFailed, "the newest set \(tampered.timestamp) in sink '\(sink.name)' is not a good set (\(tampered.problem ?? "")); no older set is restored in its place. Inspect the manifest, or choose a set with --set. Nothing was written (exit 8)")
-                } else if let entry = catalog.newestGood {
+                } else if let entry = catalog.entry(for: .latest, holding: sources) {
                     return (sink, entry)
+                } else if let partial = catalog.newestGood {
+                    problems.append("sink '\(sink.name)' has no good set holding \(sources.joined(separator: ", ")); its newest, \(partial.timestamp), is a partial set (--only); restore it with --only")
                 } else if let unsigned = catalog.sets.last(where: { $0.health.isGoodButUnsigned && !$0.isFutureDated }) {
                     if options.allowUnsigned { return (sink, unsigned) }
                     refusal = refusal ?? BackupError(.restoreFailed, "sink '\(sink.name)' has no signed good set; its newest complete set \(unsigned.timestamp) is \(unsigned.problem ?? "unsigned"). Nothing was written (exit 8)")

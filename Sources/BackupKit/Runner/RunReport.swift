@@ -28,7 +28,8 @@ public struct RunReport: Sendable, Codable {
     public var stale: StaleReport?
 
     enum CodingKeys: String, CodingKey {
-        case plan, host, set, tag, status, error, artifacts, sinks, warnings, pruned, notifications, stale
+        case plan, host, tag, status, error, artifacts, sinks, warnings, pruned, notifications, stale
+        case set = "timestamp"
         case startedAt = "started_at"
         case finishedAt = "finished_at"
     }

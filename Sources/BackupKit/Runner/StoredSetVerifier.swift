@@ -37,6 +37,11 @@ public struct StoredSetVerifier: Sendable {
         /// What the check could not cover, such as the content of an encrypted set on a host without the
         /// identity.
         public var notice: String?
+
+        enum CodingKeys: String, CodingKey {
+            case sink, passed, artifacts, problem, notice
+            case set = "timestamp"
+        }
     }
 
     /// Verifies the set at `timestamp` in `sink`, or the newest set with a manifest when nil. With
