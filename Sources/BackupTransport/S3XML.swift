@@ -1,41 +1,12 @@
 import BackupKit
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// The few S3 XML documents BackupKit reads: errors, ListObjectsV2, CreateMultipartUpload,
 /// CompleteMultipartUpload and ListMultipartUploads.
 enum S3XML {
     /// A flat walk over an XML document: each element's path (`ListBucketResult/Contents/Key`) and text.
-    final class Walker: NSObject, XMLParserDelegate {
-        var path: [String] = []
-        var text = ""
-        var onElement: (String, String) -> Void = { _, _ in }
-        var onStart: (String) -> Void = { _ in }
-
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
-            path.append(name)
-            text = ""
-            onStart(path.joined(separator: "/"))
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
-
-        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-            onElement(path.joined(separator: "/"), text)
-            path.removeLast()
-            text = ""
-        }
-    }
-
-    static func walk(_ bytes: [UInt8], onStart: @escaping (String) -> Void = { _ in }, onElement: @escaping (String, String) -> Void) -> Bool {
-        let parser = XMLParser(data: Data(bytes))
-        let walker = Walker()
-        walker.onElement = onElement
-        walker.onStart = onStart
-        parser.delegate = walker
-        return parser.parse()
+    static func walk(_ bytes: [UInt8], onStart: (String) -> Void = { _ in }, onElement: (String, String) -> Void) -> Bool {
+        XMLWalker.walk(bytes, onStart: onStart, onElement: onElement)
     }
 
     static func parseError(_ bytes: [UInt8]) -> (code: String?, message: String?) {

@@ -142,7 +142,7 @@ enum SystemdCalendarFixture {
             schedule: "\(expression.text)"
             timezone: \(zone.identifier)
             """)
-        let output = (try? backupctl(["install", "systemd", "--print"], in: dir.path).stdout) ?? ""
+        let output = (try? backupctl(["install", "systemd", "--print", "--backupctl", "/usr/bin/backupctl"], in: dir.path).stdout) ?? ""
         return output.split(separator: "\n").filter { $0.hasPrefix("OnCalendar=") }.map { String($0.dropFirst("OnCalendar=".count)) }
     }
 }

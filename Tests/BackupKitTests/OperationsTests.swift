@@ -71,7 +71,7 @@ import Testing
     @Test func systemdAndCronFilesAreAccepted() throws {
         let dir = try Self.workspace("install", extra: "schedule: \"30 2 * * *\"\ntimezone: Europe/Prague\njitter: 5m")
         defer { dir.remove() }
-        let systemd = try backupctl(["install", "systemd", "--prefix", dir.sub("root")], in: dir.path)
+        let systemd = try backupctl(["install", "systemd", "--prefix", dir.sub("root"), "--backupctl", backupctlPath], in: dir.path)
         #expect(systemd.status == 0, "\(systemd.stderr)")
         let service = dir.sub("root/etc/systemd/system/backup.service"), timer = dir.sub("root/etc/systemd/system/backup.timer")
         let verify = try runProcess("/usr/bin/systemd-analyze", ["verify", service, timer])
@@ -82,7 +82,7 @@ import Testing
         let serviceText = String(decoding: readFile(service) ?? [], as: UTF8.self)
         #expect(serviceText.contains("ExecStart=\(backupctlPath) run --config \(dir.sub("backup.yml"))") || serviceText.contains(" run --config \(dir.sub("backup.yml"))"))
 
-        let cron = try backupctl(["install", "cron", "--prefix", dir.sub("root")], in: dir.path)
+        let cron = try backupctl(["install", "cron", "--prefix", dir.sub("root"), "--backupctl", backupctlPath], in: dir.path)
         #expect(cron.status == 0, "\(cron.stderr)")
         let cronText = String(decoding: readFile(dir.sub("root/etc/cron.d/ops-backup")) ?? [], as: UTF8.self)
         let job = try #require(cronText.split(separator: "\n").first { !$0.hasPrefix("#") && !$0.contains("=") })
@@ -95,7 +95,7 @@ import Testing
         let command = job.split(separator: " ", maxSplits: 6)[6].components(separatedBy: " >>")[0].replacingOccurrences(of: "--jitter 300s", with: "")
         #expect(try runProcess("/bin/sh", ["-c", command + " --no-prune"]).status == 0)
 
-        let printed = try backupctl(["install", "systemd", "--print"], in: dir.path)
+        let printed = try backupctl(["install", "systemd", "--print", "--backupctl", backupctlPath], in: dir.path)
         #expect(printed.stdout.contains("# /etc/systemd/system/backup.timer") && !FileManager.default.fileExists(atPath: "/etc/systemd/system/backup.timer"))
     }
 
