@@ -96,6 +96,15 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(name: .customLong("drop-existing"), help: "Drop and recreate a target database that already holds data.")
     var dropExisting = false
 
+    @Flag(name: .long, help: "The whole recovery in one command: every source of the set back to its own place (a directory source to its path, a database to its database on the source's server, a bucket to its bucket, config files to their paths), or to --target SOURCE=TARGET; before_restore hooks once, each target all or nothing, after_restore hooks once, then the checks (row counts, file counts) and one summary.")
+    var all = false
+
+    @Option(name: .long, help: ArgumentHelp("With --all: restore SOURCE into TARGET (a directory, database or bucket, as the source's own place is) instead of its own place; repeatable.", valueName: "SOURCE=TARGET"))
+    var target: [String] = []
+
+    @Flag(name: .long, help: "Make the directory target exactly the set: restore into it even when it holds data, and remove what it holds that the set does not (once everything is restored; nothing is removed if the restore fails). Preview it with --dry-run first.")
+    var mirror = false
+
     @Flag(name: .customLong("dry-run"), help: "Show what would be restored where (the set, each artifact with its size, each target and whether it is empty, the hooks that would run) and write nothing: no hook runs and no artifact is read.")
     var dryRun = false
 
@@ -107,10 +116,20 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func validate() throws {
         if latest && set != nil { throw ValidationError("give either --latest or --set, not both") }
-        if [to, toDatabase, toBucket].compactMap({ $0 }).count != 1 {
-            throw ValidationError("give where to restore: --to DIR, --to-database NAME or --to-bucket NAME")
+        let targets = [to, toDatabase, toBucket].compactMap({ $0 }).count
+        if all {
+            if targets > 0 { throw ValidationError("--all restores each source to its own place or its --target SOURCE=TARGET; leave out --to, --to-database and --to-bucket") }
+            for item in target where !item.contains("=") || item.hasPrefix("=") || item.hasSuffix("=") {
+                throw ValidationError("--target \(item): write SOURCE=TARGET, such as --target minio=schedgen-pdfs-restored")
+            }
+        } else if !target.isEmpty {
+            throw ValidationError("--target goes with --all; without it, give --to DIR, --to-database NAME or --to-bucket NAME")
+        } else if targets != 1 {
+            throw ValidationError("give where to restore: --to DIR, --to-database NAME or --to-bucket NAME, or --all for every source to its own place")
         }
         if force && dropExisting { throw ValidationError("give either --force or --drop-existing, not both") }
+        // Not with --all: a files source's own place is /, which must never be made "exactly the set".
+        if mirror && to == nil { throw ValidationError("--mirror is for one directory target, --to DIR (not --all, --to-database or --to-bucket)") }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
@@ -129,6 +148,17 @@ struct RestoreCommand: AsyncParsableCommand {
                                            destination: destination, force: force, dropExisting: dropExisting, jobs: jobs,
                                            allowUnsigned: allowUnsigned)
             if let set { options.selector = try SetSelector(parsing: set, timeZone: plan.resolvedSchedule.timeZone) }
+            options.mirror = mirror
+            if all {
+                options.toSourceTargets = true
+                for item in target {
+                    let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard plan.source(named: parts[0]) != nil else {
+                        throw BackupError(.usage, "--target \(item): the plan has no source '\(parts[0])'; its sources are \(plan.sources.map(\.source.name).joined(separator: ", "))")
+                    }
+                    options.targetOverrides[parts[0]] = parts[1]
+                }
+            }
             if dryRun {
                 let preview = try await Restorer(plan: plan, logger: global.makeLogger()) { warning in
                     Terminal.error("backupctl: warning: \(warning)")
@@ -145,9 +175,17 @@ struct RestoreCommand: AsyncParsableCommand {
                 Terminal.json(["artifacts": reports], schema: .restore)
             } else {
                 for report in reports {
-                    Terminal.out("restored \(report.artifact) → \(report.destination): \(report.entries) entries, \(formatBytes(report.bytes))")
+                    let check = report.check.map { "; check \(report.checkPassed == true ? "passed" : "FAILED"): \($0)" } ?? ""
+                    Terminal.out("restored \(report.artifact) → \(report.destination): \(report.entries) entries, \(formatBytes(report.bytes))\(check)")
+                }
+                if all {
+                    let failed = reports.filter { $0.checkPassed == false }
+                    Terminal.out(failed.isEmpty
+                        ? "restored \(reports.count) artifact(s) to their places; every check passed"
+                        : "restored \(reports.count) artifact(s); \(failed.count) check(s) FAILED: \(failed.map(\.artifact).joined(separator: ", "))")
                 }
             }
+            if reports.contains(where: { $0.checkPassed == false }) { throw ExitCode(ExitCodes.verificationFailed) }
         } catch let error as ExitCode {
             throw error
         } catch {

@@ -72,4 +72,9 @@ public struct DirectorySource: BackupSource {
     public func restore(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreReport {
         try TreeRestore.restore(request, from: archive, context: context)
     }
+
+    /// The directory it was backed up from.
+    public func defaultRestoreDestination(for artifact: ManifestArtifact) -> RestoreDestination? {
+        .directory(configuration.path)
+    }
 }

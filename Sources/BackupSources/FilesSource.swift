@@ -65,6 +65,12 @@ public struct FilesSource: BackupSource {
         try TreeRestore.restore(request, from: archive, context: context)
     }
 
+    /// The files' own places: they are stored under their absolute paths, so `/` puts each back where
+    /// it was (an existing file is replaced only with --force).
+    public func defaultRestoreDestination(for artifact: ManifestArtifact) -> RestoreDestination? {
+        .directory("/")
+    }
+
     /// Every file the list names, globs expanded, in order, each once. Paths are bytes: a glob can
     /// match a name that is not UTF-8.
     func expandedPaths() throws -> [RawPath] {

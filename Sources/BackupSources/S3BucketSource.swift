@@ -45,6 +45,11 @@ public struct S3BucketSource: BackupSource {
     /// Marks a directory entry that was an S3 folder marker (an empty object whose key ends in `/`).
     static let folderMarkerAttribute = "s3.folder-marker"
 
+    /// The bucket it was backed up from, on the source's endpoint.
+    public func defaultRestoreDestination(for artifact: ManifestArtifact) -> RestoreDestination? {
+        .bucket(settings.bucket)
+    }
+
     func client(bucket: String? = nil) throws -> S3Client {
         var settings = settings
         if let bucket { settings.bucket = bucket }

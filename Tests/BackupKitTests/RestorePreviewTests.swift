@@ -46,3 +46,37 @@ import Testing
         #expect(real.status == 8 && real.stderr.contains("not empty"), "\(real.stderr)")
     }
 }
+
+/// `restore --mirror`: the target ends up exactly the set, and the preview says so first.
+@Suite struct RestoreMirrorTests {
+    @Test func aMirroredTargetHoldsExactlyTheSet() throws {
+        let dir = try TemporaryDirectory("restore-mirror")
+        defer { dir.remove() }
+        try writeFile(dir.sub("data/keep.txt"), "in the set\n")
+        try writeFile(dir.sub("data/sub/also.txt"), "in the set too\n")
+        try writeFile(dir.sub("backup.yml"), """
+        name: mirror
+        sources:
+          - { name: files, type: directory, path: ./data }
+        sinks:
+          - { name: local, type: local, path: ./backups }
+        """)
+        #expect(try backupctl(["run"], in: dir.path).status == 0)
+        try writeFile(dir.sub("target/keep.txt"), "changed since\n")
+        try writeFile(dir.sub("target/stray.txt"), "not in the set\n")
+        try writeFile(dir.sub("target/sub/stray2.txt"), "not in the set either\n")
+        try writeFile(dir.sub("target/other/deep.txt"), "a whole directory the set lacks\n")
+
+        let preview = try backupctl(["restore", "--mirror", "--dry-run", "--to", "target"], in: dir.path)
+        #expect(preview.stdout.contains("entries it does not hold are removed (--mirror)"), "\(preview.stdout)")
+        #expect(listTree(dir.sub("target")).contains("stray.txt"), "the preview wrote nothing")
+
+        let mirrored = try backupctl(["restore", "--mirror", "--to", "target"], in: dir.path)
+        #expect(mirrored.status == 0, "\(mirrored.stderr)")
+        #expect(listTree(dir.sub("target")) == ["keep.txt", "sub", "sub/also.txt"], "\(listTree(dir.sub("target")))")
+        #expect(readFile(dir.sub("target/keep.txt")) == Array("in the set\n".utf8))
+        #expect(mirrored.stderr.contains("--mirror: removed 3 entries"), "\(mirrored.stderr)")
+        #expect(try backupctl(["restore", "--mirror", "--to-database", "x"], in: dir.path).status == 2)
+        #expect(try backupctl(["restore", "--mirror", "--all"], in: dir.path).status == 2, "never a mirror of / (a files source's own place)")
+    }
+}

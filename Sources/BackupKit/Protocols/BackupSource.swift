@@ -42,9 +42,15 @@ public protocol BackupSource: Sendable {
     /// it against what the manifest recorded, and removes it again. Returns nil when the source has no
     /// drill; the default implementation has none. Runs on a dedicated thread, like ``restore(_:from:context:)``.
     func restoreDrill(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreDrillResult?
+
+    /// Where `restore --all` puts `artifact` back when the command line names no target: where it came
+    /// from (the directory, the database, the bucket). Nil: it needs a target (the default).
+    func defaultRestoreDestination(for artifact: ManifestArtifact) -> RestoreDestination?
 }
 
 extension BackupSource {
+    public func defaultRestoreDestination(for artifact: ManifestArtifact) -> RestoreDestination? { nil }
+
     public func restoreDrill(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreDrillResult? {
         nil
     }

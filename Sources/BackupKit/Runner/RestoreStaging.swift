@@ -74,12 +74,41 @@ struct RestoreStaging {
     /// Puts the restored files in place: the temporary directory becomes the target, or, into an
     /// existing target, each entry replaces the one with the same name (directories are merged, so
     /// files the archive does not hold are kept, as libarchive's extraction into it did).
-    func commit() throws {
+    /// With `mirror`, whatever the target holds that the restored tree does not is removed first, so
+    /// the target ends up exactly the set (`restore --mirror`). Returns the paths removed.
+    @discardableResult
+    func commit(mirror: Bool = false) throws -> [String] {
+        var removed: [String] = []
         if targetExisted {
+            if mirror {
+                let skip = (root as NSString).lastPathComponent
+                try Self.removeExtra(in: RawPath(target), keeping: RawPath(root), skipping: skip, removed: &removed)
+            }
             try Self.merge(RawPath(root), into: RawPath(target))
             rmdir(root)
         } else if rename(root, target) != 0 {
             throw fileSystemError("cannot move the restored files into place at", target)
+        }
+        return removed
+    }
+
+    /// Removes every entry of `destination` that `source` does not hold, and recurses into directories
+    /// both hold; `skipping` (the temporary directory) is left alone.
+    private static func removeExtra(in destination: RawPath, keeping source: RawPath, skipping: String?, removed: inout [String]) throws {
+        guard let names = destination.directoryNames() else { throw fileSystemError("cannot list", destination.description) }
+        for name in names {
+            let there = destination.appending(name), kept = source.appending(name)
+            if let skipping, there.description.hasSuffix("/" + skipping) { continue }
+            guard let keptInfo = kept.linkStatus() else {
+                do { try there.removeTree() } catch {
+                    throw BackupError(.restoreFailed, "--mirror: cannot remove \(there), which the set does not hold: \(error)")
+                }
+                removed.append(there.description)
+                continue
+            }
+            if keptInfo.st_mode & S_IFMT == S_IFDIR, let thereInfo = there.linkStatus(), thereInfo.st_mode & S_IFMT == S_IFDIR {
+                try removeExtra(in: there, keeping: kept, skipping: nil, removed: &removed)
+            }
         }
     }
 

@@ -35,6 +35,15 @@ public struct Restorer: Sendable {
         /// Without ``timestamp``: the newest good set (``SetSelector/latest``) or the newest taken at or
         /// before a moment, among the sets that hold every source to restore.
         public var selector: SetSelector = .latest
+        /// `restore --all`: every artifact goes back to its source's own place
+        /// (``BackupSource/defaultRestoreDestination(for:)``) or to the target named here for its source,
+        /// instead of ``destination``; each target is all or nothing on its own, and the hooks run once.
+        public var toSourceTargets = false
+        /// With ``toSourceTargets``: a target per source name, overriding its own place.
+        public var targetOverrides: [String: String] = [:]
+        /// Make a directory target exactly the set: what it holds that the set does not is removed, once
+        /// everything is restored (`restore --mirror`; implies restoring into a non-empty target).
+        public var mirror = false
         /// The sink to read from; nil means the first sink (local ones first) that has the set.
         public var sink: String?
         /// Restore only these sources; empty means all in the set.
@@ -121,7 +130,14 @@ public struct Restorer: Sendable {
                        "RESTORE_ARTIFACTS": selected.map(\.name).joined(separator: ",")]
         try await hooks.run(plan.hooks.beforeRestore, name: "before_restore", details: details)
         do {
-            let reports = try await restore(requests, into: options.destination, from: sink, sealed: entry.sealed, staging: staging)
+            var reports: [RestoreReport] = []
+            if options.toSourceTargets {
+                for request in requests {
+                    reports += try await restore([request], into: request.destination, from: sink, sealed: entry.sealed, staging: staging, mirror: options.mirror)
+                }
+            } else {
+                reports = try await restore(requests, into: options.destination, from: sink, sealed: entry.sealed, staging: staging, mirror: options.mirror)
+            }
             details["RESTORE_STATUS"] = "succeeded"
             try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
             return reports
@@ -156,22 +172,37 @@ public struct Restorer: Sendable {
         let selected = manifest.artifacts.filter {
             (options.onlySources.isEmpty || options.onlySources.contains($0.source)) && (options.subjects.isEmpty || options.subjects.contains($0.subject))
         }
-        let requests = selected.map { artifact in
+        let requests = try selected.map { artifact in
             var destination = options.destination
-            if destination.kind == .directory, selected.count > 1 {
+            if options.toSourceTargets {
+                destination = try sourceTarget(for: artifact, options)
+            } else if destination.kind == .directory, selected.count > 1 {
                 let sameSource = selected.filter { $0.source == artifact.source }.count
                 destination.value += "/" + artifact.source + (sameSource > 1 ? "/" + artifact.subject : "")
             }
-            return RestoreRequest(artifact: artifact, destination: destination, force: options.force, dropExisting: options.dropExisting, jobs: options.jobs)
+            let force = options.force || (options.mirror && destination.kind == .directory)
+            return RestoreRequest(artifact: artifact, destination: destination, force: force, dropExisting: options.dropExisting, jobs: options.jobs)
         }
         // Every directory destination is the target or inside it: the names in it were validated with the
         // manifest, and a symlink already in the target must not lead elsewhere either.
-        if options.destination.kind == .directory {
+        if options.destination.kind == .directory, !options.toSourceTargets {
             for request in requests where request.destination.kind == .directory {
                 _ = try RestorePath.checked(request.destination.value, inside: options.destination.value)
             }
         }
         return (selected, requests)
+    }
+
+    /// Where `restore --all` puts `artifact`: the target given for its source (of the kind its own place
+    /// has), else its own place.
+    private func sourceTarget(for artifact: ManifestArtifact, _ options: Options) throws -> RestoreDestination {
+        guard let source = plan.source(named: artifact.source)?.source, var destination = source.defaultRestoreDestination(for: artifact) else {
+            throw BackupError(.usage, "restore --all: source '\(artifact.source)' has no place of its own to restore \(artifact.name) to; give one with --target \(artifact.source)=TARGET")
+        }
+        if let override = options.targetOverrides[artifact.source] {
+            destination.value = destination.kind == .directory ? resolvePath(override, against: FileManager.default.currentDirectoryPath) : override
+        }
+        return destination
     }
 
     /// What `restore(_:)` with these options would write where, and which hooks it would run, without
@@ -193,7 +224,8 @@ public struct Restorer: Sendable {
                     state = "not a directory: the restore will be refused"
                 } else {
                     let count = ((try? FileManager.default.contentsOfDirectory(atPath: request.destination.value)) ?? []).count
-                    state = count == 0 ? "empty" : "not empty (\(count) entries): " + (options.force ? "same names are replaced (--force)" : "the restore will be refused without --force")
+                    state = count == 0 ? "empty" : "not empty (\(count) entries): " + (options.mirror ? "made exactly the set: entries it does not hold are removed (--mirror)"
+                        : options.force ? "same names are replaced (--force)" : "the restore will be refused without --force")
                 }
             case .database:
                 state = options.dropExisting ? "replaced if it holds data (--drop-existing)" : options.force ? "loaded into if it holds data (--force)" : "created; refused if it holds data"
@@ -218,7 +250,7 @@ public struct Restorer: Sendable {
     }
 
     private func restore(_ requests: [RestoreRequest], into destination: RestoreDestination, from sink: any Sink,
-                         sealed: SealedManifest?, staging: String) async throws -> [RestoreReport] {
+                         sealed: SealedManifest?, staging: String, mirror: Bool = false) async throws -> [RestoreReport] {
         // 1. Check every artifact before anything is written.
         var checked: [CheckedArtifact] = []
         for request in requests {
@@ -274,9 +306,16 @@ public struct Restorer: Sendable {
                     return try TreeRestore.restore(prepared, from: reader, context: context)
                 }
                 if let directoryStaging { report.destination = directoryStaging.final(report.destination) }
+                if prepared.destination.kind == .directory, report.check == nil, prepared.artifact.entries > 0 {
+                    report.checkPassed = report.entries == prepared.artifact.entries
+                    report.check = report.checkPassed == true ? "\(report.entries) entries, as the manifest records"
+                        : "\(report.entries) entries restored; the manifest records \(prepared.artifact.entries)"
+                }
                 reports.append(report)
             }
-            try directoryStaging?.commit()
+            if let removed = try directoryStaging?.commit(mirror: mirror), !removed.isEmpty {
+                warn("--mirror: removed \(removed.count) entr\(removed.count == 1 ? "y" : "ies") the set does not hold from \(destination.value): \(removed.prefix(10).joined(separator: ", "))\(removed.count > 10 ? ", …" : "")")
+            }
             for report in reports {
                 logger.info("restored", metadata: ["artifact": "\(report.artifact)", "to": "\(report.destination)"])
             }

@@ -32,3 +32,14 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 }
+
+extension JSONValue {
+    /// The value as a whole number, when it is one.
+    public var integerValue: Int64? {
+        switch self {
+        case .integer(let value): value
+        case .number(let value) where value == value.rounded() && abs(value) < 9e15: Int64(value)
+        default: nil
+        }
+    }
+}

@@ -15,6 +15,12 @@ extension PostgresSource {
     /// restricted and through a ``PlainDumpGuard``, so a tampered dump cannot run psql meta-commands;
     /// custom dumps go through `pg_restore -j N`. The globals dump (roles) is loaded into the server,
     /// where roles that already exist are kept.
+    /// The database it was dumped from (the artifact's subject), on the source's server; roles for a
+    /// globals dump.
+    public func defaultRestoreDestination(for artifact: ManifestArtifact) -> RestoreDestination? {
+        .database(artifact.subject)
+    }
+
     public func restore(_ request: RestoreRequest, from archive: any ArchiveReader, context: SourceContext) throws -> RestoreReport {
         let isGlobals = request.artifact.details["kind"] == .string("globals")
         switch request.destination.kind {
@@ -35,8 +41,17 @@ extension PostgresSource {
                 let bytes = try load(request, from: archive, into: loadInto, server: server, context: context)
                 if replacing { try swapInto(target, from: loadInto, server: server) }
                 let tables = try PostgresConnection(settings: server.with(database: target), environment: environment, source: name).tableRowCounts()
-                return RestoreReport(artifact: request.artifact.name, destination: "database '\(target)' on \(server.with(database: target).describe(environment: environment))",
-                                     entries: tables.count, bytes: bytes)
+                var report = RestoreReport(artifact: request.artifact.name, destination: "database '\(target)' on \(server.with(database: target).describe(environment: environment))",
+                                           entries: tables.count, bytes: bytes)
+                if case .object(let expected)? = request.artifact.details["tables"] {
+                    let differing = expected.filter { name, count in tables[name] != count.integerValue }.keys.sorted()
+                    let rows = tables.values.reduce(0, +)
+                    report.checkPassed = differing.isEmpty && tables.count == expected.count
+                    report.check = report.checkPassed == true
+                        ? "row counts match the manifest: \(tables.count) tables, \(rows) rows"
+                        : "row counts differ from the manifest in \(differing.isEmpty ? "the table list" : differing.prefix(5).joined(separator: ", "))"
+                }
+                return report
             } catch {
                 if created { try? dropDatabase(loadInto, server: server) }
                 throw error
