@@ -87,6 +87,14 @@ public struct Backupctl: AsyncParsableCommand {
          16  run was interrupted by SIGTERM or SIGINT and stopped at a safe point (after_backup
              hooks ran, a failure alert went out, the state was recorded); a second signal stops
              it at once
+         17  an encrypted set needs the identity, and none was given (--identity FILE)
+         18  none of the identities given opens the encrypted set
+         19  the passphrase does not open a passphrase-protected identity file
+         20  an encrypted artifact is cut short
+         21  an encrypted artifact's age header or payload was changed
+
+        With --json, every command prints one JSON object on stdout whose "schema" key names its layout
+        (docs/json); a command that fails first prints {"error": {"code", "exit_code", "message"}}.
         """,
         version: BackupKitVersion.current,
         subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self, NotifyCommand.self,

@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupKit
 import Foundation
 import Logging
+import Synchronization
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
@@ -33,11 +34,15 @@ struct GlobalOptions: ParsableArguments {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("\(from) \(text): not a log level; use one of \(levels)")
         }
+        LogOutput.bootstrap(level: level)
     }
+
+    /// The level asked for, else error.
+    var level: Logger.Level { levelText.flatMap { Logger.Level(rawValue: $0.text.lowercased()) } ?? .error }
 
     func makeLogger() -> Logger {
         var logger = Logger(label: "backupctl") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = levelText.flatMap { Logger.Level(rawValue: $0.text.lowercased()) } ?? .error
+        logger.logLevel = level
         return logger
     }
 
@@ -78,5 +83,20 @@ extension BackupPlan {
             throw BackupError(.usage, "--sink \(name): the plan has no such sink; its sinks are \(sinks.map(\.name).joined(separator: ", "))")
         }
         return [sink]
+    }
+}
+
+/// Every logger of the process (BackupKit's `backupkit.*` labels too) writes to stderr at the level
+/// `--log-level` or `BACKUP_LOG_LEVEL` sets: never to stdout, which holds results and `--json` output.
+enum LogOutput {
+    private static let done = Mutex(false)
+
+    static func bootstrap(level: Logger.Level) {
+        guard done.withLock({ let first = !$0; $0 = true; return first }) else { return }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
 }

@@ -45,8 +45,14 @@ struct RunCommand: AsyncParsableCommand {
         let runner = BackupRunner(plan: plan, logger: global.makeLogger())
         let options = BackupRunner.Options(onlySources: only, tag: tag, prune: !noPrune)
         let json = global.json
+        let logger = global.makeLogger()
         let work = Task {
             await runner.run(options) { event in
+                switch event {
+                case .progress: logger.trace("run event", metadata: ["event": "\(event)"])
+                case .finished(let report): logger.debug("run finished", metadata: ["status": "\(report.status.rawValue)"])
+                default: logger.debug("run event", metadata: ["event": "\(event)"])
+                }
                 if !json { ProgressPrinter.show(event) }
             }
         }

@@ -126,6 +126,24 @@ import Testing
         #expect(valid.status == 0, "\(valid.stderr)")
     }
 
+    /// `--log-level debug` shows each phase of a run and each sink call, on stderr: stdout stays the
+    /// JSON report alone. At the default level a good run logs nothing.
+    @Test func debugLoggingShowsPhasesAndSinkCallsOnStderr() throws {
+        let (dir, _) = try workspace()
+        defer { dir.remove() }
+        let quiet = try backupctl(["run", "--json"], in: dir.path)
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+        let debug = try backupctl(["run", "--json", "--log-level", "debug"], in: dir.path)
+        #expect(debug.status == 0)
+        #expect(try Self.violation(of: "run", in: debug.stdout) == nil, "stdout holds only the report: \(debug.stdout.prefix(300))")
+        for expected in ["operation=list sink=local", "operation=put sink=sealed", "sink call done", "event=started(", "event=verified(",
+                         "event=stored(", "event=manifestWritten(", "run finished"] {
+            #expect(debug.stderr.contains(expected), "\(expected) in:\n\(debug.stderr.prefix(2000))")
+        }
+        let restore = try backupctl(["restore", "--latest", "--sink", "local", "--to", "restored", "--log-level", "debug"], in: dir.path)
+        #expect(restore.status == 0 && restore.stderr.contains("operation=get sink=local"), "\(restore.stderr.prefix(2000))")
+    }
+
     @Test func configPrintIsTheSameEveryTimeWithNumbersAsWritten() throws {
         let dir = try TemporaryDirectory("config-print")
         defer { dir.remove() }

@@ -105,7 +105,7 @@ public struct SetCatalog: Sendable {
     /// one of `identities` can.
     public static func load(from sink: any Sink, plan: String, sourceNames: Set<String>, publicKey: ManifestPublicKey?,
                             identities: [AgeIdentity] = [], now: Date = Date()) async throws -> SetCatalog {
-        let objects = try await sink.list()
+        let objects = try await SinkCallLog.run("list", sink) { try await sink.list() }
         var byTimestamp: [SetTimestamp: [StoredObject]] = [:]
         var manifests: [SetTimestamp: [(plan: String, key: String, size: Int64)]] = [:]
         for object in objects {
@@ -305,7 +305,7 @@ public struct SetCatalog: Sendable {
                 contents.append(contentsOf: bytes)
             }
         }
-        try await sink.get(key, into: destination)
+        try await SinkCallLog.run("get", sink, key) { try await sink.get(key, into: destination) }
         return buffer.withLock { $0 }
     }
 

@@ -55,7 +55,7 @@ public struct Pruner: Sendable {
             do {
                 for key in set.keys {
                     do {
-                        try await sink.delete(key)
+                        try await SinkCallLog.run("delete", sink, key) { try await sink.delete(key) }
                     } catch let error as BackupError where error.code == .notFound {
                         continue
                     }

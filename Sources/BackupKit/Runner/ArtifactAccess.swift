@@ -39,7 +39,7 @@ enum ArtifactAccess {
         defer { if !kept { unlink(path) } }
         let destination = ByteDestination { bytes in try writeAll(fd, bytes, path: path) }
         do {
-            try await sink.get(artifact.name, into: destination)
+            try await SinkCallLog.run("get", sink, artifact.name) { try await sink.get(artifact.name, into: destination) }
             close(fd)
         } catch {
             close(fd)
@@ -80,7 +80,7 @@ extension ArtifactAccess {
         }
         var transferError: (any Error)?
         do {
-            try await sink.get(sealed.key, into: destination)
+            try await SinkCallLog.run("get", sink, sealed.key) { try await sink.get(sealed.key, into: destination) }
             try state.finish { plain in try plain.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
         } catch {
             transferError = error

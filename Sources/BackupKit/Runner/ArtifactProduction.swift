@@ -135,7 +135,7 @@ extension BackupRunner {
                                 stored = try await runBlocking { try file.encrypted(to: recipients) }
                                 key = SealedManifest.key(for: record.name)
                             }
-                            let receipt = try await sink.put(key, from: stored)
+                            let receipt = try await SinkCallLog.run("put", sink, key) { try await sink.put(key, from: stored) }
                             if let encryption = stored.encryption {
                                 sealedArtifacts.append(SealedManifest.SealedArtifact(
                                     name: record.name, key: key, size: stored.digest.size, sha256: stored.digest.sha256,
@@ -184,7 +184,7 @@ extension BackupRunner {
                     sealed = copy
                     objects = copy.artifacts.map { StoredObject(key: $0.key, size: $0.size) }
                 }
-                try await sink.put(record.key, from: file)
+                try await SinkCallLog.run("put", sink, record.key) { try await sink.put(record.key, from: file) }
                 stored[sink.name] = (objects, sealed)
                 emit(.manifestWritten(sink: sink.name, key: record.key))
             } catch {

@@ -138,7 +138,7 @@ public struct StoredSetVerifier: Sendable {
             let hasher = Mutex(CiphertextHasher())
             let destination = ByteDestination { bytes in hasher.withLock { $0.update(bytes) } }
             do {
-                try await sink.get(copy.key, into: destination)
+                try await SinkCallLog.run("get", sink, copy.key) { try await sink.get(copy.key, into: destination) }
                 let stored = hasher.withLock { $0.finalize() }
                 let passed = copy.matches(size: stored.size, header: stored.header, payloadSHA256: stored.payloadSHA256)
                 results.append(ArtifactResult(name: copy.key, passed: passed, size: stored.size, message: passed
