@@ -42,6 +42,7 @@ public struct PlanLoader: Sendable {
 
     func load(yaml: String, origin: String, baseDirectory: String, secretLocations: SecretLocations?) throws -> BackupPlan {
         let interpolated = try document(yaml: yaml, origin: origin)
+        let environment = try EnvironmentFiles.resolved(environment, referenced: EnvironmentFiles.referencedNames(in: yaml))
         let context = PlanDecodingContext(registry: registry, baseDirectory: baseDirectory, environment: environment, origin: origin,
                                           secretLocations: secretLocations)
         do {
@@ -210,6 +211,7 @@ public struct PlanLoader: Sendable {
         guard Self.nodeCount(node, upTo: Self.maximumPlanNodes) <= Self.maximumPlanNodes else {
             throw BackupError(.invalidPlan, "\(origin): the plan holds more than \(Self.maximumPlanNodes) values once its YAML aliases (*name) are expanded; a plan that large is a mistake or an alias bomb. Use fewer nested aliases.")
         }
+        let environment = try EnvironmentFiles.resolved(environment, referenced: EnvironmentFiles.referencedNames(in: yaml))
         return try PlanInterpolation(environment: environment, origin: origin).apply(node)
     }
 
@@ -239,6 +241,7 @@ public struct PlanLoader: Sendable {
 
     /// The plan the environment describes, as a JSON (and so YAML) document.
     func environmentDocument() throws -> String {
+        let environment = try EnvironmentFiles.resolved(environment)
         var sections: [String: [JSONValue]] = [:]
         for contribution in registry.environmentContributions {
             for (section, entries) in try contribution(environment) {
