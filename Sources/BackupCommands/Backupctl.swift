@@ -19,7 +19,8 @@ public struct Backupctl: AsyncParsableCommand {
     public init() {}
 
     /// Runs the command line with the component types `registry` knows, and exits with the documented
-    /// exit code.
+    /// exit code. It bootstraps swift-log's `LoggingSystem` (stderr, at `--log-level`), so a program
+    /// that calls it must not bootstrap logging itself.
     public static func main(registry: PlanRegistry) async {
         CommandRegistry.install(registry)
         await main(CommandLine.arguments.dropFirst().map(\.self))
