@@ -58,7 +58,7 @@ struct ListCommand: AsyncParsableCommand {
             do {
                 let catalog = try await plan.catalog(in: sink)
                 listings.append(SinkListing(sink: sink.name, sets: catalog.sets.reversed().map { entry in
-                    SetListing(timestamp: entry.timestamp, localTime: LocalTime.iso8601(entry.timestamp.date, in: zone), status: entry.isGood ? "good" : "bad", problem: entry.problem,
+                    SetListing(timestamp: entry.timestamp, localTime: entry.timestamp.date.iso8601(in: zone), status: entry.isGood ? "good" : "bad", problem: entry.problem,
                                signature: entry.signature?.label,
                                tag: entry.tag, partial: entry.isPartial, size: entry.size,
                                artifacts: ListedArtifact.rows(entry.objects))

@@ -159,17 +159,15 @@ struct RestoreCommand: AsyncParsableCommand {
                     options.targetOverrides[parts[0]] = parts[1]
                 }
             }
+            let restorer = Restorer(plan: plan, logger: global.makeLogger()) { warning in
+                Terminal.error("backupctl: warning: \(warning)")
+            }
             if dryRun {
-                let preview = try await Restorer(plan: plan, logger: global.makeLogger()) { warning in
-                    Terminal.error("backupctl: warning: \(warning)")
-                }.preview(options)
-                printPreview(preview)
+                printPreview(try await restorer.preview(options))
                 return
             }
             Terminal.progress("restoring…")
-            let reports = try await Restorer(plan: plan, logger: global.makeLogger()) { warning in
-                Terminal.error("backupctl: warning: \(warning)")
-            }.restore(options)
+            let reports = try await restorer.restore(options)
             Terminal.clearProgress()
             if global.json {
                 Terminal.json(["artifacts": reports], schema: .restore)

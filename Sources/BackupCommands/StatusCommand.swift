@@ -106,7 +106,7 @@ struct StatusCommand: AsyncParsableCommand {
                     status.restoreTest = newest.manifest?.artifacts.compactMap(\.restoreTest).max { $0.checkedAt < $1.checkedAt }
                 }
                 status.sources = plan.sources.map { planned in
-                    let newest = catalog.newestGood(holding: planned.source.name)
+                    let newest = catalog.entry(for: .latest, holding: [planned.source.name])
                     return SourceStatus(source: planned.source.name, newestGoodSet: newest?.timestamp,
                                         ageSeconds: newest.map { now.timeIntervalSince($0.timestamp.date) },
                                         stale: limit.map { StaleReport.check(newest: newest?.timestamp, limit: $0, now: now) != nil })

@@ -109,14 +109,6 @@ struct ListedArtifact: Encodable {
 
 /// A set's time as people read it: in the plan's time zone, with the zone shown.
 enum LocalTime {
-    /// `2024-11-30T03:00:00+01:00`.
-    static func iso8601(_ date: Date, in zone: TimeZone) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = zone
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
-
     /// `2024-11-30 03:00:00 +01:00`.
     static func text(_ date: Date, in zone: TimeZone) -> String {
         let formatter = DateFormatter()

@@ -69,9 +69,6 @@ public struct SetCatalog: Sendable {
 
     public var newestGood: Entry? { sets.last { $0.isGood } }
 
-    /// The newest good set that holds `source`: a newer partial set without it does not count.
-    public func newestGood(holding source: String) -> Entry? { sets.last { $0.isGood && $0.holds(source: source) } }
-
     /// Sets dated more than ``futureTolerance`` ahead of the clock: none of them is good.
     public var futureDated: [Entry] { sets.filter(\.isFutureDated) }
 

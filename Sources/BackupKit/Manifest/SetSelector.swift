@@ -26,14 +26,8 @@ public enum SetSelector: Sendable, Hashable, CustomStringConvertible {
         case .latest: "latest"
         case .exact(let timestamp): timestamp.description
         case .atOrBefore(let date, let written, let zone):
-            "\(written) (the newest set at or before \(Self.iso8601(date, zone)))"
+            "\(written) (the newest set at or before \(date.iso8601(in: zone)))"
         }
-    }
-
-    static func iso8601(_ date: Date, _ zone: TimeZone) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = zone
-        return formatter.string(from: date)
     }
 
     /// Parses what `--set` was given, with dates in `timeZone` and relative times from `now`.
@@ -108,13 +102,22 @@ public enum SetSelector: Sendable, Hashable, CustomStringConvertible {
 extension SetCatalog {
     /// The set `selector` means in this sink, among the good sets that hold every source in `sources`
     /// (all of them when empty), so that a partial set (`run --only config`) never stands in for a
-    /// full one. Sets dated in the future are never chosen for `latest` or a moment.
+    /// full one. A set dated in the future is never good, so never chosen for `latest` or a moment.
     public func entry(for selector: SetSelector, holding sources: [String]) -> Entry? {
-        let candidates = sets.filter { entry in entry.isGood && !entry.isFutureDated && sources.allSatisfy { entry.holds(source: $0) } }
+        let candidates = sets.filter { entry in entry.isGood && sources.allSatisfy { entry.holds(source: $0) } }
         switch selector {
         case .latest: return candidates.last
         case .exact(let timestamp): return set(timestamp)
         case .atOrBefore(let date, _, _): return candidates.last { $0.timestamp.date <= date }
         }
+    }
+}
+
+extension Date {
+    /// `2024-11-30T03:00:00+01:00`: this moment in `zone`, with its offset.
+    package func iso8601(in zone: TimeZone) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = zone
+        return formatter.string(from: self)
     }
 }

@@ -41,8 +41,8 @@ public struct PlanLoader: Sendable {
     }
 
     func load(yaml: String, origin: String, baseDirectory: String, secretLocations: SecretLocations?) throws -> BackupPlan {
-        let interpolated = try document(yaml: yaml, origin: origin)
-        let environment = try EnvironmentFiles.resolved(environment, referenced: EnvironmentFiles.referencedNames(in: yaml))
+        let environment = try resolvedEnvironment(for: yaml)
+        let interpolated = try document(yaml: yaml, origin: origin, environment: environment)
         let context = PlanDecodingContext(registry: registry, baseDirectory: baseDirectory, environment: environment, origin: origin,
                                           secretLocations: secretLocations)
         do {
@@ -90,7 +90,8 @@ public struct PlanLoader: Sendable {
         }
         let secrets = SecretLocations()
         let plan = try load(yaml: text, origin: origin, baseDirectory: base, secretLocations: secrets)
-        guard case .mapping(var mapping) = Self.masked(try document(yaml: text, origin: origin), secrets: secrets) else {
+        guard case .mapping(var mapping) = Self.masked(try document(yaml: text, origin: origin, environment: try resolvedEnvironment(for: text)),
+                                                       secrets: secrets) else {
             throw BackupError(.invalidPlan, "\(origin): the plan must be a mapping of keys")
         }
         let defaults: [(String, any Encodable)] = [
@@ -110,36 +111,34 @@ public struct PlanLoader: Sendable {
     /// The environment's plan is built as JSON, so every scalar in it is double-quoted: prints those
     /// that read back as the same string without quotes plainly, as a person would write them.
     static func unquoted(_ mapping: Node.Mapping) -> Node.Mapping {
-        func plain(_ node: Node) -> Node {
-            switch node {
-            case .scalar(var scalar):
-                let text = scalar.string.lowercased()
-                let typed = Int(text) != nil || Double(text) != nil || ["", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n"].contains(text)
-                if scalar.style == .doubleQuoted, !typed { scalar.style = .any }
-                return .scalar(scalar)
-            case .mapping(let mapping):
-                return .mapping(unquoted(mapping))
-            case .sequence(let sequence):
-                return .sequence(Node.Sequence(sequence.map(plain), sequence.tag, sequence.style, sequence.mark))
-            case .alias:
-                return node
-            }
-        }
-        return Node.Mapping(mapping.map { (plain($0.key), plain($0.value)) }, mapping.tag, mapping.style, mapping.mark)
+        guard case .mapping(let result) = mapScalars(.mapping(mapping), keys: true, { scalar in
+            let text = scalar.string.lowercased()
+            let typed = Int(text) != nil || Double(text) != nil || ["", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n"].contains(text)
+            if scalar.style == .doubleQuoted, !typed { scalar.style = .any }
+        }) else { return mapping }
+        return result
     }
 
     /// Rewrites floating-point scalars that YAMLEncoder wrote in exponent form (`9e+1`) as plain numbers.
     static func plainNumbers(_ node: Node) -> Node {
-        switch node {
-        case .scalar(var scalar):
+        mapScalars(node, keys: false) { scalar in
             if scalar.string.lowercased().contains("e"), let value = Double(scalar.string), value.isFinite {
                 scalar.string = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
             }
+        }
+    }
+
+    /// `node` with `change` applied to every scalar value (and every mapping key, with `keys`).
+    static func mapScalars(_ node: Node, keys: Bool, _ change: (inout Node.Scalar) -> Void) -> Node {
+        switch node {
+        case .scalar(var scalar):
+            change(&scalar)
             return .scalar(scalar)
         case .mapping(let mapping):
-            return .mapping(Node.Mapping(mapping.map { ($0.key, plainNumbers($0.value)) }, mapping.tag, mapping.style, mapping.mark))
+            let pairs = mapping.map { (keys ? mapScalars($0.key, keys: keys, change) : $0.key, mapScalars($0.value, keys: keys, change)) }
+            return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
         case .sequence(let sequence):
-            return .sequence(Node.Sequence(sequence.map(plainNumbers), sequence.tag, sequence.style, sequence.mark))
+            return .sequence(Node.Sequence(sequence.map { mapScalars($0, keys: keys, change) }, sequence.tag, sequence.style, sequence.mark))
         case .alias:
             return node
         }
@@ -194,8 +193,14 @@ public struct PlanLoader: Sendable {
         }
     }
 
-    /// Parses YAML and interpolates `${VAR}`; syntax errors name the line.
-    func document(yaml: String, origin: String) throws -> Node {
+    /// The environment a plan's text is read with: `NAME_FILE` variables read into `NAME` (see
+    /// ``EnvironmentFiles``), for the names the text interpolates too.
+    func resolvedEnvironment(for yaml: String) throws -> [String: String] {
+        try EnvironmentFiles.resolved(environment, referenced: EnvironmentFiles.referencedNames(in: yaml))
+    }
+
+    /// Parses YAML and interpolates `${VAR}` from `environment`; syntax errors name the line.
+    func document(yaml: String, origin: String, environment: [String: String]) throws -> Node {
         guard yaml.utf8.count <= Self.maximumPlanBytes else {
             throw BackupError(.invalidPlan, "\(origin): the plan file is \(yaml.utf8.count) bytes; a plan is at most \(Self.maximumPlanBytes / 1024) KiB. Is this the right file?")
         }
@@ -211,7 +216,6 @@ public struct PlanLoader: Sendable {
         guard Self.nodeCount(node, upTo: Self.maximumPlanNodes) <= Self.maximumPlanNodes else {
             throw BackupError(.invalidPlan, "\(origin): the plan holds more than \(Self.maximumPlanNodes) values once its YAML aliases (*name) are expanded; a plan that large is a mistake or an alias bomb. Use fewer nested aliases.")
         }
-        let environment = try EnvironmentFiles.resolved(environment, referenced: EnvironmentFiles.referencedNames(in: yaml))
         return try PlanInterpolation(environment: environment, origin: origin).apply(node)
     }
 

@@ -44,6 +44,13 @@ public struct Restorer: Sendable {
         /// Make a directory target exactly the set: what it holds that the set does not is removed, once
         /// everything is restored (`restore --mirror`; implies restoring into a non-empty target).
         public var mirror = false
+
+        /// The one set asked for by name: ``timestamp``, or a selector that names a set exactly.
+        var exactTimestamp: SetTimestamp? {
+            if let timestamp { return timestamp }
+            if case .exact(let timestamp) = selector { return timestamp }
+            return nil
+        }
         /// The sink to read from; nil means the first sink (local ones first) that has the set.
         public var sink: String?
         /// Restore only these sources; empty means all in the set.
@@ -117,9 +124,9 @@ public struct Restorer: Sendable {
         let (selected, requests) = try plannedRequests(entry, from: sink, options)
         // Refuse a non-empty target before reading a single artifact.
         for request in requests where request.destination.kind == .directory && !request.force {
-            let contents = (try? FileManager.default.contentsOfDirectory(atPath: request.destination.value)) ?? []
-            if !contents.isEmpty {
-                throw BackupError(.restoreFailed, "restore target \(request.destination.value) is not empty (\(contents.count) entries). Choose an empty directory, or pass --force to restore into it.")
+            let count = Self.entryCount(request.destination.value)
+            if count > 0 {
+                throw BackupError(.restoreFailed, "restore target \(request.destination.value) is not empty (\(count) entries). Choose an empty directory, or pass --force to restore into it.")
             }
         }
 
@@ -193,6 +200,11 @@ public struct Restorer: Sendable {
         return (selected, requests)
     }
 
+    /// How many entries a directory target holds (0 when it does not exist yet).
+    static func entryCount(_ directory: String) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).count
+    }
+
     /// Where `restore --all` puts `artifact`: the target given for its source (of the kind its own place
     /// has), else its own place.
     private func sourceTarget(for artifact: ManifestArtifact, _ options: Options) throws -> RestoreDestination {
@@ -223,7 +235,7 @@ public struct Restorer: Sendable {
                 } else if !isDirectory.boolValue {
                     state = "not a directory: the restore will be refused"
                 } else {
-                    let count = ((try? FileManager.default.contentsOfDirectory(atPath: request.destination.value)) ?? []).count
+                    let count = Self.entryCount(request.destination.value)
                     state = count == 0 ? "empty" : "not empty (\(count) entries): " + (options.mirror ? "made exactly the set: entries it does not hold are removed (--mirror)"
                         : options.force ? "same names are replaced (--force)" : "the restore will be refused without --force")
                 }
@@ -384,7 +396,7 @@ public struct Restorer: Sendable {
             do {
                 let catalog = try await plan.catalog(in: sink)
                 let sources = options.onlySources.isEmpty ? plan.sources.map(\.source.name) : options.onlySources
-                if let timestamp = options.timestamp ?? { if case .exact(let exact) = options.selector { exact } else { nil } }() {
+                if let timestamp = options.exactTimestamp {
                     if let entry = catalog.set(timestamp) { return (sink, entry) }
                     problems.append("sink '\(sink.name)' has no set \(timestamp)")
                 } else if case .atOrBefore = options.selector {
