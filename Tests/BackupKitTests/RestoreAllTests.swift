@@ -59,3 +59,26 @@ import Testing
         #expect(try backupctl(["restore", "--target", "db=x", "--to", "x"], in: dir.path, environment: environment).status == 2)
     }
 }
+
+/// The checks `restore` reports, on the cases a healthy restore never shows.
+@Suite struct RestoreCheckTests {
+    @Test func rowCountsMustMatchTableForTable() {
+        var report = RestoreReport(artifact: "db.sql.gz", destination: "database 'x'", entries: 2, bytes: 10)
+        report.check(rowCounts: ["public.jobs": 500, "public.users": 3], recorded: ["public.jobs": 500, "public.users": 3])
+        #expect(report.checkPassed == true && report.check == "row counts match the manifest: 2 tables, 503 rows")
+        report.check(rowCounts: ["public.jobs": 499, "public.users": 3], recorded: ["public.jobs": 500, "public.users": 3])
+        #expect(report.checkPassed == false && report.check == "row counts differ from the manifest in public.jobs", "\(report.check ?? "")")
+        report.check(rowCounts: ["public.jobs": 500], recorded: ["public.jobs": 500, "public.users": 3])
+        #expect(report.checkPassed == false && report.check?.contains("public.users") == true, "a missing table: \(report.check ?? "")")
+        report.check(rowCounts: ["public.jobs": 500, "public.extra": 0], recorded: ["public.jobs": 500])
+        #expect(report.checkPassed == false && report.check?.contains("public.extra") == true, "an extra table: \(report.check ?? "")")
+    }
+
+    @Test func entryCountsMustMatch() {
+        var report = RestoreReport(artifact: "files.tar.gz", destination: "/srv/data", entries: 12, bytes: 10)
+        report.check(entriesRecorded: 12)
+        #expect(report.checkPassed == true && report.check == "12 entries, as the manifest records")
+        report.check(entriesRecorded: 13)
+        #expect(report.checkPassed == false && report.check == "12 entries restored; the manifest records 13")
+    }
+}

@@ -319,9 +319,7 @@ public struct Restorer: Sendable {
                 }
                 if let directoryStaging { report.destination = directoryStaging.final(report.destination) }
                 if prepared.destination.kind == .directory, report.check == nil, prepared.artifact.entries > 0 {
-                    report.checkPassed = report.entries == prepared.artifact.entries
-                    report.check = report.checkPassed == true ? "\(report.entries) entries, as the manifest records"
-                        : "\(report.entries) entries restored; the manifest records \(prepared.artifact.entries)"
+                    report.check(entriesRecorded: prepared.artifact.entries)
                 }
                 reports.append(report)
             }

@@ -44,12 +44,7 @@ extension PostgresSource {
                 var report = RestoreReport(artifact: request.artifact.name, destination: "database '\(target)' on \(server.with(database: target).describe(environment: environment))",
                                            entries: tables.count, bytes: bytes)
                 if case .object(let expected)? = request.artifact.details["tables"] {
-                    let differing = expected.filter { name, count in tables[name] != count.integerValue }.keys.sorted()
-                    let rows = tables.values.reduce(0, +)
-                    report.checkPassed = differing.isEmpty && tables.count == expected.count
-                    report.check = report.checkPassed == true
-                        ? "row counts match the manifest: \(tables.count) tables, \(rows) rows"
-                        : "row counts differ from the manifest in \(differing.isEmpty ? "the table list" : differing.prefix(5).joined(separator: ", "))"
+                    report.check(rowCounts: tables, recorded: expected.compactMapValues(\.integerValue))
                 }
                 return report
             } catch {
