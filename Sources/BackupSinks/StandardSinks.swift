@@ -3,8 +3,10 @@ import BackupTransport
 import Foundation
 
 extension PlanRegistry {
-    /// Registers the `local`, `s3` and `sftp` sink types (SFTP inside a ``RetryingSink``), and `BACKUP_DIR`
-    /// (default `./backups`) for plans built from the environment.
+    /// Registers the `local`, `s3` and `sftp` sink types (SFTP inside a ``RetryingSink``), and for plans
+    /// built from the environment: `BACKUP_DIR` (the sink `local`, default `./backups`) and
+    /// `BACKUP_OFFSITE_S3_ENDPOINT` with `BACKUP_OFFSITE_S3_BUCKET` (the sink `offsite`; see
+    /// ``S3Settings/environmentEntry(prefix:environment:bucket:)`` for the rest).
     public mutating func registerStandardSinks() {
         registerSink(type: S3Sink.typeName) { definition, decoder in
             S3Sink(name: definition.name, settings: try S3Settings(from: decoder, forUploads: true, alsoAllowed: PlanKeys.sink,
@@ -25,9 +27,17 @@ extension PlanRegistry {
             }
             return LocalSink(name: definition.name, directory: directory)
         }
-        addEnvironmentContribution { environment in
+        addEnvironmentContribution(to: "sinks", reading: ["BACKUP_DIR"]) { environment in
             let path = environment["BACKUP_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./backups"
-            return ["sinks": [.object(["name": .string("local"), "type": .string(LocalSink.typeName), "path": .string(path)])]]
+            return [.object(["name": .string("local"), "type": .string(LocalSink.typeName), "path": .string(path)])]
+        }
+        let offsite = "BACKUP_OFFSITE_S3_"
+        addEnvironmentContribution(to: "sinks", reading: S3Settings.environmentVariables(prefix: offsite)) { environment in
+            guard [offsite + "ENDPOINT", offsite + "BUCKET"].contains(where: { !(environment[$0] ?? "").isEmpty }) else { return [] }
+            var sink = try S3Settings.environmentEntry(prefix: offsite, environment: environment)
+            sink["name"] = .string("offsite")
+            sink["type"] = .string(S3Sink.typeName)
+            return [.object(sink)]
         }
     }
 }

@@ -31,6 +31,9 @@ public struct S3BucketSource: BackupSource {
     public let environment: [String: String]
     /// The plan file's `type:` for this source.
     public static let typeName = "s3-bucket"
+    /// The prefix of the variables that describe the server of `BACKUP_SOURCE_BUCKETS`
+    /// (`BACKUP_SOURCE_S3_ENDPOINT`...; see ``S3Settings/environmentEntry(prefix:environment:bucket:)``).
+    public static let environmentPrefix = "BACKUP_SOURCE_S3_"
     public var type: String { Self.typeName }
 
     public init(name: String, settings: S3Settings, environment: [String: String] = ProcessInfo.processInfo.environment) {

@@ -183,3 +183,35 @@ struct S3Credentials: Sendable {
         throw BackupError(.missingCredentials, "\(component): no S3 credentials (\(which) is missing). Set access_key and secret_key_file in the plan, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a credentials file (credentials_file, AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials) with profile '\(profile)'.")
     }
 }
+
+extension S3Settings {
+    /// The variables ``environmentEntry(prefix:environment:bucket:)`` reads after `prefix`.
+    static let environmentSuffixes = ["ENDPOINT", "BUCKET", "PREFIX", "REGION", "ACCESS_KEY", "SECRET_KEY", "CA_FILE"]
+
+    /// The names of the variables an S3 component built from the environment reads, such as
+    /// `BACKUP_OFFSITE_S3_ENDPOINT`.
+    public static func environmentVariables(prefix: String) -> [String] {
+        environmentSuffixes.map { prefix + $0 }
+    }
+
+    /// An `s3` sink's or `s3-bucket` source's plan entry from `<prefix>ENDPOINT`, `BUCKET` (unless
+    /// `bucket` is given), `PREFIX`, `REGION`, `ACCESS_KEY` and `SECRET_KEY` (or their `_FILE` forms; else
+    /// the `AWS_*` variables) and `CA_FILE`. A missing endpoint or bucket is
+    /// an error that names the variable.
+    public static func environmentEntry(prefix: String, environment: [String: String], bucket: String? = nil) throws -> [String: JSONValue] {
+        func value(_ suffix: String) -> String? { environment[prefix + suffix].flatMap { $0.isEmpty ? nil : $0 } }
+        guard let endpoint = value("ENDPOINT") else {
+            throw BackupError(.invalidPlan, "\(prefix)ENDPOINT is not set: set it to the S3 server's URL, such as https://s3.eu-central-1.amazonaws.com or http://minio:9000")
+        }
+        guard let bucket = bucket ?? value("BUCKET") else {
+            throw BackupError(.invalidPlan, "\(prefix)BUCKET is not set: set it to the bucket's name")
+        }
+        var entry: [String: JSONValue] = ["endpoint": .string(endpoint), "bucket": .string(bucket)]
+        let keys = ["PREFIX": "prefix", "REGION": "region", "ACCESS_KEY": "access_key", "SECRET_KEY": "secret_key", "CA_FILE": "ca_file"]
+        for (suffix, key) in keys { if let text = value(suffix) { entry[key] = .string(text) } }
+        if (entry["access_key"] == nil) != (entry["secret_key"] == nil) {
+            throw BackupError(.missingCredentials, "\(prefix)ACCESS_KEY and \(prefix)SECRET_KEY go together: set both (or neither, to use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+        }
+        return entry
+    }
+}

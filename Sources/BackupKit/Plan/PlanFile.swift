@@ -26,12 +26,12 @@ struct PlanFile: Decodable {
         }
         let sources = try container.decodeIfPresent([SourceEntry].self, forKey: .sources) ?? []
         let sinks = try container.decodeIfPresent([SinkEntry].self, forKey: .sinks) ?? []
-        let notifiers = try container.decodeIfPresent([NotifierEntry].self, forKey: .notify) ?? []
+        let notifiers = try container.decodeIfPresent(NotifySection.self, forKey: .notify)?.notifiers ?? []
         try Self.checkUnique(sources.map(\.source.source.name), .sources, container)
         try Self.checkUnique(sinks.map(\.sink.name), .sinks, container)
         try Self.checkUnique(notifiers.map(\.notifier.name), .notify, container)
         if sources.isEmpty {
-            if context.origin == "environment" {
+            if context.origin == PlanLoader.environmentOrigin {
                 throw BackupError(.invalidPlan, "no plan file and no sources in the environment: create ./backup.yml (or pass --config FILE, or set BACKUP_CONFIG), or set BACKUP_SOURCE_DIRS / BACKUP_CONFIG_FILES")
             }
             throw DecodingError.keyNotFound(CodingKeys.sources, .init(codingPath: decoder.codingPath, debugDescription: "the plan needs at least one source under 'sources:'"))
@@ -140,6 +140,29 @@ struct SinkEntry: Decodable {
         let (definition, factory, container) = try componentDefinition(decoder, kind: "sink", factories: context.registry.sinks)
         sink = try factory(definition, decoder)
         encryption = try container.decodeIfPresent(SinkEncryptionChoice.self, forKey: AnyCodingKey("encryption"))
+    }
+}
+
+/// The plan's `notify:` section: a list of notifiers, or a mapping `{ env: false, notifiers: [...] }`.
+/// `env` (default true) lets `BACKUP_ALERT_WEBHOOK_URL` and `BACKUP_ALERT_EMAIL` add notifiers to the
+/// plan's (see ``PlanLoader``); the loader has added them by the time the section is decoded.
+struct NotifySection: Decodable {
+    var notifiers: [NotifierEntry]
+    var environment: Bool
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case env, notifiers
+    }
+
+    init(from decoder: any Decoder) throws {
+        if (try? decoder.unkeyedContainer()) != nil {
+            notifiers = try decoder.singleValueContainer().decode([NotifierEntry].self)
+            environment = true
+        } else {
+            let container = try decoder.strictContainer(keyedBy: CodingKeys.self)
+            environment = try container.decodeIfPresent(Bool.self, forKey: .env) ?? true
+            notifiers = try container.decodeIfPresent([NotifierEntry].self, forKey: .notifiers) ?? []
+        }
     }
 }
 

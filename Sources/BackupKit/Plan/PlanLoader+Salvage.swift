@@ -48,19 +48,18 @@ extension PlanLoader {
         }
         let interpolated = try PlanInterpolation(environment: environment, origin: origin).apply(section)
         let context = PlanDecodingContext(registry: registry, baseDirectory: baseDirectory, environment: environment, origin: origin)
-        return try YAMLDecoder().decode([NotifierEntry].self, from: interpolated, userInfo: [PlanDecodingContext.key: context]).map(\.notifier)
+        return try YAMLDecoder().decode(NotifySection.self, from: interpolated, userInfo: [PlanDecodingContext.key: context]).notifiers.map(\.notifier)
     }
 
     /// The notifiers the environment variables describe.
     func environmentNotifiers() throws -> [FilteredNotifier] {
-        var entries: [JSONValue] = []
-        for contribution in registry.environmentContributions {
-            entries += (try? contribution(environment))?["notify"] ?? []
+        let entries = registry.environmentContributors.filter { $0.section == "notify" }.flatMap { contributor in
+            (try? contributor.contribute(environment)) ?? []
         }
         guard !entries.isEmpty else { return [] }
         let data = try JSONEncoder().encode(Self.escapingDollars(.array(entries)))
         guard let node = try Yams.compose(yaml: String(decoding: data, as: UTF8.self)) else { return [] }
-        return try decodeNotifiers(node, origin: "environment", baseDirectory: FileManager.default.currentDirectoryPath)
+        return try decodeNotifiers(node, origin: Self.environmentOrigin, baseDirectory: FileManager.default.currentDirectoryPath)
     }
 }
 

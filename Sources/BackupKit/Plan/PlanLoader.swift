@@ -42,7 +42,7 @@ public struct PlanLoader: Sendable {
 
     func load(yaml: String, origin: String, baseDirectory: String, secretLocations: SecretLocations?) throws -> BackupPlan {
         let environment = try resolvedEnvironment(for: yaml)
-        let interpolated = try document(yaml: yaml, origin: origin, environment: environment)
+        let interpolated = try completeDocument(yaml: yaml, origin: origin, environment: environment)
         let context = PlanDecodingContext(registry: registry, baseDirectory: baseDirectory, environment: environment, origin: origin,
                                           secretLocations: secretLocations)
         do {
@@ -60,7 +60,7 @@ public struct PlanLoader: Sendable {
     /// `BACKUP_DIR` (default `./backups`), `BACKUP_RETENTION_DAYS` (default 7), `BACKUP_NAME`, and the
     /// variables each registered module reads (such as `BACKUP_SOURCE_DIRS`).
     public func loadFromEnvironment(currentDirectory: String = FileManager.default.currentDirectoryPath) throws -> BackupPlan {
-        try load(yaml: environmentDocument(), origin: "environment", baseDirectory: currentDirectory)
+        try load(yaml: environmentDocument(), origin: Self.environmentOrigin, baseDirectory: currentDirectory)
     }
 
     /// The effective plan as YAML: variables interpolated, defaults filled in, secrets masked. The top
@@ -77,8 +77,8 @@ public struct PlanLoader: Sendable {
     }
 
     /// The order of the top-level keys in ``effectiveYAML(file:)``; other keys follow in their order.
-    static let canonicalKeyOrder = ["name", "schedule", "sources", "sinks", "encryption", "notifiers", "notify", "archive", "verify",
-                                    "retention", "hooks", "staging_dir", "state_dir", "signing"]
+    static let canonicalKeyOrder = ["name", "schedule", "timezone", "jitter", "run_at_start", "sources", "sinks", "encryption", "notify",
+                                    "archive", "verify", "retention", "hooks", "staging_dir", "state_dir", "signing"]
 
     func effectivePlan(file path: String?) throws -> Node {
         let (text, origin, base): (String, String, String)
@@ -86,11 +86,11 @@ public struct PlanLoader: Sendable {
             let read = try read(file: path)
             (text, origin, base) = (read.text, path, read.baseDirectory)
         } else {
-            (text, origin, base) = (try environmentDocument(), "environment", FileManager.default.currentDirectoryPath)
+            (text, origin, base) = (try environmentDocument(), Self.environmentOrigin, FileManager.default.currentDirectoryPath)
         }
         let secrets = SecretLocations()
         let plan = try load(yaml: text, origin: origin, baseDirectory: base, secretLocations: secrets)
-        guard case .mapping(var mapping) = Self.masked(try document(yaml: text, origin: origin, environment: try resolvedEnvironment(for: text)),
+        guard case .mapping(var mapping) = Self.masked(try completeDocument(yaml: text, origin: origin, environment: try resolvedEnvironment(for: text)),
                                                        secrets: secrets) else {
             throw BackupError(.invalidPlan, "\(origin): the plan must be a mapping of keys")
         }
@@ -247,10 +247,8 @@ public struct PlanLoader: Sendable {
     func environmentDocument() throws -> String {
         let environment = try EnvironmentFiles.resolved(environment)
         var sections: [String: [JSONValue]] = [:]
-        for contribution in registry.environmentContributions {
-            for (section, entries) in try contribution(environment) {
-                sections[section, default: []].append(contentsOf: entries)
-            }
+        for entry in try environmentEntries(environment) {
+            sections[entry.section, default: []].append(entry.value)
         }
         var plan: [String: JSONValue] = sections.mapValues { .array($0) }
         if let name = environment["BACKUP_NAME"] { plan["name"] = .string(name) }

@@ -99,11 +99,11 @@ extension PlanRegistry {
             configuration.binDirectory = configuration.binDirectory.map(definition.resolvePath)
             return PostgresSource(name: definition.name, configuration: configuration, environment: definition.environment)
         }
-        addEnvironmentContribution { environment in
-            guard let url = environment["DATABASE_URL"], !url.isEmpty else { return [:] }
+        addEnvironmentContribution(to: "sources", reading: ["DATABASE_URL", "BACKUP_PG_PASSWORD_FILE"]) { environment in
+            guard let url = environment["DATABASE_URL"], !url.isEmpty else { return [] }
             var source: [String: JSONValue] = ["name": .string("db"), "type": .string(PostgresSource.typeName), "url": .string(url)]
             if let file = environment["BACKUP_PG_PASSWORD_FILE"] { source["password_file"] = .string(file) }
-            return ["sources": [.object(source)]]
+            return [.object(source)]
         }
     }
 }
