@@ -5,9 +5,12 @@ import Foundation
 extension PlanRegistry {
     /// Registers the `directory`, `files`, `postgres` and `s3-bucket` source types, and the environment variables that define
     /// them when there is no plan file:
-    /// - `BACKUP_SOURCE_DIRS`: comma-separated directories, each `name=path` or just `path` (the name is
-    ///   then the directory's base name), such as `minio=/srv/minio/data`;
-    /// - `BACKUP_CONFIG_FILES`: comma-separated files and globs, backed up as the source `config`.
+    /// - `BACKUP_SOURCE_DIRS`: comma-separated directories, each `name:subject=path`, `name=path` or just
+    ///   `path` (the name is then the directory's base name), such as `minio:schedgen-pdfs=/srv/minio/data`;
+    /// - `BACKUP_CONFIG_FILES`: comma-separated files and globs, backed up as the source `config`;
+    /// - `BACKUP_SOURCE_BUCKETS`: comma-separated buckets, `name=bucket` or `bucket` (a single plain one is
+    ///   the source `minio`), read from the server `BACKUP_SOURCE_S3_*` describes, with the keys
+    ///   `MINIO_ROOT_USER` / `MINIO_ROOT_PASSWORD` when it names none.
     public mutating func registerStandardSources() {
         registerPostgresSource()
         registerS3BucketSource()
