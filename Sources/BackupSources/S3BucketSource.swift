@@ -175,7 +175,10 @@ public struct S3BucketSource: BackupSource {
             }
             objects += 1
         }
-        return RestoreReport(artifact: request.artifact.name, destination: "bucket \(target) at \(settings.endpoint)", entries: objects, bytes: bytes)
+        var report = RestoreReport(artifact: request.artifact.name, destination: "bucket \(target) at \(settings.endpoint)", entries: objects, bytes: bytes)
+        // Every archived entry is one object: the count must be the manifest's.
+        if request.artifact.entries > 0 { report.check(entriesRecorded: request.artifact.entries) }
+        return report
     }
 
     static func fileTime(_ date: Date?) -> FileTime {

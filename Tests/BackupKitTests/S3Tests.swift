@@ -241,6 +241,7 @@ import Testing
         let target = "bk-restored-\(UUID().uuidString.prefix(8).lowercased())"
         let restored = try await Restorer(plan: plan, logger: testLogger).restore(.init(destination: .bucket(target)))
         #expect(restored.first?.entries == 6)
+        #expect(restored.first?.checkPassed == true && restored.first?.check == "6 entries, as the manifest records")
         let describe = """
         def describe(bucket):
             out = []
