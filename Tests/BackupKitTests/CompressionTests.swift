@@ -1,4 +1,6 @@
 @testable import BackupKit
+import BackupSinks
+import BackupSources
 import Crypto
 import Foundation
 import Testing
@@ -113,4 +115,91 @@ import Testing
 extension Array where Element == UInt8 {
     /// A short stand-in for comparing large buffers without printing them.
     var hexDigest: String { SHA256.hash(data: self).hexString }
+}
+
+/// Incompressible blocks go out as deflate stored blocks (a copy) instead of being deflated for nothing,
+/// and the result is still one gzip member that zlib, `gunzip -t` and GNU tar read.
+@Suite struct StoredBlockTests {
+    /// Compresses with the parallel gzip directly, to see which blocks were stored.
+    func compress(_ input: [UInt8]) throws -> (output: [UInt8], stored: Int, blocks: Int) {
+        var output: [UInt8] = []
+        let compressor = ParallelGzipCompressor(level: 6, threads: 2) { output.append(contentsOf: $0) }
+        try input.withUnsafeBytes { try compressor.write($0) }
+        try compressor.finish()
+        return (output, compressor.storedBlocks, compressor.blocks)
+    }
+
+    func gunzipAccepts(_ compressed: [UInt8], _ input: [UInt8]) throws -> Bool {
+        let dir = try TemporaryDirectory("stored")
+        defer { dir.remove() }
+        try writeFile(dir.sub("x.gz"), compressed)
+        guard try runProcess("/bin/gunzip", ["-t", dir.sub("x.gz")]).status == 0 else { return false }
+        return try runProcess("/bin/gunzip", [dir.sub("x.gz")]).status == 0 && (readFile(dir.sub("x")) ?? []).hexDigest == input.hexDigest
+    }
+
+    @Test func randomDataIsStoredAndNoLargerThanTheInputPlusATenthOfAPercent() throws {
+        let input = pseudoRandomBytes(6 << 20 + 12345, seed: 11)
+        let (output, stored, blocks) = try compress(input)
+        #expect(stored == blocks && blocks == (input.count + ParallelGzipCompressor.blockSize - 1) / ParallelGzipCompressor.blockSize)
+        #expect(output.count <= input.count + input.count / 1000, "\(output.count) bytes for \(input.count)")
+        #expect(try CompressionTests.decompress(output, .gzip).hexDigest == input.hexDigest)
+        #expect(try gunzipAccepts(output, input))
+    }
+
+    @Test func textIsDeflated() throws {
+        let input = Array(String(repeating: "2024-11-30T02:00:00Z INFO job 42 finished in 1.3s for tenant-7\n", count: 100_000).utf8)
+        let (output, stored, blocks) = try compress(input)
+        #expect(stored == 0 && blocks > 40)
+        #expect(output.count < input.count / 10)
+        #expect(try gunzipAccepts(output, input))
+    }
+
+    /// Random-looking bytes that repeat within deflate's 32 KiB window (the same small file twice)
+    /// are deflated: the trial with the dictionary finds the matches.
+    @Test func repeatedRandomChunksAreDeflated() throws {
+        let chunk = pseudoRandomBytes(20_000, seed: 7)
+        let input = Array((0..<(3 << 20) / chunk.count).flatMap { _ in chunk })
+        let (output, stored, _) = try compress(input)
+        #expect(stored <= 1, "only the first block holds no repeat")
+        #expect(output.count < input.count / 5)
+    }
+
+    /// Stored and deflated blocks alternate at offsets that are not block-aligned, in both orders: the
+    /// stream stays one valid member, byte-exact.
+    @Test func storedAndDeflatedBlocksAlternate() throws {
+        let text = Array(String(repeating: "the quick brown fox jumps over the lazy dog 0123456789\n", count: 20_000).utf8)
+        let noise = pseudoRandomBytes(3 << 20, seed: 3)
+        var input: [UInt8] = []
+        var (t, n) = (0, 0)
+        for size in [300_000, 70_001, 131_072, 1, 500_000, 262_143, 99_999, 400_000] {
+            if input.count % 2 == 0 { input += text[t..<t + size / 3]; t += size / 3 } else { input += noise[n..<n + size]; n += size }
+            if input.count % 2 == 0 { input.append(0x0a) }
+        }
+        let (output, stored, blocks) = try compress(input)
+        #expect(stored > 0 && stored < blocks, "\(stored) of \(blocks) blocks stored")
+        #expect(try CompressionTests.decompress(output, .gzip).hexDigest == input.hexDigest)
+        #expect(try gunzipAccepts(output, input))
+    }
+
+    /// The whole path: a tree with a random file and a text file archived as tar.gz, read by GNU tar.
+    @Test func aTarGzOfRandomAndTextIsReadByGNUTar() async throws {
+        let dir = try TemporaryDirectory("stored-tar")
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.sub("data"), withIntermediateDirectories: true)
+        let random = pseudoRandomBytes(3 << 20, seed: 5)
+        try writeFile(dir.sub("data/scan.pdf"), Array("%PDF-1.4\n".utf8) + random)
+        try writeFile(dir.sub("data/app.log"), Array(String(repeating: "GET /api/jobs 200 12ms\n", count: 50_000).utf8))
+        let plan = BackupPlan(name: "stored", sources: [DirectorySource(name: "data", configuration: .init(path: dir.sub("data")))],
+                              sinks: [LocalSink(directory: dir.sub("backups"))])
+        let report = await BackupRunner(plan: plan, logger: testLogger).run()
+        #expect(report.status == .succeeded, "\(String(describing: report.error))")
+        let artifact = try #require(report.artifacts.first)
+        let path = dir.sub("backups/\(artifact.name)")
+        #expect(try runProcess("/bin/gunzip", ["-t", path]).status == 0)
+        #expect(artifact.size < Int64(random.count + random.count / 1000 + 200_000), "\(artifact.size) bytes")
+        try FileManager.default.createDirectory(atPath: dir.sub("out"), withIntermediateDirectories: true)
+        #expect(try runProcess("/bin/tar", ["xzf", path, "-C", dir.sub("out")]).status == 0)
+        #expect(readFile(dir.sub("out/scan.pdf"))?.hexDigest == (Array("%PDF-1.4\n".utf8) + random).hexDigest)
+        #expect(readFile(dir.sub("out/app.log"))?.count == 23 * 50_000)
+    }
 }

@@ -1,12 +1,15 @@
 import CZlib
 import Dispatch
+import Foundation
 
-/// gzip on every core, the way pigz does it.
+/// gzip on every core, the way pigz does it, and at memory speed on incompressible data.
 ///
 /// Input is cut into 128 KiB blocks. Each block is deflated on its own, primed with the 32 KiB before it
 /// as a dictionary, and ended with a sync flush, so the blocks concatenate into one valid deflate stream;
-/// the last block ends the stream. The output is a single gzip member that `gunzip` reads as usual. The
-/// CRC-32 of each block is combined in order for the trailer.
+/// the last block ends the stream. A block whose bytes look random (``GzipBatch/isIncompressible(_:)``) is
+/// written as deflate stored blocks instead, a copy with 5 bytes of framing per 64 KiB. The output is a
+/// single gzip member that `gunzip` reads as usual. The CRC-32 of each block is combined in order for the
+/// trailer.
 ///
 /// Blocks go in batches: while one batch is compressed by the worker threads, the caller fills the next,
 /// so tar writing, hashing and compression overlap. Memory is two batches, whatever the input size.
@@ -24,6 +27,9 @@ final class ParallelGzipCompressor: Compressor {
     private var crc: uLong = crc32(0, nil, 0)
     private var totalInput: UInt64 = 0
     private var finished = false
+    /// How many input blocks went out as stored blocks, and how many in all.
+    private(set) var storedBlocks = 0
+    private(set) var blocks = 0
 
     init(level: Int, threads: Int, output: @escaping ByteOutput) {
         self.level = Int32(level)
@@ -91,6 +97,8 @@ final class ParallelGzipCompressor: Compressor {
             let result = batch.result(index)
             guard result.status == Z_OK else { throw BackupError(.archive, "gzip compression failed: zlib status \(result.status)") }
             try output(batch.compressed(index))
+            blocks += 1
+            if result.stored { storedBlocks += 1 }
             crc = crc32_combine(crc, result.crc, off_t(batch.count == 0 ? 0 : batch.blockLength(index)))
         }
         spare = batch
@@ -108,6 +116,7 @@ final class ParallelGzipCompressor: Compressor {
 /// One batch of blocks and the deflate streams that compress them. The caller fills it on one thread;
 /// then each worker touches only its own block's stream, output buffer and result slots.
 final class GzipBatch: @unchecked Sendable {
+    let level: Int32
     let blockSize: Int
     let dictionarySize: Int
     let capacity: Int
@@ -124,6 +133,7 @@ final class GzipBatch: @unchecked Sendable {
     private let streamCount: Int
 
     init(blocks: Int, blockSize: Int, dictionarySize: Int, level: Int32) {
+        self.level = level
         self.blockSize = blockSize
         self.dictionarySize = dictionarySize
         capacity = blocks * blockSize
@@ -179,7 +189,14 @@ final class GzipBatch: @unchecked Sendable {
         let length = count == 0 ? 0 : blockLength(index)
         let available = index == 0 ? dictionaryLength : dictionarySize
         deflateReset(stream)
-        if available > 0 {
+        // Incompressible input (PDF, JPEG, ZIP, MP4 bodies) goes out as stored blocks: deflate would spend
+        // as long on it as on text and gain nothing. Random-looking bytes may still repeat what came just
+        // before (the same small file twice): a quick trial with the dictionary decides.
+        let stored = Self.isIncompressible(UnsafeRawBufferPointer(start: start, count: length))
+            && !trialFindsMatches(index, start: start, length: length, dictionary: available)
+        deflateReset(stream)
+        deflateParams(stream, stored ? 0 : level, Z_DEFAULT_STRATEGY)
+        if available > 0, !stored {
             let dictionary = (start - available).assumingMemoryBound(to: Bytef.self)
             let status = deflateSetDictionary(stream, dictionary, uInt(available))
             guard status == Z_OK else {
@@ -192,7 +209,8 @@ final class GzipBatch: @unchecked Sendable {
         stream.pointee.avail_in = uInt(length)
         stream.pointee.next_out = outputs[index].baseAddress!.assumingMemoryBound(to: Bytef.self)
         stream.pointee.avail_out = uInt(outputs[index].count)
-        let status = deflate(stream, finishing ? Z_FINISH : Z_SYNC_FLUSH)
+        // A stored block ends on a byte boundary by itself: it needs no sync marker to be followed.
+        let status = deflate(stream, finishing ? Z_FINISH : stored ? Z_BLOCK : Z_SYNC_FLUSH)
         let expected = finishing ? Z_STREAM_END : Z_OK
         guard status == expected, stream.pointee.avail_in == 0 else {
             results[index] = BlockResult(status: status == Z_OK ? Z_BUF_ERROR : status)
@@ -201,9 +219,53 @@ final class GzipBatch: @unchecked Sendable {
         results[index] = BlockResult(
             length: outputs[index].count - Int(stream.pointee.avail_out),
             crc: crc32(0, start.assumingMemoryBound(to: Bytef.self), uInt(length)),
-            status: Z_OK
+            status: Z_OK,
+            stored: stored
         )
     }
+
+    /// Deflates the first 16 KiB of the block at level 1, with the block's dictionary, into the block's
+    /// output buffer (the real pass overwrites it): true when that saves at least 2%.
+    private func trialFindsMatches(_ index: Int, start: UnsafeMutableRawPointer, length: Int, dictionary available: Int) -> Bool {
+        let stream = streams.advanced(by: index)
+        deflateParams(stream, 1, Z_DEFAULT_STRATEGY)
+        if available > 0 {
+            guard deflateSetDictionary(stream, (start - available).assumingMemoryBound(to: Bytef.self), uInt(available)) == Z_OK else { return true }
+        }
+        let sample = min(length, Self.trialLength)
+        stream.pointee.next_in = start.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_in = uInt(sample)
+        stream.pointee.next_out = outputs[index].baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_out = uInt(outputs[index].count)
+        guard deflate(stream, Z_SYNC_FLUSH) == Z_OK else { return true }
+        let produced = outputs[index].count - Int(stream.pointee.avail_out)
+        return produced < sample * 98 / 100
+    }
+
+    static let trialLength = 16 * 1024
+
+    /// Whether deflate would gain nothing on `bytes`: their byte histogram's entropy is at least
+    /// ``incompressibleEntropy`` bits per byte, as random data, compressed files and encrypted ones
+    /// have, while text, logs and databases stay far below it.
+    static func isIncompressible(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 4096 else { return false }
+        var counts = [Int](repeating: 0, count: 256)
+        counts.withUnsafeMutableBufferPointer { counts in
+            for byte in bytes { counts[Int(byte)] += 1 }
+        }
+        let total = Double(bytes.count)
+        var entropy = 0.0
+        for count in counts where count > 0 {
+            let p = Double(count) / total
+            entropy -= p * log2(p)
+        }
+        return entropy >= incompressibleEntropy
+    }
+
+    /// The entropy, in bits per byte, from which a block is stored rather than deflated. Huffman coding
+    /// alone could save at most (8 - 7.9) / 8, 1.25%, of such a block, and deflate's matches find nothing
+    /// in it; text is near 5 and hex-encoded bytes at 4.
+    static let incompressibleEntropy = 7.9
 
     func result(_ index: Int) -> BlockResult { results[index] }
 
@@ -216,4 +278,5 @@ struct BlockResult {
     var length = 0
     var crc: uLong = 0
     var status: Int32 = Z_OK
+    var stored = false
 }
