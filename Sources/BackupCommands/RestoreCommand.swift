@@ -57,7 +57,8 @@ struct RestoreCommand: AsyncParsableCommand {
         was written); 8 refused (a hostile archive entry, a non-empty target, an invalid manifest) or
         failed, a manifest whose signature fails or is missing; 9 no such set; 14 a hook failed; 17 the set is encrypted and no identity was given; 18 no identity
         given opens it (encrypted to other recipients); 19 wrong passphrase for a passphrase-protected identity
-        file; 20 an encrypted artifact is cut short; 21 an encrypted artifact's header or payload was changed. Database loads are not all or nothing across artifacts:
+        file; 20 an encrypted artifact is cut short; 21 an encrypted artifact's header or payload was changed; 16 interrupted
+        (SIGINT or SIGTERM): what was written is removed, a database load rolled back; a second signal stops at once. Database loads are not all or nothing across artifacts:
         each database is loaded in one transaction (or into a new database that replaces the old one).
         """
     )

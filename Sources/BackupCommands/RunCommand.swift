@@ -11,6 +11,7 @@ struct RunCommand: AsyncParsableCommand {
         run that stored the set. SIGTERM or SIGINT stops the run at the next safe point: sources and
         uploads are cancelled, the after_backup hooks run, a failure alert says "interrupted", the state
         is recorded, staging is cleaned, and the exit code is 16; a second signal stops it at once.
+        On a terminal, stderr shows a bar per phase (dump or archive, verify, each upload) while it runs.
         Exit codes: 0 stored everywhere, 4 stored but a sink failed, 1 failed, 3 verification failed,
         2 plan error, 5 locked, 16 interrupted.
         """

@@ -8,6 +8,9 @@ package typealias ProgressHandler = @Sendable (PhaseProgress) -> Void
 /// `artifact` through `report`: once at the start, every ``PhaseProgress/interval`` while it runs, and
 /// once when it ends, finished or failed. The last report comes after every periodic one, so it is
 /// the last one a reader sees for the phase. Without `report`, `body` just runs.
+///
+/// The periodic reports come from a timer on a queue of their own, not from Swift's cooperative pool:
+/// they keep coming when the pool's few threads are busy, and their number never exceeds one an interval.
 package func withPhaseProgress<T>(
     _ phase: PhaseProgress.Phase, artifact: String, total: Int64?, totalIsEstimate: Bool = false,
     counter: ByteCounter = ByteCounter(), report: ProgressHandler?, _ body: (ByteCounter) async throws -> T
@@ -19,17 +22,22 @@ package func withPhaseProgress<T>(
                       startedAt: started, state: state)
     }
     report(snapshot(.running))
-    // An unstructured task: it must not inherit a cancellation of the work, which ends it below anyway.
-    let ticker = Task {
-        while true {
-            try await Task.sleep(for: PhaseProgress.interval)
-            report(snapshot(.running))
-        }
-    }
+    let queue = DispatchQueue(label: "backupkit.progress")
+    let interval = DispatchTimeInterval.milliseconds(Int(PhaseProgress.interval / .milliseconds(1)))
+    let timer = DispatchSource.makeTimerSource(queue: queue)
+    timer.schedule(deadline: .now() + interval, repeating: interval)
+    timer.setEventHandler { report(snapshot(.running)) }
+    timer.resume()
     let outcome: Result<T, any Error>
     do { outcome = .success(try await body(counter)) } catch { outcome = .failure(error) }
-    ticker.cancel()
-    _ = await ticker.result
-    if case .success = outcome { report(snapshot(.finished)) } else { report(snapshot(.failed)) }
+    timer.cancel()
+    // On the timer's queue, so after a periodic report that may be under way.
+    let end: PhaseProgress.State = if case .success = outcome { .finished } else { .failed }
+    await withCheckedContinuation { continuation in
+        queue.async {
+            report(snapshot(end))
+            continuation.resume()
+        }
+    }
     return try outcome.get()
 }
