@@ -4,9 +4,15 @@ import Glibc
 import Synchronization
 
 /// Output: results on stdout, messages and progress on stderr. Progress (``ProgressBoard``: a status
-/// line and a bar per running phase) shows only when stderr is a terminal; a message clears it first.
+/// line and a bar per running phase) shows only when stderr is a terminal, and not with a log level
+/// below `error` (the log lines tell the progress then); a message clears it first.
 enum Terminal {
     static let stderrIsTerminal = isatty(STDERR_FILENO) == 1
+
+    /// False once a log level below `error` was chosen.
+    static let drawsProgress = Mutex(true)
+
+    private static var showsProgress: Bool { stderrIsTerminal && drawsProgress.withLock { $0 } }
 
     static func out(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
@@ -44,7 +50,7 @@ enum Terminal {
 
     /// Shows `text` as the status line above the phases' bars.
     static func progress(_ text: String) {
-        guard stderrIsTerminal else { return }
+        guard showsProgress else { return }
         board.withLock { board in
             board.status = text
             writeError(board.frame(now: Date(), width: columns()))
@@ -53,7 +59,7 @@ enum Terminal {
 
     /// Draws a phase's progress: its bar while it runs, its summary line once it finished.
     static func phase(_ progress: PhaseProgress) {
-        guard stderrIsTerminal else { return }
+        guard showsProgress else { return }
         board.withLock { board in
             let (now, width) = (Date(), columns())
             let summary = board.update(progress, now: now, width: width)

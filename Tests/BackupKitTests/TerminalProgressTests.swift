@@ -37,6 +37,16 @@ import Testing
         }
     }
 
+    /// With `--log-level info` or lower the log lines tell what happens; bars redrawn in place would tear them.
+    @Test func aVerboseLogDrawsNoBars() throws {
+        let dir = try Self.workspace("progress-log", megabytes: 8)
+        defer { dir.remove() }
+        let run = try PseudoTerminal(columns: 150).runBackupctl(["run", "--log-level", "debug"], in: dir.path)
+        #expect(run.status == 0)
+        #expect(run.transcript.contains("run event") && !run.transcript.contains("\u{1B}[") && !run.transcript.contains("  verify  ["),
+                "\(run.transcript.prefix(600))")
+    }
+
     @Test func aTerminalGetsABarPerPhaseAndTheSameStdout() throws {
         let dir = try Self.workspace("progress-tty", megabytes: 48)
         defer { dir.remove() }
