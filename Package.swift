@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(
             name: "BackupKitTests",
             dependencies: [
-                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting", "BackupTransport",
+                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting", "BackupTransport", "BackupCommands",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ]

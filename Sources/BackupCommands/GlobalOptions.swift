@@ -93,6 +93,8 @@ enum LogOutput {
 
     static func bootstrap(level: Logger.Level) {
         guard done.withLock({ let first = !$0; $0 = true; return first }) else { return }
+        // Log lines about each step would be torn by bars redrawn in place: below `error`, the log is the progress.
+        if level < .error { Terminal.drawsProgress.withLock { $0 = false } }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

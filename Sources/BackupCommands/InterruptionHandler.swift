@@ -53,3 +53,27 @@ final class InterruptionHandler {
         signal(SIGINT, SIG_DFL)
     }
 }
+
+extension InterruptionHandler {
+    /// Runs `work` in a task that the first SIGTERM or SIGINT cancels, after printing `announce(signal)`
+    /// (what stopping means); a second signal ends the process at once. Returns how the work ended and
+    /// the name of the signal that came (`SIGINT`), if one did.
+    static func run<T: Sendable>(announce: @escaping @Sendable (String) -> String,
+                                 _ work: @escaping @Sendable () async throws -> T) async -> (result: Result<T, any Error>, signal: String?) {
+        let task = Task { try await work() }
+        let received = SignalName()
+        let handler = InterruptionHandler(signals: [SIGTERM, SIGINT]) { name in
+            received.name.withLock { $0 = name }
+            Terminal.error(announce(name))
+            task.cancel()
+        }
+        let result = await task.result
+        handler.stop()
+        return (result, received.name.withLock { $0 })
+    }
+
+    /// The name of the first signal that came.
+    private final class SignalName: Sendable {
+        let name = Mutex<String?>(nil)
+    }
+}

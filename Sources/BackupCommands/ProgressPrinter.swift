@@ -2,17 +2,12 @@ import ArgumentParser
 import BackupKit
 import Foundation
 
-/// Turns run events into the progress line and immediate messages on stderr.
+/// Turns run events into the progress bars and immediate messages on stderr.
 enum ProgressPrinter {
     static func show(_ event: BackupEvent) {
         switch event {
-        case .progress(_, let artifact, let content, let written, let expected):
-            var line = "\(artifact): \(formatBytes(content)) read"
-            if let expected, expected > 0 { line += " of ~\(formatBytes(expected))" }
-            line += ", \(formatBytes(written)) written"
-            Terminal.progress(line)
-        case .artifactWritten(let artifact, _, _):
-            Terminal.progress("\(artifact): verifying")
+        case .phaseProgress(let progress):
+            Terminal.phase(progress)
         case .warning(let source, let message):
             Terminal.error("warning: \(source.map { "\($0): " } ?? "")\(message)")
         case .sinkFailed(let sink, let error):

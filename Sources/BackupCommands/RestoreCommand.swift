@@ -57,7 +57,8 @@ struct RestoreCommand: AsyncParsableCommand {
         was written); 8 refused (a hostile archive entry, a non-empty target, an invalid manifest) or
         failed, a manifest whose signature fails or is missing; 9 no such set; 14 a hook failed; 17 the set is encrypted and no identity was given; 18 no identity
         given opens it (encrypted to other recipients); 19 wrong passphrase for a passphrase-protected identity
-        file; 20 an encrypted artifact is cut short; 21 an encrypted artifact's header or payload was changed. Database loads are not all or nothing across artifacts:
+        file; 20 an encrypted artifact is cut short; 21 an encrypted artifact's header or payload was changed; 16 interrupted
+        (SIGINT or SIGTERM): what was written is removed, a database load rolled back; a second signal stops at once. Database loads are not all or nothing across artifacts:
         each database is loaded in one transaction (or into a new database that replaces the old one).
         """
     )
@@ -159,16 +160,25 @@ struct RestoreCommand: AsyncParsableCommand {
                     options.targetOverrides[parts[0]] = parts[1]
                 }
             }
-            let restorer = Restorer(plan: plan, logger: global.makeLogger()) { warning in
+            let restorer = Restorer(plan: plan, logger: global.makeLogger(), onWarning: { warning in
                 Terminal.error("backupctl: warning: \(warning)")
-            }
+            }, onProgress: Terminal.phase)
             if dryRun {
                 printPreview(try await restorer.preview(options))
                 return
             }
             Terminal.progress("restoring…")
-            let reports = try await restorer.restore(options)
+            let (result, signal) = await InterruptionHandler.run(announce: { name in
+                "backupctl: \(name): stopping the restore and removing what it wrote so far; send it again to stop at once"
+            }) { [options] in
+                try await restorer.restore(options)
+            }
             Terminal.clearProgress()
+            if let signal, case .failure = result {
+                Terminal.error("backupctl: interrupted by \(signal): \(all ? Self.stoppedAll : Self.stopped(destination)) (exit \(ExitCodes.interrupted))")
+                throw ExitCode(ExitCodes.interrupted)
+            }
+            let reports = try result.get()
             if global.json {
                 Terminal.json(["artifacts": reports], schema: .restore)
             } else {
@@ -190,6 +200,19 @@ struct RestoreCommand: AsyncParsableCommand {
             throw fail(error)
         }
     }
+
+    /// What an interrupted restore left: a directory target as it was (the files went into a temporary
+    /// directory, which is removed), a database load rolled back (psql is stopped before it commits).
+    static func stopped(_ destination: RestoreDestination) -> String {
+        switch destination.kind {
+        case .directory: "the restore stopped cleanly: \(destination.value) is as it was, and the files restored so far were removed"
+        case .database: "the restore stopped: the load into database '\(destination.value)' was rolled back"
+        default: "the restore stopped; what was already uploaded into bucket '\(destination.value)' stays there"
+        }
+    }
+
+    /// What an interrupted `restore --all` left: each target is all or nothing on its own.
+    static let stoppedAll = "the restore stopped: the targets restored before the signal stay restored; the one in progress is as it was (a directory's files restored so far were removed, a database load rolled back)"
 
     private func printPreview(_ preview: RestorePreview) {
         if global.json {

@@ -11,6 +11,7 @@ struct RunCommand: AsyncParsableCommand {
         run that stored the set. SIGTERM or SIGINT stops the run at the next safe point: sources and
         uploads are cancelled, the after_backup hooks run, a failure alert says "interrupted", the state
         is recorded, staging is cleaned, and the exit code is 16; a second signal stops it at once.
+        On a terminal, stderr shows a bar per phase (dump or archive, verify, each upload) while it runs.
         Exit codes: 0 stored everywhere, 4 stored but a sink failed, 1 failed, 3 verification failed,
         2 plan error, 5 locked, 16 interrupted.
         """
@@ -46,30 +47,40 @@ struct RunCommand: AsyncParsableCommand {
         let options = BackupRunner.Options(onlySources: only, tag: tag, prune: !noPrune)
         let json = global.json
         let logger = global.makeLogger()
-        let work = Task {
+        let (result, signal) = await InterruptionHandler.run(announce: { name in
+            "backupctl: \(name): stopping at the next safe point (after_backup hooks, alert, state); send it again to stop at once"
+        }) {
             await runner.run(options) { event in
                 switch event {
-                case .progress: logger.trace("run event", metadata: ["event": "\(event)"])
+                case .progress, .phaseProgress: logger.trace("run event", metadata: ["event": "\(event)"])
                 case .finished(let report): logger.debug("run finished", metadata: ["status": "\(report.status.rawValue)"])
                 default: logger.debug("run event", metadata: ["event": "\(event)"])
                 }
                 if !json { ProgressPrinter.show(event) }
             }
         }
-        let interruptions = InterruptionHandler(signals: [SIGTERM, SIGINT]) { name in
-            Terminal.error("backupctl: \(name): stopping at the next safe point (after_backup hooks, alert, state); send it again to stop at once")
-            work.cancel()
-        }
-        let report = await work.value
-        interruptions.stop()
+        let report = try result.get()
         Terminal.clearProgress()
         if global.json {
             Terminal.json(report, schema: .run)
         } else {
             printSummary(report)
         }
+        if let signal, report.error?.code == .cancelled {
+            Terminal.error("backupctl: interrupted by \(signal): \(Self.cleanStop(staging: plan.resolvedStagingDirectory + "/" + plan.name)) (exit \(ExitCodes.interrupted))")
+        }
         let code = ExitCodes.code(for: report)
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// How an interrupted run left things, as checked: a clean staging directory (the run removes what
+    /// it staged), and sinks that never hold a partial file (their puts are atomic).
+    static func cleanStop(staging: String) -> String {
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
+        guard left.isEmpty else {
+            return "the run stopped, but the staging directory \(staging) still holds \(left.count) file(s); the next run removes them"
+        }
+        return "the run stopped cleanly: no staging file is left and no sink holds a partial artifact"
     }
 
     private func printSummary(_ report: RunReport) {

@@ -3,18 +3,28 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// Output: results on stdout, messages and progress on stderr. The progress line shows only when
-/// stderr is a terminal.
+/// Output: results on stdout, messages and progress on stderr. Progress (``ProgressBoard``: a status
+/// line and a bar per running phase) shows only when stderr is a terminal, and not with a log level
+/// below `error` (the log lines tell the progress then); a message clears it first.
 enum Terminal {
     static let stderrIsTerminal = isatty(STDERR_FILENO) == 1
+
+    /// False once a log level below `error` was chosen.
+    static let drawsProgress = Mutex(true)
+
+    private static var showsProgress: Bool { stderrIsTerminal && drawsProgress.withLock { $0 } }
 
     static func out(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 
+    /// Prints a message on stderr; on a terminal, above the progress, which is drawn again below it.
     static func error(_ text: String) {
-        clearProgress()
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        guard stderrIsTerminal else {
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+            return
+        }
+        board.withLock { board in writeError(board.frame(above: [text], now: Date(), width: columns())) }
     }
 
     /// Whether `--json` was given: errors then go to stdout as JSON too (see ``jsonError(_:exitCode:)``).
@@ -36,17 +46,46 @@ enum Terminal {
         json(["error": JSONError(code: error.code.rawValue, exitCode: exitCode, message: error.message)], schema: .error)
     }
 
-    private static let progressShown = Mutex(false)
+    private static let board = Mutex(ProgressBoard())
 
+    /// Shows `text` as the status line above the phases' bars.
     static func progress(_ text: String) {
-        guard stderrIsTerminal else { return }
-        progressShown.withLock { $0 = true }
-        FileHandle.standardError.write(Data("\r\u{1B}[2K\(text)".utf8))
+        guard showsProgress else { return }
+        board.withLock { board in
+            board.status = text
+            writeError(board.frame(now: Date(), width: columns()))
+        }
     }
 
+    /// Draws a phase's progress: its bar while it runs, its summary line once it finished.
+    static func phase(_ progress: PhaseProgress) {
+        guard showsProgress else { return }
+        board.withLock { board in
+            let (now, width) = (Date(), columns())
+            let summary = board.update(progress, now: now, width: width)
+            writeError(board.frame(above: summary.map { [$0] } ?? [], now: now, width: width))
+        }
+    }
+
+    /// Erases the progress and forgets it.
     static func clearProgress() {
-        guard progressShown.withLock({ let shown = $0; $0 = false; return shown }) else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        guard stderrIsTerminal else { return }
+        board.withLock { board in
+            writeError(board.erase())
+            board = ProgressBoard()
+        }
+    }
+
+    private static func writeError(_ text: String) {
+        if !text.isEmpty { FileHandle.standardError.write(Data(text.utf8)) }
+    }
+
+    /// The terminal's width less one, so that no line ever wraps (a wrapped line would break the
+    /// redraw); 80 when it cannot be read.
+    private static func columns() -> Int {
+        var size = winsize()
+        let width = ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 80
+        return max(20, width - 1)
     }
 }
 

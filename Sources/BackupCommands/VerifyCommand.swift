@@ -77,7 +77,7 @@ struct VerifyCommand: AsyncParsableCommand {
             timestamp = try set.map(parseTimestamp)
             selected = try plan.selectedSinks(sink)
         } catch { throw fail(error) }
-        let verifier = StoredSetVerifier(plan: plan, logger: global.makeLogger())
+        let verifier = StoredSetVerifier(plan: plan, logger: global.makeLogger(), onProgress: Terminal.phase)
         var results: [StoredSetVerifier.Result] = []
         var errors: [(sink: String, error: BackupError)] = []
         for sink in selected {

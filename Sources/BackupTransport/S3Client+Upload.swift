@@ -38,10 +38,10 @@ extension S3Client {
     }
 
     /// Reads a range of the stored bytes once to compute the MD5 (for Content-MD5) and SHA-256 (for
-    /// the signed payload).
+    /// the signed payload). Only the upload itself counts as the upload's progress, not this read.
     static func hashes(of staged: StagedFile, offset: Int64, length: Int64) throws -> PartHashes {
         let path = staged.path
-        let file = try staged.open()
+        let file = try staged.open(countingProgress: false)
         var md5 = Insecure.MD5()
         var sha = SHA256()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)

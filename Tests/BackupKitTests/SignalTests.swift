@@ -63,6 +63,95 @@ import Testing
         #expect(try backupctl(["run"], in: dir.path).status == 0, "the lock was released")
     }
 
+    /// A plan that backs up `dir/data` to a local sink, with `extra` lines.
+    static func writeDirectoryPlan(in dir: TemporaryDirectory, extra: String = "") throws {
+        try writeFile(dir.sub("backup.yml"), """
+            name: demo
+            sources: [{ name: files, type: directory, path: ./data }]
+            sinks: [{ name: local, type: local, path: ./backups }]
+            \(extra)
+            """)
+    }
+
+    /// Starts backupctl with a terminal as its stderr (stdout to `dir/stdout`), sends SIGINT once the
+    /// transcript shows what `ready` looks for (its progress, not a fixed wait), and waits for the end.
+    static func interruptOnTerminal(_ arguments: [String], in dir: TemporaryDirectory, once ready: (String) -> Bool,
+                                    sourceLocation: SourceLocation = #_sourceLocation) throws -> (process: Process, transcript: String) {
+        let terminal = try PseudoTerminal()
+        let process = try terminal.startBackupctl(arguments, in: dir.path, stdout: dir.sub("stdout"))
+        let showed = terminal.wait(timeout: 60, until: ready)
+        #expect(showed, "the progress showed: \(terminal.transcript.suffix(300).debugDescription)", sourceLocation: sourceLocation)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        return (process, terminal.finish())
+    }
+
+    /// The transcript of a terminal: the progress was erased (`\r ESC[J`) after the last bar it drew
+    /// (`bar`) and before `message`; after a `last` message, no bar was drawn again.
+    static func expectClearedBefore(_ message: String, bar: String, in transcript: String, last: Bool = true,
+                                    sourceLocation: SourceLocation = #_sourceLocation) {
+        guard let at = transcript.range(of: message) else {
+            Issue.record("no \(message.debugDescription) in \(transcript.suffix(600).debugDescription)", sourceLocation: sourceLocation)
+            return
+        }
+        let before = transcript[..<at.lowerBound]
+        let lastBar = before.range(of: bar, options: .backwards)?.lowerBound
+        let lastErase = before.range(of: "\r\u{1B}[J", options: .backwards)?.lowerBound
+        #expect(lastBar != nil, "a bar was drawn before the message", sourceLocation: sourceLocation)
+        if let lastBar { #expect(lastErase.map { $0 > lastBar } == true, "the bar was erased before the message", sourceLocation: sourceLocation) }
+        if last { #expect(!transcript[at.upperBound...].contains(bar), "no bar after the message", sourceLocation: sourceLocation) }
+    }
+
+    /// Ctrl-C on a terminal while the archive is written: the bar is erased, the message says the run was
+    /// interrupted and stopped cleanly, exit 16, and nothing is left in staging or in the sink.
+    @Test func ctrlCDuringABackupOnATerminalSaysSoAndLeavesNothing() throws {
+        let dir = try TemporaryDirectory("signal-tty")
+        defer { dir.remove() }
+        try writeRandomFiles(in: dir.sub("data"), count: 12, size: 25 << 20)
+        try Self.writeDirectoryPlan(in: dir)
+        // Once the archive's bar is on the screen, with bytes counted: the run is writing.
+        let (process, transcript) = try Self.interruptOnTerminal(["run"], in: dir) { $0.contains("tar.gz  archive  ") && $0.contains(" MiB  ") }
+
+        #expect(process.terminationReason == .exit && process.terminationStatus == 16, "exit \(process.terminationStatus) (\(process.terminationReason))")
+        // The first message goes above the bars, which stay until the run has stopped.
+        Self.expectClearedBefore("backupctl: SIGINT: stopping at the next safe point", bar: "  archive  ", in: transcript, last: false)
+        Self.expectClearedBefore("backupctl: interrupted by SIGINT: the run stopped cleanly: no staging file is left and no sink holds a partial artifact (exit 16)",
+                                 bar: "  archive  ", in: transcript)
+        let staging = dir.sub("backups/.staging/demo")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).isEmpty, "staging is clean")
+        let sinkFiles = (try? FileManager.default.contentsOfDirectory(atPath: dir.sub("backups"))) ?? []
+        // Only the plan's own files (state, lock, signing key, staging): no artifact under a final name, no temporary one.
+        #expect(sinkFiles.allSatisfy { $0.hasPrefix(".") && !$0.contains(".tmp-") }, "no artifact, whole or partial, in the sink: \(sinkFiles)")
+    }
+
+    /// Ctrl-C while a restore writes into a new directory: the restore stops, the temporary directory
+    /// beside the target is removed, the target does not appear, the download staging is gone; exit 16
+    /// with a message that says so. The same restore then runs to its end.
+    @Test func ctrlCDuringARestoreLeavesTheTargetAsItWas() throws {
+        let dir = try TemporaryDirectory("signal-restore")
+        defer { dir.remove() }
+        try writeRandomFiles(in: dir.sub("data"), count: 40, size: 8 << 20)
+        try Self.writeDirectoryPlan(in: dir, extra: "hooks: { after_restore: [\"echo $BACKUP_RESTORE_STATUS > after-restore-ran\"] }")
+        #expect(try backupctl(["run"], in: dir.path).status == 0)
+        try FileManager.default.createDirectory(atPath: dir.sub("target"), withIntermediateDirectories: false)
+        let (process, transcript) = try Self.interruptOnTerminal(["restore", "--to", dir.sub("target/restored")], in: dir) {
+            $0.contains("tar.gz  restore  [")
+        }
+
+        #expect(process.terminationReason == .exit && process.terminationStatus == 16, "exit \(process.terminationStatus): \(transcript.suffix(400))")
+        Self.expectClearedBefore("backupctl: interrupted by SIGINT: the restore stopped cleanly: \(dir.sub("target/restored")) is as it was, and the files restored so far were removed (exit 16)",
+                                 bar: "  restore  ", in: transcript)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir.sub("target"))) ?? ["?"]).isEmpty,
+                "neither the target nor its temporary directory is there: \(listTree(dir.sub("target")).prefix(5))")
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("backups/.staging/demo-restore")), "the restore's staging is gone")
+        #expect(readFile(dir.sub("after-restore-ran")).map { String(decoding: $0, as: UTF8.self) } == "failed\n", "after_restore ran with failed")
+        #expect(readFile(dir.sub("stdout")).map { String(decoding: $0, as: UTF8.self) } == "", "nothing on stdout: nothing was restored")
+
+        let again = try backupctl(["restore", "--to", dir.sub("target/restored")], in: dir.path)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(listTree(dir.sub("target/restored")).count == 40)
+    }
+
     @Test func aSecondSignalEndsTheRunAtOnce() throws {
         let dir = try TemporaryDirectory("signal-twice")
         defer { dir.remove() }

@@ -40,6 +40,13 @@ func readFile(_ path: String) -> [UInt8]? {
     FileManager.default.contents(atPath: path).map(Array.init)
 }
 
+/// Writes `count` files of `size` random bytes (incompressible, so archiving them takes time) as
+/// `directory/part-N.bin`.
+func writeRandomFiles(in directory: String, count: Int, size: Int) throws {
+    guard let random = FileHandle(forReadingAtPath: "/dev/urandom") else { throw BackupError(.io, "cannot open /dev/urandom") }
+    for index in 0..<count { try writeFile(directory + "/part-\(index).bin", Array(random.readData(ofLength: size))) }
+}
+
 /// Deterministic pseudo-random bytes.
 func pseudoRandomBytes(_ count: Int, seed: UInt64 = 42) -> [UInt8] {
     var state = seed &+ 0x9E37_79B9_7F4A_7C15

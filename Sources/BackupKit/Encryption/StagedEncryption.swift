@@ -79,10 +79,13 @@ public final class StagedFileReader: ChunkReader {
     /// The last chunk sealed, so that reads smaller than a chunk seal it once.
     private var sealed: (index: Int64, bytes: [UInt8])?
     private var plainBuffer = [UInt8](repeating: 0, count: AgePayloadKey.chunkSize)
+    /// Counts every byte handed out, for the upload's progress.
+    private let progress: ByteCounter?
 
-    init(plaintext: FileReader, encryption: StagedEncryption?) {
+    init(plaintext: FileReader, encryption: StagedEncryption?, progress: ByteCounter? = nil) {
         self.plaintext = plaintext
         self.encryption = encryption
+        self.progress = progress
     }
 
     /// The staged file's path (the plaintext's, for an encrypted view).
@@ -96,6 +99,12 @@ public final class StagedFileReader: ChunkReader {
 
     /// Reads up to `buffer.count` bytes at `offset`; 0 at the end.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        let count = try readStored(into: buffer, at: offset)
+        progress?.add(count)
+        return count
+    }
+
+    private func readStored(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
         guard let encryption else { return try plaintext.read(into: buffer, at: offset) }
         var filled = 0
         var offset = offset

@@ -275,10 +275,16 @@ public struct SetCatalog: Sendable {
 
     /// The size of the newest good artifact of `source` and `subject`, for the shrink check and space estimates.
     public func previousSize(source: String, subject: String) -> Int64? {
+        previousArtifact(source: source, subject: subject)?.size
+    }
+
+    /// The newest good artifact of `source` and `subject`: its size and content bytes are what the next
+    /// one's are likely to be.
+    public func previousArtifact(source: String, subject: String) -> ManifestArtifact? {
         let subject = ArtifactName.sanitizedSubject(subject)
         return sets.reversed().lazy.filter(\.isGood)
             .compactMap { $0.manifest?.artifacts.first { $0.source == source && $0.subject == subject } }
-            .first?.size
+            .first
     }
 
     /// Reads and decodes a manifest.

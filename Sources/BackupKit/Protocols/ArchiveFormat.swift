@@ -41,4 +41,14 @@ extension ArchiveFormat {
     public func makeReader(file: FileReader) throws -> any ArchiveReader {
         try makeReader(input: { try file.read(into: $0) })
     }
+
+    /// A reader of the artifact `file` holds that adds the file's bytes to `progress` as it reads them.
+    package func makeReader(file: FileReader, progress: ByteCounter?) throws -> any ArchiveReader {
+        guard let progress else { return try makeReader(file: file) }
+        return try makeReader(input: { buffer in
+            let count = try file.read(into: buffer)
+            progress.add(count)
+            return count
+        })
+    }
 }

@@ -14,6 +14,9 @@ public struct StagedFile: Sendable, Hashable {
     public var encryption: StagedEncryption?
     /// For an encrypted view, the SHA-256 of everything after the age header.
     public var payloadSHA256: String?
+    /// Counts the bytes a sink reads through ``open()``, for the upload's progress; not part of the
+    /// file's identity (equality and hashing leave it out).
+    package var progress: ByteCounter?
 
     public init(path: String, digest: FileDigest, encryption: StagedEncryption? = nil, payloadSHA256: String? = nil) {
         self.path = path
@@ -35,8 +38,26 @@ public struct StagedFile: Sendable, Hashable {
         return StagedFile(path: path, digest: file, encryption: encryption, payloadSHA256: payload)
     }
 
-    /// Opens the stored bytes for reading in chunks, front to back or at any offset.
+    /// Opens the stored bytes for reading in chunks, front to back or at any offset. The bytes read
+    /// count as the upload's progress.
     public func open() throws -> StagedFileReader {
-        StagedFileReader(plaintext: try FileReader(path: path), encryption: encryption)
+        try open(countingProgress: true)
+    }
+
+    /// Opens the stored bytes; with `countingProgress` false, what is read does not count as progress
+    /// (a sink that reads a part twice, to hash it before it sends it, hashes through this).
+    package func open(countingProgress: Bool) throws -> StagedFileReader {
+        StagedFileReader(plaintext: try FileReader(path: path), encryption: encryption, progress: countingProgress ? progress : nil)
+    }
+
+    public static func == (lhs: StagedFile, rhs: StagedFile) -> Bool {
+        lhs.path == rhs.path && lhs.digest == rhs.digest && lhs.encryption == rhs.encryption && lhs.payloadSHA256 == rhs.payloadSHA256
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(path)
+        hasher.combine(digest)
+        hasher.combine(encryption)
+        hasher.combine(payloadSHA256)
     }
 }

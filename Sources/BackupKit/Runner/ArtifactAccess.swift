@@ -7,9 +7,9 @@ import Glibc
 enum ArtifactAccess {
     static func withLocalFile<T: Sendable>(
         _ artifact: ManifestArtifact, in sink: any Sink, staging: String, sealed: SealedManifest.SealedArtifact? = nil,
-        identities: [AgeIdentity] = [], _ body: (String) async throws -> T
+        identities: [AgeIdentity] = [], progress: ProgressHandler? = nil, _ body: (String) async throws -> T
     ) async throws -> T {
-        let (path, isStaged) = try await localFile(artifact, in: sink, staging: staging, sealed: sealed, identities: identities)
+        let (path, isStaged) = try await localFile(artifact, in: sink, staging: staging, sealed: sealed, identities: identities, progress: progress)
         defer { if isStaged { unlink(path) } }
         return try await body(path)
     }
@@ -22,14 +22,15 @@ enum ArtifactAccess {
     /// With `sealed` (an encrypted sink's record of the artifact), the sink's `.age` copy is decrypted
     /// with `identities` on its way into `staging`; the ciphertext must have the size and SHA-256 the
     /// signed sealed manifest records, and the plaintext the full manifest's, or nothing is kept.
+    /// A download is reported through `progress` as a ``PhaseProgress/Phase/download(sink:)`` phase.
     static func localFile(_ artifact: ManifestArtifact, in sink: any Sink, staging: String, sealed: SealedManifest.SealedArtifact? = nil,
-                          identities: [AgeIdentity] = []) async throws -> (path: String, isStaged: Bool) {
+                          identities: [AgeIdentity] = [], progress: ProgressHandler? = nil) async throws -> (path: String, isStaged: Bool) {
         // The manifest's names were validated when it was read; a name that is not ours is never a path.
         guard ArtifactName.parse(artifact.name) != nil else {
             throw BackupError(.restoreFailed, "'\(artifact.name)' is not an artifact name; refusing to read or stage it")
         }
         if let sealed {
-            return (try await decryptedFile(artifact, sealed: sealed, in: sink, staging: staging, identities: identities), true)
+            return (try await decryptedFile(artifact, sealed: sealed, in: sink, staging: staging, identities: identities, progress: progress), true)
         }
         if let path = sink.localPath(of: artifact.name), FileManager.default.fileExists(atPath: path) {
             return (path, false)
@@ -37,15 +38,21 @@ enum ArtifactAccess {
         let (path, fd) = try newDownloadFile(for: artifact, in: staging)
         var kept = false
         defer { if !kept { unlink(path) } }
-        let destination = ByteDestination { bytes in try writeAll(fd, bytes, path: path) }
+        let digest: FileDigest
         do {
-            try await SinkCallLog.run("get", sink, artifact.name) { try await sink.get(artifact.name, into: destination) }
+            digest = try await withPhaseProgress(.download(sink: sink.name), artifact: artifact.name, total: artifact.size, report: progress) { counter in
+                let destination = ByteDestination { bytes in
+                    try writeAll(fd, bytes, path: path)
+                    counter.add(bytes.count)
+                }
+                try await SinkCallLog.run("get", sink, artifact.name) { try await sink.get(artifact.name, into: destination) }
+                return destination.digest
+            }
             close(fd)
         } catch {
             close(fd)
             throw BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': reading \(artifact.name)")
         }
-        let digest = destination.digest
         guard digest == artifact.digest else {
             throw BackupError(.verificationFailed, "\(artifact.name) from sink '\(sink.name)' is \(digest.size) bytes with SHA-256 \(digest.sha256), but the manifest says \(artifact.size) bytes with \(artifact.sha256): the stored copy is damaged")
         }
@@ -68,20 +75,23 @@ extension ArtifactAccess {
 
     /// Downloads the encrypted copy of `artifact`, decrypting it into a new file in `staging`.
     static func decryptedFile(_ artifact: ManifestArtifact, sealed: SealedManifest.SealedArtifact, in sink: any Sink, staging: String,
-                              identities: [AgeIdentity]) async throws -> String {
+                              identities: [AgeIdentity], progress: ProgressHandler? = nil) async throws -> String {
         let what = "\(sealed.key) in sink '\(sink.name)'"
         guard !identities.isEmpty else { throw AgeFileReading.identityNeeded(what) }
         let (path, fd) = try newDownloadFile(for: artifact, in: staging)
         var kept = false
         defer { if !kept { unlink(path) } }
         let state = DecryptionState(identities: identities)
-        let destination = ByteDestination { bytes in
-            try state.feed(bytes) { plain in try plain.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
-        }
         var transferError: (any Error)?
         do {
-            try await SinkCallLog.run("get", sink, sealed.key) { try await sink.get(sealed.key, into: destination) }
-            try state.finish { plain in try plain.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
+            try await withPhaseProgress(.download(sink: sink.name), artifact: artifact.name, total: sealed.size, report: progress) { counter in
+                let destination = ByteDestination { bytes in
+                    try state.feed(bytes) { plain in try plain.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
+                    counter.add(bytes.count)
+                }
+                try await SinkCallLog.run("get", sink, sealed.key) { try await sink.get(sealed.key, into: destination) }
+                try state.finish { plain in try plain.withUnsafeBytes { try writeAll(fd, $0, path: path) } }
+            }
         } catch {
             transferError = error
         }

@@ -28,26 +28,34 @@ extension BackupRunner {
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(500))
-                emit(.progress(source: source.name, artifact: name, contentBytes: counters.content.load(ordering: .relaxed),
-                               writtenBytes: counters.written.load(ordering: .relaxed), expectedContentBytes: artifact.expectedContentBytes))
+                emit(.progress(source: source.name, artifact: name, contentBytes: counters.content.value,
+                               writtenBytes: counters.written.value, expectedContentBytes: artifact.expectedContentBytes))
             }
         }
         defer { ticker.cancel() }
+        let phase: PhaseProgress.Phase = if case .tree = artifact.content { .archive } else { .dump }
+        let report: ProgressHandler = { emit(.phaseProgress($0)) }
+        // Without the source's own estimate, the previous good set's content is the likely total.
+        let expected = artifact.expectedContentBytes
+            ?? previous?.previousArtifact(source: source.name, subject: artifact.subject)?.contentBytes
         let written: (FileDigest, Int, Int64, SourceReport)
         do {
-            written = try await runCancellableOnDedicatedThread { [self] cancellation in
-                let context = sourceContext(source.name, staging: staging, warnings: warnings, emit: emit, counters: counters, cancellation: cancellation)
-                let file = try AtomicFileWriter(finalPath: path, mode: 0o600)
-                let writer = try format.makeWriter(output: { bytes in
-                    try file.write(bytes)
-                    counters.written.add(Int64(bytes.count), ordering: .relaxed)
-                })
-                let report = try source.write(artifact, to: writer, context: context)
-                try context.checkCancellation()
-                try writer.finish()
-                let digest = try file.finishWriting()!
-                try file.commit()
-                return (digest, writer.entryCount, writer.contentBytes, report)
+            written = try await withPhaseProgress(phase, artifact: name, total: expected, totalIsEstimate: true,
+                                                  counter: counters.content, report: report) { _ in
+                try await runCancellableOnDedicatedThread { [self] cancellation in
+                    let context = sourceContext(source.name, staging: staging, warnings: warnings, emit: emit, counters: counters, cancellation: cancellation)
+                    let file = try AtomicFileWriter(finalPath: path, mode: 0o600)
+                    let writer = try format.makeWriter(output: { bytes in
+                        try file.write(bytes)
+                        counters.written.add(bytes.count)
+                    })
+                    let report = try source.write(artifact, to: writer, context: context)
+                    try context.checkCancellation()
+                    try writer.finish()
+                    let digest = try file.finishWriting()!
+                    try file.commit()
+                    return (digest, writer.entryCount, writer.contentBytes, report)
+                }
             }
         } catch {
             throw BackupError.wrap(error, as: .sourceFailed, "source '\(source.name)' (\(name))")
@@ -62,8 +70,11 @@ extension BackupRunner {
         let previousSize = previous?.previousSize(source: source.name, subject: artifact.subject)
         do {
             try ArtifactVerifier.checkSize(artifact: name, size: digest.size, policy: policy, previousSize: previousSize)
-            _ = try await runCancellableOnDedicatedThread { cancellation in
-                try ArtifactVerifier.checkIntegrity(path: path, name: name, format: format, expected: digest, isCancelled: { cancellation.isSet })
+            _ = try await withPhaseProgress(.verify, artifact: name, total: digest.size, report: report) { counter in
+                try await runCancellableOnDedicatedThread { cancellation in
+                    try ArtifactVerifier.checkIntegrity(path: path, name: name, format: format, expected: digest, progress: counter,
+                                                        isCancelled: { cancellation.isSet })
+                }
             }
         } catch {
             let failure = BackupError.wrap(error, as: .verificationFailed, name)
@@ -93,6 +104,20 @@ extension BackupRunner {
             }
         }
         return (StagedFile(path: path, digest: digest), record)
+    }
+
+    /// Puts `file` into `sink` as `key`, reporting the upload of `artifact` as the bytes the sink reads.
+    /// A sink that stores the file without reading it (a hard link) has stored all of it when it returns.
+    private func upload(_ file: StagedFile, as key: String, of artifact: String, to sink: any Sink,
+                        emit: @escaping @Sendable (BackupEvent) -> Void) async throws -> StoreReceipt {
+        let total = file.digest.size
+        return try await withPhaseProgress(.upload(sink: sink.name), artifact: artifact, total: total, report: { emit(.phaseProgress($0)) }) { counter in
+            var counted = file
+            counted.progress = counter
+            let receipt = try await SinkCallLog.run("put", sink, key) { try await sink.put(key, from: counted) }
+            if counter.value < total { counter.store(total) }
+            return receipt
+        }
     }
 
     /// Runs a source's restore drill on an artifact file that already passed its integrity check.
@@ -135,7 +160,7 @@ extension BackupRunner {
                                 stored = try await runBlocking { try file.encrypted(to: recipients) }
                                 key = SealedManifest.key(for: record.name)
                             }
-                            let receipt = try await SinkCallLog.run("put", sink, key) { try await sink.put(key, from: stored) }
+                            let receipt = try await upload(stored, as: key, of: record.name, to: sink, emit: emit)
                             if let encryption = stored.encryption {
                                 sealedArtifacts.append(SealedManifest.SealedArtifact(
                                     name: record.name, key: key, size: stored.digest.size, sha256: stored.digest.sha256,

@@ -10,6 +10,9 @@ public enum BackupEvent: Sendable {
     case artifactStarted(source: String, artifact: String)
     /// Periodic, while an artifact is written: bytes read from the source and bytes written compressed.
     case progress(source: String, artifact: String, contentBytes: Int64, writtenBytes: Int64, expectedContentBytes: Int64?)
+    /// A phase of an artifact's way (dump or archive, read-back verification, the upload to each sink)
+    /// started, went on, or ended: at most five times a second while it runs, once when it ends.
+    case phaseProgress(PhaseProgress)
     case warning(source: String?, message: String)
     case artifactWritten(artifact: String, size: Int64, durationSeconds: Double)
     case verified(artifact: String, passed: Bool, message: String?)

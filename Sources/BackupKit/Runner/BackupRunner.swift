@@ -396,7 +396,7 @@ public struct BackupRunner: Sendable {
                 warnings.add(text)
                 emit(.warning(source: source, message: message))
             },
-            progress: { bytes in counters?.content.add(bytes, ordering: .relaxed) },
+            progress: { bytes in counters?.content.add(bytes) },
             isCancelled: { cancellation?.isSet ?? false }
         )
     }

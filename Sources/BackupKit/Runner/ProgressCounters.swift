@@ -1,9 +1,6 @@
-import Foundation
-import Glibc
-import Synchronization
-
-/// Byte counters that blocking work updates and a progress reporter reads.
+/// Byte counters that blocking work updates and a progress reporter reads: the source's content bytes
+/// read and the artifact's bytes written.
 final class ProgressCounters: Sendable {
-    let content = Atomic<Int64>(0)
-    let written = Atomic<Int64>(0)
+    let content = ByteCounter()
+    let written = ByteCounter()
 }

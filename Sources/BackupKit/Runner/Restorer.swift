@@ -17,11 +17,16 @@ public struct Restorer: Sendable {
     /// Gets what a person should know about a restore that goes on: a set restored without its
     /// signature checked, a damaged copy replaced by another sink's. Each is also logged.
     public var onWarning: @Sendable (String) -> Void
+    /// Gets the progress of each artifact's download (from a remote sink), verification and restore,
+    /// while they run (``PhaseProgress``); nil: none is reported.
+    public var onProgress: (@Sendable (PhaseProgress) -> Void)?
 
-    public init(plan: BackupPlan, logger: Logger, onWarning: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(plan: BackupPlan, logger: Logger, onWarning: @escaping @Sendable (String) -> Void = { _ in },
+                onProgress: (@Sendable (PhaseProgress) -> Void)? = nil) {
         self.plan = plan
         self.logger = logger
         self.onWarning = onWarning
+        self.onProgress = onProgress
     }
 
     private func warn(_ message: String) {
@@ -275,17 +280,19 @@ public struct Restorer: Sendable {
                 throw BackupError(.restoreFailed, "the plan no longer has the source '\(artifact.source)' that knows how to restore \(artifact.name)")
             }
             let path = try await ArtifactAccess.localFile(artifact, in: sink, staging: staging, sealed: try sealed?.copy(of: artifact),
-                                                          identities: plan.identities).path
-            let report = try await runCancellableOnDedicatedThread { cancellation in
-                do {
-                    return try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
-                                                               isCancelled: { cancellation.isSet })
-                } catch let error as BackupError {
-                    // A hostile entry is a refused restore, not a damaged artifact.
-                    if let refusal = error.underlying as? BackupError, refusal.code == .restoreFailed {
-                        throw BackupError(.restoreFailed, "\(artifact.name) is refused: \(refusal.message)", underlying: refusal)
+                                                          identities: plan.identities, progress: onProgress).path
+            let report = try await withPhaseProgress(.verify, artifact: artifact.name, total: artifact.size, report: onProgress) { counter in
+                try await runCancellableOnDedicatedThread { cancellation in
+                    do {
+                        return try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
+                                                                   progress: counter, isCancelled: { cancellation.isSet })
+                    } catch let error as BackupError {
+                        // A hostile entry is a refused restore, not a damaged artifact.
+                        if let refusal = error.underlying as? BackupError, refusal.code == .restoreFailed {
+                            throw BackupError(.restoreFailed, "\(artifact.name) is refused: \(refusal.message)", underlying: refusal)
+                        }
+                        throw error
                     }
-                    throw error
                 }
             }
             checked.append(CheckedArtifact(request: request, format: format, source: source, path: path,
@@ -308,14 +315,17 @@ public struct Restorer: Sendable {
                 }
                 let context = SourceContext(planName: plan.name, logger: logger, stagingDirectory: staging)
                 let (format, source, path, prepared) = (item.format, item.source, item.path, request)
-                var report = try await runCancellableOnDedicatedThread { cancellation in
-                    var context = context
-                    context.isCancelled = { cancellation.isSet }
-                    let reader = try format.makeReader(file: FileReader(path: path))
-                    if let source {
-                        return try source.restore(prepared, from: reader, context: context)
+                var report = try await withPhaseProgress(.restore, artifact: prepared.artifact.name, total: prepared.artifact.size,
+                                                         report: onProgress) { counter in
+                    try await runCancellableOnDedicatedThread { cancellation in
+                        var context = context
+                        context.isCancelled = { cancellation.isSet }
+                        let reader = try format.makeReader(file: FileReader(path: path), progress: counter)
+                        if let source {
+                            return try source.restore(prepared, from: reader, context: context)
+                        }
+                        return try TreeRestore.restore(prepared, from: reader, context: context)
                     }
-                    return try TreeRestore.restore(prepared, from: reader, context: context)
                 }
                 if let directoryStaging { report.destination = directoryStaging.final(report.destination) }
                 if prepared.destination.kind == .directory, report.check == nil, prepared.artifact.entries > 0 {

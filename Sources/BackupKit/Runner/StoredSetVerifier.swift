@@ -7,10 +7,14 @@ import Synchronization
 public struct StoredSetVerifier: Sendable {
     public var plan: BackupPlan
     public var logger: Logger
+    /// Gets the progress of each artifact's download (from a remote sink) and read-back while they run
+    /// (``PhaseProgress``); nil: none is reported.
+    public var onProgress: (@Sendable (PhaseProgress) -> Void)?
 
-    public init(plan: BackupPlan, logger: Logger) {
+    public init(plan: BackupPlan, logger: Logger, onProgress: (@Sendable (PhaseProgress) -> Void)? = nil) {
         self.plan = plan
         self.logger = logger
+        self.onProgress = onProgress
     }
 
     public struct ArtifactResult: Sendable, Codable {
@@ -91,10 +95,12 @@ public struct StoredSetVerifier: Sendable {
             do {
                 let sealedCopy = try entry.sealed?.copy(of: artifact)
                 let (report, drill) = try await ArtifactAccess.withLocalFile(artifact, in: sink, staging: staging, sealed: sealedCopy,
-                                                                             identities: plan.identities) { path in
-                    let report = try await runCancellableOnDedicatedThread { cancellation in
-                        try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
-                                                            isCancelled: { cancellation.isSet })
+                                                                             identities: plan.identities, progress: onProgress) { path in
+                    let report = try await withPhaseProgress(.verify, artifact: artifact.name, total: artifact.size, report: onProgress) { counter in
+                        try await runCancellableOnDedicatedThread { cancellation in
+                            try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
+                                                                progress: counter, isCancelled: { cancellation.isSet })
+                        }
                     }
                     // A drill loads the dump into a database: only a set whose manifest is accepted gets one.
                     guard restoreTest, accepted, let source else { return (report, RestoreDrillResult?.none) }
@@ -136,9 +142,14 @@ public struct StoredSetVerifier: Sendable {
                 continue
             }
             let hasher = Mutex(CiphertextHasher())
-            let destination = ByteDestination { bytes in hasher.withLock { $0.update(bytes) } }
             do {
-                try await SinkCallLog.run("get", sink, copy.key) { try await sink.get(copy.key, into: destination) }
+                try await withPhaseProgress(.download(sink: sink.name), artifact: copy.key, total: copy.size, report: onProgress) { counter in
+                    let destination = ByteDestination { bytes in
+                        hasher.withLock { $0.update(bytes) }
+                        counter.add(bytes.count)
+                    }
+                    try await SinkCallLog.run("get", sink, copy.key) { try await sink.get(copy.key, into: destination) }
+                }
                 let stored = hasher.withLock { $0.finalize() }
                 let passed = copy.matches(size: stored.size, header: stored.header, payloadSHA256: stored.payloadSHA256)
                 results.append(ArtifactResult(name: copy.key, passed: passed, size: stored.size, message: passed

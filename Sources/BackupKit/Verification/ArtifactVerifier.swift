@@ -29,13 +29,14 @@ package enum ArtifactVerifier {
 
     /// Reads the whole artifact at `path` once: hashes it, decompresses it and reads every entry,
     /// refusing unsafe ones. Throws a ``BackupError/Code/verificationFailed`` error that names the artifact.
+    /// The file's bytes are added to `progress` as they are read.
     public static func checkIntegrity(path: String, name: String, format: any ArchiveFormat, expected: FileDigest?,
-                                      isCancelled: () -> Bool = { false }) throws -> IntegrityReport {
+                                      progress: ByteCounter? = nil, isCancelled: () -> Bool = { false }) throws -> IntegrityReport {
         let file = try FileReader(path: path, computeDigest: true)
         var entries = 0
         var contentBytes: Int64 = 0
         do {
-            let reader = try format.makeReader(file: file)
+            let reader = try format.makeReader(file: file, progress: progress)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
             defer { buffer.deallocate() }
             var safety = EntrySafety()
