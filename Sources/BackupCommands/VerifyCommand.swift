@@ -67,6 +67,12 @@ struct VerifyCommand: AsyncParsableCommand {
         }
     }
 
+    /// A sink that could not be verified, and why.
+    struct SinkFailure: Sendable {
+        var sink: String
+        var error: BackupError
+    }
+
     func run() async throws {
         var plan: BackupPlan
         let selected: [any Sink]
@@ -78,24 +84,40 @@ struct VerifyCommand: AsyncParsableCommand {
             selected = try plan.selectedSinks(sink)
         } catch { throw fail(error) }
         let verifier = StoredSetVerifier(plan: plan, logger: global.makeLogger(), onProgress: Terminal.phase)
-        var results: [StoredSetVerifier.Result] = []
-        var errors: [(sink: String, error: BackupError)] = []
-        for sink in selected {
-            do {
-                var timestamps: [SetTimestamp?] = [timestamp]
-                if all {
-                    let catalog = try await plan.catalog(in: sink)
-                    timestamps = catalog.sets.map(\.timestamp)
+        let (all, restoreTest, allowUnsigned) = (all, restoreTest, allowUnsigned)
+        let (outcome, signal) = await InterruptionHandler.run(announce: { name in
+            "backupctl: \(name): stopping the verification and removing its downloads; send it again to stop at once"
+        }) { [plan] in
+            var results: [StoredSetVerifier.Result] = []
+            var errors: [SinkFailure] = []
+            for sink in selected {
+                do {
+                    var timestamps: [SetTimestamp?] = [timestamp]
+                    if all {
+                        let catalog = try await plan.catalog(in: sink)
+                        timestamps = catalog.sets.map(\.timestamp)
+                    }
+                    for timestamp in timestamps {
+                        try Task.checkCancellation()
+                        Terminal.progress("verifying \(timestamp.map { "set \($0)" } ?? "the newest set") in '\(sink.name)'")
+                        results.append(try await verifier.verify(sink: sink, timestamp: timestamp, restoreTest: restoreTest, allowUnsigned: allowUnsigned))
+                    }
+                } catch {
+                    if Task.isCancelled { throw CancellationError() }
+                    errors.append(SinkFailure(sink: sink.name, error: (error as? BackupError) ?? BackupError(.sinkFailed, "sink '\(sink.name)': \(error)")))
                 }
-                for timestamp in timestamps {
-                    Terminal.progress("verifying \(timestamp.map { "set \($0)" } ?? "the newest set") in '\(sink.name)'")
-                    results.append(try await verifier.verify(sink: sink, timestamp: timestamp, restoreTest: restoreTest, allowUnsigned: allowUnsigned))
-                }
-            } catch {
-                errors.append((sink.name, (error as? BackupError) ?? BackupError(.sinkFailed, "sink '\(sink.name)': \(error)")))
             }
+            // A verification cut short by the signal reads as a failed one: it is neither.
+            try Task.checkCancellation()
+            return (results, errors)
         }
         Terminal.clearProgress()
+        if let signal, case .failure = outcome {
+            Terminal.error("backupctl: interrupted by \(signal): the verification stopped; its downloads were removed and no set was changed (exit \(ExitCodes.interrupted))")
+            throw ExitCode(ExitCodes.interrupted)
+        }
+        let (results, errors): ([StoredSetVerifier.Result], [SinkFailure])
+        do { (results, errors) = try outcome.get() } catch { throw fail(error) }
         if global.json {
             Terminal.json(Output(sets: results, errors: errors.map {
                 SinkError(sink: $0.sink, code: $0.error.code.rawValue, exitCode: ExitCodes.code(for: $0.error.code), message: $0.error.message)

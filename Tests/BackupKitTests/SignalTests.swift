@@ -152,6 +152,35 @@ import Testing
         #expect(listTree(dir.sub("target/restored")).count == 40)
     }
 
+    /// A verification of a remote copy downloads it into the staging directory first: Ctrl-C there stops
+    /// it, says so and removes the download.
+    @Test func ctrlCDuringAVerificationRemovesItsDownloads() throws {
+        let s3 = try TestS3.load()
+        let bucket = try s3.makeBucket("signal-verify")
+        let dir = try TemporaryDirectory("signal-verify")
+        defer { dir.remove() }
+        try writeRandomFiles(in: dir.sub("data"), count: 40, size: 8 << 20)
+        try writeFile(dir.sub("backup.yml"), """
+            name: demo
+            sources: [{ name: files, type: directory, path: ./data }]
+            sinks:
+              - { name: local, type: local, path: ./backups }
+              - { name: offsite, type: s3, endpoint: "\(s3.endpoint)", region: "\(s3.region)", bucket: \(bucket), access_key: "\(s3.accessKey)", secret_key: "\(s3.secretKey)" }
+            """)
+        let backup = try backupctl(["run"], in: dir.path)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let (process, transcript) = try Self.interruptOnTerminal(["verify", "--sink", "offsite", "--latest"], in: dir) {
+            $0.contains("  download offsite  [")
+        }
+
+        #expect(process.terminationReason == .exit && process.terminationStatus == 16, "exit \(process.terminationStatus): \(transcript.suffix(400))")
+        Self.expectClearedBefore("backupctl: interrupted by SIGINT: the verification stopped; its downloads were removed and no set was changed (exit 16)",
+                                 bar: "  download offsite  ", in: transcript)
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("backups/.staging/demo-verify")), "the verification's staging is gone")
+        let again = try backupctl(["verify", "--sink", "offsite", "--latest"], in: dir.path)
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+
     @Test func aSecondSignalEndsTheRunAtOnce() throws {
         let dir = try TemporaryDirectory("signal-twice")
         defer { dir.remove() }
