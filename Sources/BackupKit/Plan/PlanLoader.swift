@@ -77,7 +77,7 @@ public struct PlanLoader: Sendable {
     }
 
     /// The order of the top-level keys in ``effectiveYAML(file:)``; other keys follow in their order.
-    static let canonicalKeyOrder = ["name", "schedule", "sources", "sinks", "encryption", "notifiers", "notify", "archive", "verify",
+    static let canonicalKeyOrder = ["name", "schedule", "sources", "sinks", "require_all_sinks", "encryption", "notifiers", "notify", "archive", "verify",
                                     "retention", "hooks", "staging_dir", "state_dir", "signing"]
 
     func effectivePlan(file path: String?) throws -> Node {
