@@ -139,6 +139,16 @@ public struct SFTPSink: Sink {
         }
     }
 
+    /// Runs an upload into the directory. A "not found" there means the directory is missing and could
+    /// not be made (libcurl makes missing directories, and says only that the file cannot be opened).
+    func performUpload(_ curl: CurlRequest, what: String) throws {
+        do {
+            _ = try perform(curl, what: what)
+        } catch let error as BackupError where error.code == .notFound {
+            throw BackupError(.sinkFailed, "sftp sink '\(name)' (\(location)): \(what): the directory \(directory.path) does not exist on the server and could not be made. Create it and give the user \(user) write access to it (chown or chmod there), or fix the directory in url:.")
+        }
+    }
+
     @discardableResult
     public func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt {
         try Self.validate(key)
@@ -170,7 +180,7 @@ public struct SFTPSink: Sink {
                                                  "rename \(Self.quote(path + temporary)) \(Self.quote(path + key))",
                                                  "*rm \(Self.quote(path + aside))"])
             do {
-                _ = try perform(curl, what: "uploading \(key)")
+                try performUpload(curl, what: "uploading \(key)")
             } catch {
                 try? removeQuietly(path + temporary)
                 throw error
@@ -195,7 +205,7 @@ public struct SFTPSink: Sink {
             try curl.set(CURLOPT_NEW_DIRECTORY_PERMS, 0o700)
             try curl.setBody(Array("backupctl preflight probe\n".utf8))
             try curl.setQuote(CURLOPT_POSTQUOTE, ["rm \(Self.quote(path + probe))"])
-            _ = try perform(curl, what: "checking that \(path) can be written")
+            try performUpload(curl, what: "checking that \(path) can be written")
         }
     }
 
