@@ -64,7 +64,8 @@ public protocol Sink: Sendable {
     /// It may write a probe, but only under a name ``list()`` leaves out (a temporary name), and it
     /// removes it again: after a successful preflight, ``list()`` shows what it showed before. It must
     /// be cheap (a few requests) and must not depend on what the sink holds. The default lists the
-    /// sink, which proves it can be reached and read but not that it can be written.
+    /// sink, which proves it can be reached and read but not that it can be written, and costs a
+    /// listing more per run: the built-in sinks probe without listing. A wrapper forwards it.
     func preflight() async throws
 }
 

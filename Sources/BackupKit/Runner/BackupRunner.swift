@@ -126,6 +126,8 @@ public struct BackupRunner: Sendable {
                 throw failure
             }
             let unusable = await preflightSinks(emit: emit)
+            // A check stopped by a signal says nothing about its sink: the run ends as interrupted.
+            try Task.checkCancellation()
             if let failure = refusal(unusable) {
                 report.sinks = plan.sinks.map { sink in
                     unusable[sink.name].map { SinkOutcome(sink: sink.name, status: .failed, error: $0.message, errorCode: $0.code) }
