@@ -73,7 +73,7 @@ public struct Backupctl: AsyncParsableCommand {
           1  the backup (or another operation) failed
           2  usage error (an unknown option, an invalid value) or plan error: nothing was written
           3  verification failed
-          4  degraded: the set was stored, but a sink failed
+          4  degraded: the set was stored, but a sink failed (its preflight check, or storing)
           5  another run of the plan holds the lock
           6  credentials are missing
           7  not enough disk space

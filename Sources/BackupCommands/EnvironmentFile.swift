@@ -51,7 +51,7 @@ struct EnvironmentFile {
             Terminal.out("kept \(target) (it exists; the service reads it as it is)")
             return
         }
-        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try makeDirectory((target as NSString).deletingLastPathComponent, mode: nil, purpose: "the directory")
         try AtomicFileWriter.write(Array(contents(masked: false).utf8), to: target, mode: 0o600)
         Terminal.out("wrote \(target)")
     }

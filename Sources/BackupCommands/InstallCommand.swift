@@ -124,7 +124,7 @@ struct InstallCommand: AsyncParsableCommand {
             }
             let target = (options.prefix.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "") + path
             let directory = (target as NSString).deletingLastPathComponent
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try makeDirectory(directory, mode: nil, purpose: "the directory")
             try AtomicFileWriter.write(Array(contents.utf8), to: target, mode: 0o644)
             Terminal.out("wrote \(target)")
         }

@@ -10,6 +10,8 @@ enum ProgressPrinter {
             Terminal.phase(progress)
         case .warning(let source, let message):
             Terminal.error("warning: \(source.map { "\($0): " } ?? "")\(message)")
+        case .sinkPreflightFailed(let sink, _, let message):
+            Terminal.error("sink '\(sink)' failed its check before the run and gets nothing this run: \(message)")
         case .sinkFailed(let sink, let error):
             Terminal.error("sink '\(sink)' failed: \(error)")
         case .restoreTested(let artifact, let result):

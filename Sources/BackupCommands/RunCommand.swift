@@ -12,8 +12,11 @@ struct RunCommand: AsyncParsableCommand {
         uploads are cancelled, the after_backup hooks run, a failure alert says "interrupted", the state
         is recorded, staging is cleaned, and the exit code is 16; a second signal stops it at once.
         On a terminal, stderr shows a bar per phase (dump or archive, verify, each upload) while it runs.
-        Exit codes: 0 stored everywhere, 4 stored but a sink failed, 1 failed, 3 verification failed,
-        2 plan error, 5 locked, 16 interrupted.
+        Every sink is checked before anything is written (reachable, credentials, bucket or directory,
+        writable); a sink that fails is reported and left out, and the others still get the set, unless
+        the plan says require_all_sinks: true or no sink is left: then the run fails before writing.
+        Exit codes: 0 stored everywhere, 4 stored but a sink failed (its check or storing), 1 failed (also:
+        no usable sink), 3 verification failed, 2 plan error, 5 locked, 7 disk full, 16 interrupted.
         """
     )
 

@@ -78,7 +78,7 @@ struct ScheduleCommand: AsyncParsableCommand {
 func alertAboutBrokenPlan(_ error: any Error, global: GlobalOptions) async {
     let (name, notifiers) = global.loader().notifiersForBrokenPlan(file: global.planFile)
     guard !notifiers.isEmpty else { return }
-    let failure = (error as? BackupError) ?? BackupError(.invalidPlan, "\(error)")
+    let failure = (error as? BackupError) ?? BackupError(.invalidPlan, readableDescription(of: error), underlying: error)
     let host = currentHostName()
     let alert = Alert(event: .failure, plan: name, host: host,
                       summary: "Backup of '\(name)' on \(host) FAILED before it started: the plan cannot be loaded: \(failure.message)",

@@ -3,6 +3,8 @@
 public enum ConformanceCheck: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// The sink does not start empty.
     case setup
+    /// ``Sink/preflight()`` passes on a healthy sink and leaves nothing listed.
+    case preflight
     case putGetListDelete = "put-get-list-delete"
     case notFound = "not-found"
     case overwrite

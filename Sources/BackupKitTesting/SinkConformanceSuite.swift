@@ -10,7 +10,9 @@ import Glibc
 /// }
 /// ```
 ///
-/// It needs a sink that starts empty. It checks put, get, list and delete; not-found errors; overwrite;
+/// It needs a sink that starts empty and healthy: its ``Sink/preflight()`` must pass, on the empty sink
+/// and on one that holds a file, and leave the listing as it was (a probe goes under a temporary name).
+/// It checks put, get, list and delete; not-found errors; overwrite;
 /// streaming an artifact larger than memory would like; and that a failed put leaves nothing listed.
 /// The first failed check throws a ``ConformanceFailure`` naming it.
 ///
@@ -52,13 +54,14 @@ public struct SinkConformanceSuite: Sendable {
     }
 
     /// The checks, in the order ``run()`` runs them.
-    public static let checks: [ConformanceCheck] = [.putGetListDelete, .notFound, .overwrite, .largeArtifact, .failedPut]
+    public static let checks: [ConformanceCheck] = [.preflight, .putGetListDelete, .notFound, .overwrite, .largeArtifact, .failedPut]
 
     public func run() async throws {
         try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
         let sink = try await makeSink()
         let existing = try await sink.list()
         try expect(existing.isEmpty, .setup, "the sink must start empty, but lists \(existing.map(\.key))")
+        try await preflight(sink)
         try await putGetListDelete(sink)
         try await notFound(sink)
         try await overwrite(sink)
@@ -78,6 +81,27 @@ public struct SinkConformanceSuite: Sendable {
         let growth = try await streamLargeArtifact(through: sink, size: size, check: .boundedMemory, measuringMemory: true)
         try expect(growth <= memoryGrowthLimit, .boundedMemory,
                    "resident memory grew by \(growth >> 20) MiB while streaming \(size >> 20) MiB; the limit is \(memoryGrowthLimit >> 20) MiB for a sink that promises bounded memory")
+    }
+
+    func preflight(_ sink: any Sink) async throws {
+        let check = ConformanceCheck.preflight
+        do {
+            try await sink.preflight()
+        } catch {
+            throw ConformanceFailure(check: check, message: "preflight() of a healthy, empty sink threw: \(error)")
+        }
+        let listed = try await sink.list()
+        try expect(listed.isEmpty, check, "after preflight(), list() shows \(listed.map(\.key)); a probe must be written under a name list() leaves out, and removed")
+        let key = "config_schedgen_20241130_010000.tar.gz"
+        try await sink.put(key, from: try stage(Array("held\n".utf8), as: "held"))
+        do {
+            try await sink.preflight()
+        } catch {
+            throw ConformanceFailure(check: check, message: "preflight() of a healthy sink that holds a file threw: \(error)")
+        }
+        let after = try await sink.list()
+        try expect(after.map(\.key) == [key], check, "after preflight() of a sink holding [\(key)], list() shows \(after.map(\.key))")
+        try await sink.delete(key)
     }
 
     func putGetListDelete(_ sink: any Sink) async throws {

@@ -35,7 +35,7 @@ public struct HeartbeatNotifier: Notifier {
         do {
             base = try url.reveal()
         } catch {
-            throw BackupError(.io, "the heartbeat URL could not be read: \(error)")
+            throw BackupError(.io, "the heartbeat URL could not be read: \(readableDescription(of: error))")
         }
         guard let address = pings.url(for: alert, base: base) else { return }
         let shown = Redaction.redactURLPath(address)

@@ -66,7 +66,7 @@ public struct LocalSink: Sink {
             try ensureDirectory(directory)
             let finalPath = directory + "/" + key
             var info = stat()
-            guard stat(file.path, &info) == 0 else { throw BackupError(.io, "cannot read the staged file \(file.path): \(String(cString: strerror(errno)))") }
+            guard stat(file.path, &info) == 0 else { throw fileSystemError("cannot read the staged file", file.path) }
             let stagedSize = file.encryption?.plaintextSize ?? file.digest.size
             guard Int64(info.st_size) == stagedSize else {
                 throw BackupError(.io, "the staged file \(file.path) is \(info.st_size) bytes, not the \(stagedSize) it was written with")
@@ -100,7 +100,7 @@ public struct LocalSink: Sink {
         return try await runBlocking {
             guard let handle = opendir(directory) else {
                 if errno == ENOENT { return [] }
-                throw BackupError(.sinkFailed, "local sink: cannot list \(directory): \(String(cString: strerror(errno)))")
+                throw fileSystemError("local sink: cannot list", directory, as: .sinkFailed)
             }
             defer { closedir(handle) }
             var objects: [StoredObject] = []
@@ -130,13 +130,31 @@ public struct LocalSink: Sink {
         if now - TimeInterval(changed) > 86400 { unlink(path) }
     }
 
+    /// Makes the directory when it is missing, then checks that it can be listed and written: a probe
+    /// file under a temporary name (which ``list()`` leaves out) is created and removed.
+    public func preflight() async throws {
+        let directory = directory, name = name
+        try await runBlocking {
+            try ensureDirectory(directory)
+            guard let handle = opendir(directory) else {
+                throw fileSystemError("local sink '\(name)': cannot list", directory, as: .sinkFailed)
+            }
+            closedir(handle)
+            let probe = "\(directory)/.backupctl-preflight.tmp-\(String(UInt32.random(in: .min ... .max), radix: 36))"
+            let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw fileSystemError("local sink '\(name)': cannot write in", directory, as: .sinkFailed) }
+            close(fd)
+            unlink(probe)
+        }
+    }
+
     public func delete(_ key: String) async throws {
         try validate(key)
         let directory = directory
         try await runBlocking {
             guard unlink(directory + "/" + key) == 0 else {
                 if errno == ENOENT { throw BackupError(.notFound, "local sink has no \(key)") }
-                throw BackupError(.sinkFailed, "local sink: cannot delete \(directory)/\(key): \(String(cString: strerror(errno)))")
+                throw fileSystemError("local sink: cannot delete", "\(directory)/\(key)", as: .sinkFailed)
             }
             try syncDirectory(directory)
         }
@@ -154,15 +172,11 @@ private func ensureDirectory(_ directory: String) throws {
     var info = stat()
     if stat(directory, &info) == 0 {
         guard (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw BackupError(.sinkFailed, "local sink path \(directory) exists and is not a directory")
+            throw BackupError(.sinkFailed, "local sink path \(directory) exists and is not a directory; give a directory for the backups")
         }
         return
     }
-    do {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    } catch {
-        throw BackupError(.sinkFailed, "cannot create the local sink directory \(directory): \(error). Check the path and its parent's permissions.")
-    }
+    try makeDirectory(directory, purpose: "the local sink directory", as: .sinkFailed)
 }
 
 /// Hard-links the staged file under a temporary name and renames it into place. Returns false when the
@@ -172,12 +186,12 @@ private func linkIntoPlace(_ source: String, _ finalPath: String) throws -> Bool
     let temporary = "\(directory)/.\(name).tmp-\(String(UInt32.random(in: .min ... .max), radix: 36))"
     guard link(source, temporary) == 0 else {
         if [EXDEV, EPERM, EMLINK, ENOTSUP].contains(errno) { return false }
-        throw BackupError(.sinkFailed, "local sink: cannot link \(source) to \(temporary): \(String(cString: strerror(errno)))")
+        throw fileSystemError("local sink: cannot link \(source) to", temporary, as: .sinkFailed)
     }
     guard rename(temporary, finalPath) == 0 else {
         let code = errno
         unlink(temporary)
-        throw BackupError(.sinkFailed, "local sink: cannot rename to \(finalPath): \(String(cString: strerror(code)))")
+        throw fileSystemError("local sink: cannot rename to", finalPath, errno: code, as: .sinkFailed)
     }
     try syncDirectory(directory)
     return true

@@ -64,6 +64,27 @@ public struct S3Sink: Sink, AbandonedUploadSweeping {
         }
     }
 
+    /// Checks the bucket (HEAD: it exists, and the keys are accepted), then that the keys may write in
+    /// it: a small probe object under `<prefix>.backupctl-preflight/` is stored and deleted. ``list()``
+    /// shows only names without a slash under the prefix, so the probe is never listed as a set file.
+    public func preflight() async throws {
+        let client = try client()
+        let (bucket, endpoint, host, component) = (settings.bucket, settings.endpoint, settings.endpointHost, client.component)
+        try await runBlocking {
+            guard try client.bucketExists() else {
+                throw BackupError(.sinkFailed, "\(component): the bucket '\(bucket)' does not exist at \(host). Create it (`aws s3 mb s3://\(bucket) --endpoint-url \(endpoint)`, or `mc mb`), or fix bucket: in the plan.")
+            }
+            let probe = client.objectKey(Self.probeKey)
+            try client.put(Array("backupctl preflight probe\n".utf8), as: probe, what: "writing a probe object (\(probe)) to check the keys may write")
+            // Keys that may write but not delete (append-only, object lock) still store sets: the probe,
+            // a few bytes the listing leaves out, then stays, under one fixed name.
+            try? client.delete(probe)
+        }
+    }
+
+    /// The probe object's name under the prefix; the slash keeps it out of ``list()``.
+    static let probeKey = ".backupctl-preflight/probe"
+
     /// Aborts the plan's multipart uploads under the prefix started at least `abandoned_upload_age` ago.
     public func abortAbandonedUploads(isOurs: @escaping @Sendable (String) -> Bool) async throws -> [String] {
         let client = try client()

@@ -88,6 +88,9 @@ public struct SFTPSink: Sink {
         return (url, path.hasSuffix("/") ? path : path + "/")
     }
 
+    /// The user name in the URL.
+    var user: String { URLComponents(string: configuration.url)?.user ?? "in the URL" }
+
     var location: String {
         guard let parsed = URLComponents(string: configuration.url) else { return configuration.url }
         return "\(parsed.user ?? "")@\(parsed.host ?? ""):\(parsed.port ?? 22)\(parsed.path)"
@@ -115,18 +118,34 @@ public struct SFTPSink: Sink {
         do {
             return try curl.perform()
         } catch let error as BackupError {
-            let message = error.message
+            // libcurl's own text tells SFTP's answers apart where its code does not (a quote command's
+            // "No such file"); it is matched here, never shown.
+            let failure = error.underlying as? CurlFailure
+            let text = failure?.detail ?? error.message
             let prefix = "sftp sink '\(name)' (\(location)): \(what)"
-            if message.contains("No such file") || message.contains("Remote file not found") || message.contains("file not found") {
+            if failure?.code == CURLE_REMOTE_FILE_NOT_FOUND || text.contains("No such file") || text.contains("file not found") {
                 throw BackupError(.notFound, "\(prefix): not found")
             }
-            if message.contains("host key") || message.contains("SSL peer certificate or SSH remote key was not OK") || message.contains("knownhost") {
+            if failure?.code == CURLE_PEER_FAILED_VERIFICATION || text.contains("host key") || text.contains("knownhost") {
                 throw BackupError(.sinkFailed, "\(prefix): the server's host key is not in \(configuration.knownHostsFile ?? "~/.ssh/known_hosts") or does not match it. Verify the key and add it (ssh-keyscan), or set accept_unknown_host: true for a new host.")
             }
-            if message.contains("Login denied") || message.contains("Authentication failure") || message.contains("username/password") {
+            if failure?.code == CURLE_LOGIN_DENIED || text.contains("Authentication failure") || text.contains("username/password") {
                 throw BackupError(.authenticationFailed, "\(prefix): the server refused the key \(configuration.privateKeyFile). Check that its public key is in the user's authorized_keys.")
             }
-            throw BackupError(.sinkFailed, "\(prefix): \(message)", kind: error.kind)
+            if failure?.code == CURLE_REMOTE_ACCESS_DENIED || text.contains("Permission denied") {
+                throw BackupError(.sinkFailed, "\(prefix): permission denied in \(directory.path) on the server. Give the user \(user) write access to that directory (chown or chmod there), or choose another one in url:.")
+            }
+            throw BackupError(error.code == .unreachable ? .unreachable : .sinkFailed, "\(prefix): \(error.message)", kind: error.kind, underlying: failure)
+        }
+    }
+
+    /// Runs an upload into the directory. A "not found" there means the directory is missing and could
+    /// not be made (libcurl makes missing directories, and says only that the file cannot be opened).
+    func performUpload(_ curl: CurlRequest, what: String) throws {
+        do {
+            _ = try perform(curl, what: what)
+        } catch let error as BackupError where error.code == .notFound {
+            throw BackupError(.sinkFailed, "sftp sink '\(name)' (\(location)): \(what): the directory \(directory.path) does not exist on the server and could not be made. Create it and give the user \(user) write access to it (chown or chmod there), or fix the directory in url:.")
         }
     }
 
@@ -161,7 +180,7 @@ public struct SFTPSink: Sink {
                                                  "rename \(Self.quote(path + temporary)) \(Self.quote(path + key))",
                                                  "*rm \(Self.quote(path + aside))"])
             do {
-                _ = try perform(curl, what: "uploading \(key)")
+                try performUpload(curl, what: "uploading \(key)")
             } catch {
                 try? removeQuietly(path + temporary)
                 throw error
@@ -170,6 +189,23 @@ public struct SFTPSink: Sink {
                 throw BackupError(.sinkFailed, "sftp sink '\(name)': after uploading \(key), the server does not list it with \(file.digest.size) bytes")
             }
             return StoreReceipt(checks: ["size"])
+        }
+    }
+
+    /// Connects, logs in, checks the host key, and writes and removes a hidden probe file in the
+    /// directory (made when missing, as a put would): what every put needs.
+    public func preflight() async throws {
+        try await runBlocking {
+            let (url, path) = directory
+            let probe = ".backupctl-preflight.tmp-\(String(UInt32.random(in: .min ... .max), radix: 36))"
+            let curl = try request(url + probe)
+            try curl.set(CURLOPT_UPLOAD, 1)
+            try curl.set(CURLOPT_FTP_CREATE_MISSING_DIRS, Int(CURLFTP_CREATE_DIR.rawValue))
+            try curl.set(CURLOPT_NEW_FILE_PERMS, 0o600)
+            try curl.set(CURLOPT_NEW_DIRECTORY_PERMS, 0o700)
+            try curl.setBody(Array("backupctl preflight probe\n".utf8))
+            try curl.setQuote(CURLOPT_POSTQUOTE, ["rm \(Self.quote(path + probe))"])
+            try performUpload(curl, what: "checking that \(path) can be written")
         }
     }
 

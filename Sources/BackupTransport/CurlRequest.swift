@@ -121,8 +121,9 @@ package final class CurlRequest {
 
     // MARK: Perform
 
-    /// Performs the transfer. Throws for transport failures (with ``BackupError/Kind/transient`` for
-    /// timeouts, resets and refused connections); HTTP error statuses are returned, not thrown.
+    /// Performs the transfer. Throws for transport failures, as ``CurlFailure`` explains them (with
+    /// ``BackupError/Kind/transient`` for timeouts, resets and refused connections); HTTP error statuses
+    /// are returned, not thrown.
     package func perform() throws -> Response {
         if let headerList { try check(bk_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)) }
         context.statusProvider = { [handle] in
@@ -139,18 +140,16 @@ package final class CurlRequest {
         var status = 0
         bk_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         guard code == CURLE_OK else {
-            let detail = String(cString: errorBuffer)
-            let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-            throw BackupError(.io, "\(Redaction.redactURLCredentials(url)): \(Redaction.redactURLCredentials(message))",
-                              kind: Self.transientCodes.contains(code) ? .transient : .permanent)
+            let buffer = String(cString: errorBuffer)
+            var systemErrno = 0
+            var connectTime: curl_off_t = 0
+            bk_curl_getinfo_long(handle, CURLINFO_OS_ERRNO, &systemErrno)
+            bk_curl_getinfo_off_t(handle, CURLINFO_CONNECT_TIME_T, &connectTime)
+            throw CurlFailure(code: code, detail: Redaction.redactURLCredentials(buffer.isEmpty ? String(cString: curl_easy_strerror(code)) : buffer),
+                              systemErrno: Int32(truncatingIfNeeded: systemErrno), connected: connectTime > 0, url: url).error
         }
         return Response(status: status, headers: context.headers, body: context.collected)
     }
-
-    static let transientCodes: Set<CURLcode> = [
-        CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING,
-        CURLE_PARTIAL_FILE, CURLE_COULDNT_RESOLVE_HOST, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM,
-    ]
 
     private func check(_ code: CURLcode) throws {
         guard code == CURLE_OK else { throw BackupError(.io, "libcurl: \(String(cString: curl_easy_strerror(code)))") }

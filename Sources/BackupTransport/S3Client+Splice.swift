@@ -20,10 +20,7 @@ extension S3Client {
         var first = head
         first += try range(source, from: offset, count: lead)
         if lead == rest {
-            let hashes = first.withUnsafeBytes(Self.hashes)
-            let request = Request(method: "PUT", key: key, headers: uploadHeaders + ["Content-MD5: \(hashes.md5Base64)"],
-                                  payloadHash: hashes.sha256Hex, body: .bytes(first))
-            try checkETag(try send(request, what: "storing \(key)"), expected: hashes.md5Hex, what: "storing \(key)")
+            try put(first, as: key, what: "storing \(key)")
         } else {
             let uploadID = try createMultipartUpload(key, headers: uploadHeaders)
             do {

@@ -186,6 +186,14 @@ extension S3Client {
         }
     }
 
+    /// Stores `bytes` as `key` in one PUT with their MD5 and SHA-256, and checks the answer's ETag.
+    package func put(_ bytes: [UInt8], as key: String, headers: [String] = [], what: String, cancellation: CancellationFlag? = nil) throws {
+        let hashes = bytes.withUnsafeBytes(Self.hashes)
+        let request = Request(method: "PUT", key: key, headers: uploadHeaders + headers + ["Content-MD5: \(hashes.md5Base64)"],
+                              payloadHash: hashes.sha256Hex, body: .bytes(bytes))
+        try checkETag(try send(request, what: what, cancellation: cancellation), expected: hashes.md5Hex, what: what)
+    }
+
     /// Uploads `length` bytes pulled in order from `read` (such as an entry of an archive being
     /// restored) as `key` with extra `headers` (content type, user metadata). One part is held in memory
     /// at a time, so memory stays at one part size whatever the length.
@@ -203,11 +211,7 @@ extension S3Client {
         }
         let never = CancellationFlag()
         if length <= partSize {
-            let bytes = try readPart(Int(length))
-            let hashes = bytes.withUnsafeBytes(Self.hashes)
-            let request = Request(method: "PUT", key: key, headers: uploadHeaders + headers + ["Content-MD5: \(hashes.md5Base64)"],
-                                  payloadHash: hashes.sha256Hex, body: .bytes(bytes))
-            try checkETag(try send(request, what: "uploading \(key)", cancellation: never), expected: hashes.md5Hex, what: "uploading \(key)")
+            try put(try readPart(Int(length)), as: key, headers: headers, what: "uploading \(key)", cancellation: never)
             return
         }
         let uploadID = try createMultipartUpload(key, headers: uploadHeaders + headers)

@@ -73,7 +73,12 @@ package struct S3Client: Sendable {
         let signing = HTTPRequest.SigV4(region: settings.region, accessKey: credentials.accessKey, secretKey: credentials.secretKey)
         let http = HTTPRequest(method: request.method, url: url(for: request.key, query: request.query), headers: headers + request.headers,
                                body: request.body, signing: signing)
-        return try transport.send(http, onHeaders: onHeaders, onData: onData)
+        do {
+            return try transport.send(http, onHeaders: onHeaders, onData: onData)
+        } catch let error as BackupError where error.underlying is CurlFailure {
+            // "cannot reach host:port": say which sink or source was reaching for it.
+            throw BackupError(error.code, "\(component): \(error.message)", kind: error.kind, underlying: error.underlying)
+        }
     }
 
     /// Performs a request with retries on transient failures, and turns error statuses into errors.

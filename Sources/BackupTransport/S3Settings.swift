@@ -144,6 +144,12 @@ public struct S3Settings: Sendable, Hashable {
         return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }
     }
 
+    /// The endpoint's `host:port` (the host alone when the URL gives no port), for messages.
+    package var endpointHost: String {
+        guard let components = URLComponents(string: endpoint), let host = components.host else { return endpoint }
+        return components.port.map { "\(host):\($0)" } ?? host
+    }
+
     /// `s3://bucket/prefix` at the endpoint, for messages.
     public var location: String { "s3://\(bucket)/\(prefix) at \(endpoint)" }
 }

@@ -21,6 +21,8 @@ import Testing
         }
         var capabilities: SinkCapabilities { base.capabilities }
         var listCount: Int { listings.withLock { $0 } }
+        /// The local sink's own check, which probes without listing.
+        func preflight() async throws { try await base.preflight() }
         func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt { try await base.put(key, from: file) }
         func get(_ key: String, into output: ByteDestination) async throws { try await base.get(key, into: output) }
         /// The first `failures` listings fail as a network would.

@@ -144,6 +144,20 @@ import Yams
         }
     }
 
+    @Test func requireAllSinksIsOffUnlessThePlanSaysSo() throws {
+        #expect(try load(Self.example).requireAllSinks == false)
+        let yaml = "require_all_sinks: true\n" + Self.example
+        #expect(try load(yaml).requireAllSinks == true)
+        #expect(message("require_all_sinks: sometimes\n" + Self.example).hasPrefix("backup.yml:1: require_all_sinks:"))
+        let dir = try TemporaryDirectory("require-all-sinks")
+        defer { dir.remove() }
+        try writeFile(dir.sub("backup.yml"), yaml)
+        let printed = try PlanLoader(registry: standardRegistry()).effectiveYAML(file: dir.sub("backup.yml"))
+        let position = { (key: String) in printed.range(of: "\n\(key):")?.lowerBound }
+        let (sinks, required, archive) = (try #require(position("sinks")), try #require(position("require_all_sinks")), try #require(position("archive")))
+        #expect(sinks < required && required < archive, "config print puts it after the sinks: \(printed)")
+    }
+
     @Test func configPrintMasksSecrets() throws {
         let yaml = Self.example + "\n" + "notes_password: ${PW}\nstaging_dir: /tmp/s\n"
         let loader = PlanLoader(registry: standardRegistry(), environment: ["PW": "hunter22"])

@@ -26,6 +26,37 @@ import Testing
         }.run()
     }
 
+    /// The preflight logs in and writes a probe: a directory that cannot be made, one the user may not
+    /// write, and a port nothing listens on are named with what to fix; a healthy directory is made and
+    /// left as it was.
+    @Test func thePreflightNamesAnUnwritableDirectoryOrAnUnreachableServer() async throws {
+        let forbidden = "/backupctl-forbidden-\(UUID().uuidString.prefix(8))"
+        var configuration = try configuration(directory: "unused")
+        configuration.url = "sftp://\(try servers.value("BACKUPKIT_SFTP_USER"))@\(try servers.value("BACKUPKIT_SFTP_HOST")):\(try servers.value("BACKUPKIT_SFTP_PORT"))\(forbidden)"
+        let error = await #expect(throws: BackupError.self) { try await SFTPSink(name: "nas", configuration: configuration).preflight() }
+        #expect(error?.message.contains("the directory \(forbidden)/ does not exist on the server and could not be made. Create it and give the user \(try servers.value("BACKUPKIT_SFTP_USER")) write access") == true,
+                "\(error?.message ?? "")")
+        #expect(error?.code == .sinkFailed, "not not_found: the sink is broken, no key is missing")
+        configuration.url = "sftp://\(try servers.value("BACKUPKIT_SFTP_USER"))@\(try servers.value("BACKUPKIT_SFTP_HOST")):\(try servers.value("BACKUPKIT_SFTP_PORT"))/usr"
+        let denied = await #expect(throws: BackupError.self) { try await SFTPSink(name: "nas", configuration: configuration).preflight() }
+        #expect(denied?.message.contains("permission denied in /usr/ on the server. Give the user \(try servers.value("BACKUPKIT_SFTP_USER")) write access") == true,
+                "an existing directory owned by root: \(denied?.message ?? "")")
+
+        let port = try closedPort()
+        configuration.url = "sftp://\(try servers.value("BACKUPKIT_SFTP_USER"))@127.0.0.1:\(port)/backups"
+        let unreachable = await #expect(throws: BackupError.self) { try await SFTPSink(name: "nas", configuration: configuration).preflight() }
+        #expect(unreachable?.code == .unreachable && unreachable?.kind == .transient, "\(String(describing: unreachable))")
+        #expect(unreachable?.message.contains("sftp sink 'nas'") == true && unreachable?.message.contains("cannot reach 127.0.0.1:\(port) (connection refused)") == true,
+                "\(unreachable?.message ?? "")")
+
+        let directory = "preflight-\(UUID().uuidString.prefix(8))/new"
+        let healthy = SFTPSink(name: "nas", configuration: try self.configuration(directory: directory))
+        try await healthy.preflight()
+        #expect(try await healthy.list().isEmpty)
+        let made = try servers.value("BACKUPKIT_SFTP_DIR") + "/" + directory
+        #expect(try FileManager.default.contentsOfDirectory(atPath: made).isEmpty, "the directory was made and the probe removed")
+    }
+
     @Test func anUnknownHostIsRefusedUnlessThePlanAcceptsIt() async throws {
         let dir = try TemporaryDirectory("sftp-hostkey")
         defer { dir.remove() }

@@ -96,6 +96,19 @@ import Testing
         }
     }
 
+    /// The suite catches a preflight that leaves its probe where list() shows it, and one that fails on
+    /// a healthy sink.
+    @Test(arguments: [PreflightFault.leavesItsProbe, .alwaysFails])
+    func theSuiteCatchesABrokenPreflight(_ fault: PreflightFault) async throws {
+        let dir = try TemporaryDirectory("broken-preflight")
+        defer { dir.remove() }
+        await expectConformanceFailure(.preflight) {
+            try await SinkConformanceSuite(scratchDirectory: dir.sub("scratch"), largeArtifactSize: 1 << 20) {
+                BrokenPreflightSink(base: LocalSink(directory: dir.sub("sink")), fault: fault)
+            }.run()
+        }
+    }
+
     @Test func localSinkModes() async throws {
         let dir = try TemporaryDirectory("modes")
         defer { dir.remove() }
@@ -123,6 +136,27 @@ struct NonAtomicSink: Sink {
         if Int64(bytes.count) != file.digest.size { throw BackupError(.io, "short") }
         return StoreReceipt()
     }
+    func get(_ key: String, into output: ByteDestination) async throws { try await base.get(key, into: output) }
+    func list() async throws -> [StoredObject] { try await base.list() }
+    func delete(_ key: String) async throws { try await base.delete(key) }
+}
+
+enum PreflightFault: Sendable { case leavesItsProbe, alwaysFails }
+
+/// A local sink whose preflight is wrong in one way.
+struct BrokenPreflightSink: Sink {
+    var base: LocalSink
+    var fault: PreflightFault
+    var name: String { "broken-preflight" }
+    var capabilities: SinkCapabilities { base.capabilities }
+
+    func preflight() async throws {
+        switch fault {
+        case .leavesItsProbe: try writeFile(base.directory + "/probe", "left behind\n")
+        case .alwaysFails: throw BackupError(.sinkFailed, "the check is broken")
+        }
+    }
+    func put(_ key: String, from file: StagedFile) async throws -> StoreReceipt { try await base.put(key, from: file) }
     func get(_ key: String, into output: ByteDestination) async throws { try await base.get(key, into: output) }
     func list() async throws -> [StoredObject] { try await base.list() }
     func delete(_ key: String) async throws { try await base.delete(key) }

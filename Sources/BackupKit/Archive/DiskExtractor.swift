@@ -22,11 +22,7 @@ package final class DiskExtractor {
                 throw BackupError(.restoreFailed, "restore target \(directory) is not empty (\(contents.count) entries). Choose an empty directory, or pass --force to restore into it; files with the same names are then replaced.")
             }
         } else {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            } catch {
-                throw BackupError(.restoreFailed, "cannot create the restore target \(directory): \(error)")
-            }
+            try makeDirectory(directory, purpose: "the restore target", as: .restoreFailed)
         }
         // libarchive refuses to write through symlinks on the whole path; resolve the target's own.
         guard let resolved = realpath(directory, nil) else { throw fileSystemError("cannot resolve", directory) }

@@ -162,7 +162,7 @@ public struct Rekeyer: Sendable {
     /// The rekey's own staging directory (mode 0700), made when missing.
     private func stagingDirectory() throws -> String {
         let staging = plan.resolvedStagingDirectory + "/" + plan.name + "-rekey"
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try makeDirectory(staging, purpose: "the staging directory")
         return staging
     }
 

@@ -66,7 +66,7 @@ package enum MetricsExporter {
 
     /// Writes the exposition to `path` atomically (mode 0644, for the node exporter to read).
     public static func writeFile(_ path: String, state: RunState) throws {
-        try FileManager.default.createDirectory(atPath: splitPath(path).directory, withIntermediateDirectories: true)
+        try makeDirectory(splitPath(path).directory, mode: nil, purpose: "the directory of the metrics file")
         try AtomicFileWriter.write(Array(exposition(for: state).utf8), to: path, mode: 0o644)
     }
 }

@@ -14,6 +14,9 @@ public struct BackupPlan: Sendable {
     public var verification: VerificationPolicy
     public var retention: RetentionPolicy
     public var hooks: HookSettings
+    /// A sink that fails its preflight (``Sink/preflight()``) fails the whole run before anything is
+    /// written. False by default: the run backs up to the healthy sinks and ends degraded.
+    public var requireAllSinks: Bool
     /// When a run fails and the newest good set is older than this, a `stale` alert goes out too.
     public var staleAfter: PlanDuration?
     /// When `backupctl schedule` runs the plan; nil: `BACKUP_SCHEDULE`, else daily at 02:00.
@@ -50,7 +53,7 @@ public struct BackupPlan: Sendable {
     public init(
         name: String, sources: [PlanSource], sinks: [any Sink], notifiers: [FilteredNotifier] = [],
         archive: ArchiveSettings = ArchiveSettings(), verification: VerificationPolicy = VerificationPolicy(),
-        retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), staleAfter: PlanDuration? = nil,
+        retention: RetentionPolicy = .standard, hooks: HookSettings = HookSettings(), requireAllSinks: Bool = false, staleAfter: PlanDuration? = nil,
         schedule: ScheduleSettings? = nil, heartbeatURL: Secret? = nil, heartbeat: (any Notifier)? = nil, metricsFile: String? = nil,
         stagingDirectory: String? = nil, stateDirectory: String? = nil, signing: SigningSettings = SigningSettings(), formats: ArchiveFormatTable = .standard,
         origin: String = "code", encryption: EncryptionSettings? = nil, sinkEncryption: [String: SinkEncryptionChoice] = [:]
@@ -67,6 +70,7 @@ public struct BackupPlan: Sendable {
         self.verification = verification
         self.retention = retention
         self.hooks = hooks
+        self.requireAllSinks = requireAllSinks
         self.staleAfter = staleAfter
         self.schedule = schedule
         self.heartbeatURL = heartbeatURL

@@ -7,6 +7,7 @@ struct PlanFile: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, sources, sinks, notify, archive, verify, retention, hooks
         case staleAfter = "stale_after"
+        case requireAllSinks = "require_all_sinks"
         case schedule, timezone, jitter
         case runAtStart = "run_at_start"
         case heartbeatURL = "heartbeat_url"
@@ -65,6 +66,7 @@ struct PlanFile: Decodable {
             verification: try container.decodeIfPresent(VerificationPolicy.self, forKey: .verify) ?? VerificationPolicy(),
             retention: retention,
             hooks: try container.decodeIfPresent(HookSettings.self, forKey: .hooks) ?? HookSettings(),
+            requireAllSinks: try container.decodeIfPresent(Bool.self, forKey: .requireAllSinks) ?? false,
             staleAfter: try container.decodeIfPresent(PlanDuration.self, forKey: .staleAfter),
             schedule: try ScheduleSettings.decode(from: container, environment: context.environment),
             heartbeatURL: heartbeatURL,

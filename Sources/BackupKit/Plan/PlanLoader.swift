@@ -77,8 +77,8 @@ public struct PlanLoader: Sendable {
     }
 
     /// The order of the top-level keys in ``effectiveYAML(file:)``; other keys follow in their order.
-    static let canonicalKeyOrder = ["name", "schedule", "timezone", "jitter", "run_at_start", "sources", "sinks", "encryption", "notify",
-                                    "archive", "verify", "retention", "hooks", "staging_dir", "state_dir", "signing"]
+    static let canonicalKeyOrder = ["name", "schedule", "timezone", "jitter", "run_at_start", "sources", "sinks", "require_all_sinks", "encryption",
+                                    "notify", "archive", "verify", "retention", "hooks", "staging_dir", "state_dir", "signing"]
 
     func effectivePlan(file path: String?) throws -> Node {
         let (text, origin, base): (String, String, String)

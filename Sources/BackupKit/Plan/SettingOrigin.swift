@@ -31,6 +31,7 @@ extension PlanLoader {
         ("jitter", ["BACKUP_JITTER"], "none"),
         ("run_at_start", ["BACKUP_RUN_AT_START"], "false"),
         ("retention", ["BACKUP_RETENTION_DAYS"], "keep_daily: 7"),
+        ("require_all_sinks", [], "false: a sink that fails its check is left out and the run ends degraded"),
         ("encryption", [EncryptionSettings.recipientsVariable], "off"),
         ("archive", [], "tar.gz / sql.gz, gzip level 6"),
         ("verify", [], "full read-back of every artifact"),

@@ -9,6 +9,8 @@ import Logging
 /// - ``get(_:into:)`` is retried only while nothing has reached `output` yet: the destination cannot
 ///   take back bytes, so a transfer that broke halfway fails rather than writing its start twice. (A sink
 ///   that can resume, such as the S3 sink, does so itself with ranged reads.)
+/// - ``preflight()`` is retried as it is: a check that met a timeout or a reset says nothing yet about
+///   the sink, and a probe it writes is removed again.
 /// - ``delete(_:)`` that finds the key gone on a later attempt counts as done: the earlier attempt
 ///   deleted it and only its answer was lost.
 ///
@@ -48,6 +50,10 @@ public struct RetryingSink: Sink {
 
     public func list() async throws -> [StoredObject] {
         try await policy.run("sink '\(name)': listing", logger: logger) { _ in try await base.list() }
+    }
+
+    public func preflight() async throws {
+        try await policy.run("sink '\(name)': checking it before the run", logger: logger) { _ in try await base.preflight() }
     }
 
     public func delete(_ key: String) async throws {

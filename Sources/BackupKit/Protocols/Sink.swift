@@ -50,8 +50,29 @@ public protocol Sink: Sendable {
     /// readers can use the file in place instead of copying it. Nil by default. Called from any thread;
     /// it must not block.
     func localPath(of key: String) -> String?
+
+    /// Checks, before a run writes anything, that the sink can take a set now: it can be reached, it
+    /// accepts the credentials, its bucket or directory exists (or can be made), and it can be written.
+    ///
+    /// The runner calls it on every sink at once, after the sources' own checks and before the first
+    /// byte is staged. A sink that throws is reported with the error's message and left out of the run:
+    /// the healthy sinks still get the set and the run ends degraded, unless the plan says
+    /// `require_all_sinks: true`. So the message names the thing and the fix ("the bucket 'x' does not
+    /// exist at s3.example.com; create it or fix bucket:"), and transient failures are thrown with
+    /// ``BackupError/Kind/transient`` so that ``RetryingSink`` tries again.
+    ///
+    /// It may write a probe, but only under a name ``list()`` leaves out (a temporary name), and it
+    /// removes it again: after a successful preflight, ``list()`` shows what it showed before. It must
+    /// be cheap (a few requests) and must not depend on what the sink holds. The default lists the
+    /// sink, which proves it can be reached and read but not that it can be written, and costs a
+    /// listing more per run: the built-in sinks probe without listing. A wrapper forwards it.
+    func preflight() async throws
 }
 
 extension Sink {
     public func localPath(of key: String) -> String? { nil }
+
+    public func preflight() async throws {
+        _ = try await list()
+    }
 }

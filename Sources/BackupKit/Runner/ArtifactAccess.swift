@@ -65,7 +65,7 @@ extension ArtifactAccess {
     /// A new file in `staging` for a download of `artifact`, opened for writing (mode 0600). A name
     /// planted in the staging directory is removed, never followed: the copy is a new file.
     static func newDownloadFile(for artifact: ManifestArtifact, in staging: String) throws -> (path: String, fd: Int32) {
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try makeDirectory(staging, purpose: "the staging directory")
         let path = staging + "/.download-\(artifact.name)"
         unlink(path)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)

@@ -140,14 +140,19 @@ extension BackupRunner {
     /// `signingKey`, in each sink that stored everything. An encrypted sink gets each artifact as
     /// `<name>.age`, encrypted while it is read (``StagedFile/encrypted(to:)``), and a
     /// ``SealedManifest`` that lists the ciphertexts' digests. Returns each sink's outcome, the manifest
-    /// when it could be written, and what each sink that stored the set now holds.
+    /// when it could be written, and what each sink that stored the set now holds. The `unusable` sinks
+    /// (those that failed their preflight) get nothing; their outcome is `failed` with that error.
     func store(
         _ staged: [(StagedFile, ManifestArtifact)], manifest: @escaping @Sendable ([SinkOutcome]) -> Manifest,
-        signingKey: ManifestSigningKey, staging: String, emit: @escaping @Sendable (BackupEvent) -> Void
+        signingKey: ManifestSigningKey, staging: String, unusable: [String: BackupError], emit: @escaping @Sendable (BackupEvent) -> Void
     ) async -> (outcomes: [SinkOutcome], manifest: Manifest?, stored: [String: StoredCopy]) {
         let plan = plan
         let results = await withTaskGroup(of: (Int, SinkOutcome, [SealedManifest.SealedArtifact]).self) { group in
             for (index, sink) in plan.sinks.enumerated() {
+                if let failure = unusable[sink.name] {
+                    group.addTask { (index, SinkOutcome(sink: sink.name, status: .failed, error: failure.message, errorCode: failure.code), []) }
+                    continue
+                }
                 group.addTask {
                     let started = Date()
                     var checks: [String]?

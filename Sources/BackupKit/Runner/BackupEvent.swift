@@ -7,6 +7,10 @@ public enum BackupEvent: Sendable {
     /// A check before anything was written failed: the server, the credentials, the database, a tool's
     /// version, or the staging volume's free space. The run ends without writing.
     case preflightFailed(source: String?, code: BackupError.Code, message: String)
+    /// A sink failed its check before anything was written (``Sink/preflight()``): it cannot be reached,
+    /// refuses the credentials, has no bucket, or cannot be written. The run leaves it out and ends
+    /// degraded, or fails before writing when no sink is healthy or the plan says `require_all_sinks`.
+    case sinkPreflightFailed(sink: String, code: BackupError.Code, message: String)
     case artifactStarted(source: String, artifact: String)
     /// Periodic, while an artifact is written: bytes read from the source and bytes written compressed.
     case progress(source: String, artifact: String, contentBytes: Int64, writtenBytes: Int64, expectedContentBytes: Int64?)

@@ -8,6 +8,9 @@ import Synchronization
 /// The steps, in order:
 /// 1. Take the plan's lock, so only one run of the plan works at a time.
 /// 2. Ask every source what it will produce; any failure here ends the run before anything is written.
+///    Then check every sink at once (``Sink/preflight()``): a broken one is left out of the run, which
+///    ends degraded, unless no sink is healthy or the plan says `require_all_sinks`; then the run ends
+///    here, before anything is written.
 /// 3. Stream each source into its archive format in the staging directory, computing size and SHA-256
 ///    as the bytes are written.
 /// 4. Verify each artifact: size rules, then read it all back (checksum, decompression, every entry).
@@ -101,7 +104,6 @@ public struct BackupRunner: Sendable {
                 // A hook may have mounted, prepared or changed a sink: what retention sees is read after it.
                 catalogs.forget()
             }
-            await abortAbandonedUploads(warnings: warnings, emit: emit)
 
             // 2. Everything that can fail early fails here, before a byte is written.
             var work: [(PlanSource, SourceArtifact)] = []
@@ -123,6 +125,17 @@ public struct BackupRunner: Sendable {
                 emit(.preflightFailed(source: nil, code: failure.code, message: failure.message))
                 throw failure
             }
+            let unusable = await preflightSinks(emit: emit)
+            // A check stopped by a signal says nothing about its sink: the run ends as interrupted.
+            try Task.checkCancellation()
+            if let failure = refusal(unusable) {
+                report.sinks = plan.sinks.map { sink in
+                    unusable[sink.name].map { SinkOutcome(sink: sink.name, status: .failed, error: $0.message, errorCode: $0.code) }
+                        ?? SinkOutcome(sink: sink.name, status: .skipped, error: "not used: the plan says require_all_sinks: true")
+                }
+                throw failure
+            }
+            await abortAbandonedUploads(skipping: Set(unusable.keys), warnings: warnings, emit: emit)
 
             // 3 and 4. Write and verify each artifact.
             var staged: [(StagedFile, ManifestArtifact)] = []
@@ -141,16 +154,14 @@ public struct BackupRunner: Sendable {
                          completedAt: now(), artifacts: stagedArtifacts.map(\.1), sinks: outcomes, warnings: warnings.all,
                          sources: selected.count < plan.sources.count ? selected.map(\.source.name) : nil)
             }
-            let (outcomes, manifest, storedCopies) = await store(staged, manifest: manifestFor, signingKey: signingKey, staging: staging, emit: emit)
+            let (outcomes, manifest, storedCopies) = await store(staged, manifest: manifestFor, signingKey: signingKey, staging: staging,
+                                                                 unusable: unusable, emit: emit)
             report.sinks = outcomes
             let storedIn = outcomes.filter { $0.status == .stored }.map(\.sink)
             if let manifest { catalogs.add(manifest, stored: storedCopies) }
             let storedCount = storedIn.count
             if storedCount == 0 {
-                let detail = report.sinks.compactMap { outcome in outcome.error.map { "\(outcome.sink): \($0)" } }.joined(separator: "; ")
-                // A full volume is a disk-space failure (exit 7, a disk_space alert), as a full staging volume is.
-                let code: BackupError.Code = outcomes.contains { $0.errorCode == .diskSpace } ? .diskSpace : .sinkFailed
-                throw BackupError(code, "no sink stored the set: \(detail)")
+                throw Self.sinkFailure("no sink stored the set", outcomes.map { ($0.sink, $0.error, $0.errorCode) })
             }
             report.status = storedCount == report.sinks.count ? .succeeded : .degraded
 
@@ -298,21 +309,17 @@ public struct BackupRunner: Sendable {
     }
 
     private func prepareStaging(_ staging: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw BackupError(.io, "cannot create the staging directory \(staging): \(error). Check the local sink's path or set staging_dir.")
-        }
+        try makeDirectory(staging, purpose: "the staging directory (staging_dir)")
         // Whatever is here was left by a run that was killed; we hold the lock, so it is ours to remove.
         removeContents(of: staging)
     }
 
-    /// Aborts, in every sink that keeps unfinished uploads, the abandoned ones of this plan's keys (a
-    /// killed or stalled run's), and says so as a warning of the run. A sink that cannot list or abort
-    /// them only adds a warning: the backup goes on.
-    private func abortAbandonedUploads(warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async {
+    /// Aborts, in every usable sink that keeps unfinished uploads, the abandoned ones of this plan's keys
+    /// (a killed or stalled run's), and says so as a warning of the run. A sink that cannot list or
+    /// abort them only adds a warning: the backup goes on.
+    private func abortAbandonedUploads(skipping unusable: Set<String>, warnings: WarningLog, emit: @Sendable (BackupEvent) -> Void) async {
         let plan = plan
-        for case let sink as any AbandonedUploadSweeping in plan.sinks {
+        for case let sink as any AbandonedUploadSweeping in plan.sinks where !unusable.contains(sink.name) {
             let message: String
             do {
                 let aborted = try await sink.abortAbandonedUploads { plan.ownsKey($0) }

@@ -38,11 +38,7 @@ struct RestoreStaging {
                 missing = (missing as NSString).deletingLastPathComponent
             }
             if !created.isEmpty {
-                do {
-                    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                } catch {
-                    throw BackupError(.restoreFailed, "cannot create the restore target's parent \(parent): \(error)")
-                }
+                try makeDirectory(parent, purpose: "the restore target's parent", as: .restoreFailed)
             }
             template = (parent.isEmpty ? "." : parent) + "/." + (target as NSString).lastPathComponent + ".restore-XXXXXX"
         }

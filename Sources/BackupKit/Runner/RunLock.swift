@@ -20,7 +20,7 @@ package final class RunLock: Sendable {
     /// Takes the lock or throws ``BackupError/Code/locked`` at once, naming the holder.
     public static func acquire(path: String, plan: String) throws -> RunLock {
         let directory = splitPath(path).directory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try makeDirectory(directory, purpose: "the state directory (for the lock)")
         for _ in 0..<10 {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw fileSystemError("cannot open the lock file", path) }

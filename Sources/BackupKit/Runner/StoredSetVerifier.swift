@@ -179,7 +179,7 @@ public struct StoredSetVerifier: Sendable {
                           metadata: ["manifest": "\(manifest.key)", "key_id": "\(key.publicKey.id)"])
             return
         }
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try makeDirectory(staging, purpose: "the staging directory")
         try await sink.put(manifest.key, from: try manifest.signed(with: key).staged(in: staging))
     }
 }

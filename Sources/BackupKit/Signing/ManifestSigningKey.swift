@@ -50,7 +50,7 @@ public struct ManifestSigningKey: Sendable {
         if FileManager.default.fileExists(atPath: path) { return (try load(from: path), false) }
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try makeDirectory(directory, purpose: "the directory of the signing key")
         }
         let key = Curve25519.Signing.PrivateKey()
         let text = header + prefix + key.rawRepresentation.base64EncodedString() + "\n"

@@ -84,10 +84,15 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { message }
 
-    /// Wraps any error as a `BackupError`, keeping it as is when it already is one.
+    /// Wraps any error as a `BackupError`, keeping it as is when it already is one. A Foundation file
+    /// error becomes a message that names its path and the fix, with the code its `errno` calls for
+    /// (a full disk is ``Code/diskSpace``), never "NSCocoaErrorDomain Code=513".
     public static func wrap(_ error: any Error, as code: Code, _ context: String) -> BackupError {
         if let error = error as? BackupError { return error }
         if error is CancellationError { return BackupError(.cancelled, "\(context): cancelled") }
-        return BackupError(code, "\(context): \(error)", underlying: error)
+        if let path = foundationErrorPath(error), let mapped = fileSystemError("cannot use", path, foundationError: error) {
+            return BackupError(mapped.code == .notFound ? code : mapped.code, "\(context): \(mapped.message)", underlying: error)
+        }
+        return BackupError(code, "\(context): \(readableDescription(of: error))", underlying: error)
     }
 }

@@ -142,7 +142,7 @@ final class PasswordFile {
     /// Writes `*:*:*:*:password` into `directory`; returns nil when there is no password to pass.
     static func make(password: String?, in directory: String) throws -> PasswordFile? {
         guard let password else { return nil }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try makeDirectory(directory, purpose: "the directory for the temporary password file")
         let escaped = password.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: ":", with: "\\:")
         let path = directory + "/.pgpass-\(UUID().uuidString)"
         try AtomicFileWriter.write(Array("*:*:*:*:\(escaped)\n".utf8), to: path)

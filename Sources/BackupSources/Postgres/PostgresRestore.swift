@@ -250,7 +250,7 @@ extension PostgresSource {
         }
         let fileExtension = request.artifact.details["format"] == .string("custom") ? "dump" : "sql"
         let path = try RestorePath.checked("\(directory)/\(subject).\(fileExtension)", inside: directory, followingLast: false)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try makeDirectory(directory, purpose: "the restore directory", as: .restoreFailed)
         if FileManager.default.fileExists(atPath: path) && !request.force {
             throw BackupError(.restoreFailed, "\(path) exists. Choose another directory, or pass --force to replace it.")
         }
