@@ -65,7 +65,7 @@ public struct Backupctl: AsyncParsableCommand {
         commandName: "backupctl",
         abstract: "Back up directories, files and databases; verify every backup; keep them under a retention policy; restore them.",
         discussion: """
-        The plan comes from --config FILE, else $BACKUP_CONFIG, else ./backup.yml if it exists, else the
+        The plan comes from --config FILE, else $BACKUP_CONFIG, else ./backup.yml if it exists, else the \
         environment (BACKUP_DIR, BACKUP_RETENTION_DAYS, BACKUP_SOURCE_DIRS, BACKUP_CONFIG_FILES, ...).
 
         Exit codes:
@@ -94,7 +94,7 @@ public struct Backupctl: AsyncParsableCommand {
          20  an encrypted artifact is cut short
          21  an encrypted artifact's age header or payload was changed
 
-        With --json, every command prints one JSON object on stdout whose "schema" key names its layout
+        With --json, every command prints one JSON object on stdout whose "schema" key names its layout \
         (docs/json); a command that fails first prints {"error": {"code", "exit_code", "message"}}.
         """,
         version: BackupKitVersion.current,

@@ -28,10 +28,10 @@ struct InstallCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write backup.service and backup.timer (under /etc/systemd/system) matching the plan's schedule.",
             discussion: """
-            The service is sandboxed: it runs as --user (default: backup, Debian's backup user), sees the
-            file system read-only except the plan's local sinks, staging and state directories, and has no
-            privileges. That user must be able to read the sources. A plan built from environment
-            variables gets an EnvironmentFile= (written from the current environment, mode 0600, unless it
+            The service is sandboxed: it runs as --user (default: backup, Debian's backup user), sees the \
+            file system read-only except the plan's local sinks, staging and state directories, and has no \
+            privileges. That user must be able to read the sources. A plan built from environment \
+            variables gets an EnvironmentFile= (written from the current environment, mode 0600, unless it \
             exists). Then: systemctl daemon-reload && systemctl enable --now backup.timer
             """
         )

@@ -17,14 +17,14 @@ extension KeyCommand {
             commandName: "show",
             abstract: "Show the public key that checks the plan's signed manifests, to give to restore hosts (the default).",
             discussion: """
-            Every manifest a run writes is signed with the plan's Ed25519 key: signing.key_file, by default
-            .backupctl-<plan>.signing-key in the state directory, made (mode 0600) by the plan's first run or
-            by --create. restore, verify and list check each manifest with signing.public_key, else with
-            that file's public half. A restore host that must not hold the private key sets
+            Every manifest a run writes is signed with the plan's Ed25519 key: signing.key_file, by default \
+            .backupctl-<plan>.signing-key in the state directory, made (mode 0600) by the plan's first run or \
+            by --create. restore, verify and list check each manifest with signing.public_key, else with \
+            that file's public half. A restore host that must not hold the private key sets \
             signing.public_key to the ed25519:… line this command prints.
 
-            Keep a copy of the key file apart from the backups: without it, new sets cannot be signed with
-            the same key (a new key makes older sets fail their check unless signing.public_key names the old
+            Keep a copy of the key file apart from the backups: without it, new sets cannot be signed with \
+            the same key (a new key makes older sets fail their check unless signing.public_key names the old \
             one). Never store it in a sink.
             Exit codes: 0 shown, 9 no key yet (without --create), 2 plan error.
             """

@@ -8,16 +8,16 @@ extension KeyCommand {
             commandName: "generate",
             abstract: "Write a new age identity (X25519) to a file of mode 0600 and print its recipient (age1…).",
             discussion: """
-            The file has age-keygen's layout (a comment with the creation time and the public key, then the
-            AGE-SECRET-KEY-1… line), so `age -d -i FILE` reads what BackupKit encrypts to its recipient.
+            The file has age-keygen's layout (a comment with the creation time and the public key, then the \
+            AGE-SECRET-KEY-1… line), so `age -d -i FILE` reads what BackupKit encrypts to its recipient. \
             An existing file is never overwritten.
 
-            Recommended: one identity per team, kept on the hosts (or in the vault) that restore, and a
-            second one kept offline for recovery; both recipients on every encrypted sink. A host that only
-            backs up needs the recipients, never an identity.
-            With --passphrase the file is itself an age file encrypted with a passphrase (scrypt), as
-            `age-keygen | age -p` makes: keep it offline as the recovery key. Its recipient goes into the
-            plan beside the team's, so every set opens with either (scrypt recipients cannot share a file
+            Recommended: one identity per team, kept on the hosts (or in the vault) that restore, and a \
+            second one kept offline for recovery; both recipients on every encrypted sink. A host that only \
+            backs up needs the recipients, never an identity. \
+            With --passphrase the file is itself an age file encrypted with a passphrase (scrypt), as \
+            `age-keygen | age -p` makes: keep it offline as the recovery key. Its recipient goes into the \
+            plan beside the team's, so every set opens with either (scrypt recipients cannot share a file \
             with others, so a bare passphrase recipient could not).
             Exit codes: 0 written, 2 the file exists or cannot be written.
             """

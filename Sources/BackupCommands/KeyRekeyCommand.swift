@@ -8,16 +8,16 @@ extension KeyCommand {
             commandName: "rekey",
             abstract: "Give the encrypted sets in a sink new recipients, rewriting only each artifact's age header.",
             discussion: """
-            Each artifact's file key is unwrapped with the old identity (--identity) and wrapped for the
-            new recipients; the payload is not touched, so the old identity no longer opens the set and the
-            new ones do. On S3 the rest of each object is copied inside the server (UploadPartCopy): only
-            the header and 5 MiB pass through this host, whatever the size. Other sinks read each object and
-            store it again. The sealed manifest is encrypted to the new recipients and records the rekey; it
+            Each artifact's file key is unwrapped with the old identity (--identity) and wrapped for the \
+            new recipients; the payload is not touched, so the old identity no longer opens the set and the \
+            new ones do. On S3 the rest of each object is copied inside the server (UploadPartCopy): only \
+            the header and 5 MiB pass through this host, whatever the size. Other sinks read each object and \
+            store it again. The sealed manifest is encrypted to the new recipients and records the rekey; it \
             is signed with the plan's signing key, so run this on the backup host (or where the key file is).
 
-            It is crash-safe: the new headers are first signed as pending, then written, then signed as the
-            only ones. Run it again to finish a rekey that stopped; every set restores in between.
-            Afterwards, put the new recipients in the plan's encryption section, or new sets go on being
+            It is crash-safe: the new headers are first signed as pending, then written, then signed as the \
+            only ones. Run it again to finish a rekey that stopped; every set restores in between. \
+            Afterwards, put the new recipients in the plan's encryption section, or new sets go on being \
             encrypted to the old ones.
             Exit codes: 0 rekeyed; 9 no encrypted set; 17 no identity given; 18 the identity opens no set;
             21 an artifact's header was changed; 2 usage.

@@ -6,10 +6,10 @@ struct ListCommand: AsyncParsableCommand {
         commandName: "list",
         abstract: "List the plan's backup sets and artifacts in each sink, with their status.",
         discussion: """
-        A set is good when its manifest is there and signed by the plan's key, every artifact it lists is
-        stored at its recorded size, and every artifact passed verification. Each set's signature is
-        valid, unsigned (written before BackupKit signed sets, or stripped), unchecked (this host has no
-        public key: set signing.public_key) or invalid (changed after it was signed, or another key's);
+        A set is good when its manifest is there and signed by the plan's key, every artifact it lists is \
+        stored at its recorded size, and every artifact passed verification. Each set's signature is \
+        valid, unsigned (written before BackupKit signed sets, or stripped), unchecked (this host has no \
+        public key: set signing.public_key) or invalid (changed after it was signed, or another key's); \
         the text listing names it when it is not valid, --json always gives it as "signature".
         Exit codes: 0 listed, 1 a sink could not be listed.
         """

@@ -8,57 +8,57 @@ struct RestoreCommand: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Restore a set's artifacts into a directory or a database, all or nothing, after checking every one against its manifest.",
         discussion: """
-        All or nothing: every selected artifact is checked first (size and SHA-256 against the manifest,
-        full decompression, every entry safe), and DIR's file system must have room for the artifacts'
-        content bytes; only then is anything written. Files are written into a temporary directory on
-        DIR's file system (.DIR.restore-XXXXXX beside a new DIR, DIR/.restore-XXXXXX inside an existing
-        one) and moved into place by renames once every artifact is restored, so a failure, a full disk
+        All or nothing: every selected artifact is checked first (size and SHA-256 against the manifest, \
+        full decompression, every entry safe), and DIR's file system must have room for the artifacts' \
+        content bytes; only then is anything written. Files are written into a temporary directory on \
+        DIR's file system (.DIR.restore-XXXXXX beside a new DIR, DIR/.restore-XXXXXX inside an existing \
+        one) and moved into place by renames once every artifact is restored, so a failure, a full disk \
         included, leaves DIR as it was and nothing behind.
 
-        Files: with one artifact selected, it is extracted into DIR itself; with several, each goes into
-        DIR/<source>. Entries with '..' or absolute paths, entries that would be written through a symlink,
+        Files: with one artifact selected, it is extracted into DIR itself; with several, each goes into \
+        DIR/<source>. Entries with '..' or absolute paths, entries that would be written through a symlink, \
         and device nodes are refused before anything is written. A non-empty target is refused unless
         --force is given; with --force, each restored entry replaces the one with the same name in DIR
-        (directories are merged, files the set does not hold are kept). Every destination must resolve (symlinks included) to DIR or inside it, and a
-        set whose manifest holds an invalid name (a source, subject or artifact name that breaks the
+        (directories are merged, files the set does not hold are kept). Every destination must resolve (symlinks included) to DIR or inside it, and a \
+        set whose manifest holds an invalid name (a source, subject or artifact name that breaks the \
         plan's rules) is refused, naming the manifest and the field.
 
-        Databases: --only db --to-database NAME creates NAME on the source's server and loads the dump
-        (plain dumps through psql -v ON_ERROR_STOP=1 in one transaction, custom dumps through
+        Databases: --only db --to-database NAME creates NAME on the source's server and loads the dump \
+        (plain dumps through psql -v ON_ERROR_STOP=1 in one transaction, custom dumps through \
         pg_restore -j). An existing database that holds data is refused unless --force (load into it) or
         --drop-existing (replace it). A globals dump (roles) in the selection is loaded first. With several
         databases in the set, choose one with --subject.
 
-        Buckets: --only minio --to-bucket NAME uploads an s3-bucket source's objects back with their content
+        Buckets: --only minio --to-bucket NAME uploads an s3-bucket source's objects back with their content \
         type and metadata; the bucket is created when missing and must be empty unless --force.
 
         --sink NAME reads from that sink (default: the local sink if it has the set, else the first that
         does); a downloaded artifact is checked against the manifest's SHA-256 before it is used.
 
-        Signed sets: a set is restored only when its manifest's Ed25519 signature is valid for the plan's
-        key (signing.public_key, else the key file's public half; see `backupctl key`). A manifest whose
-        signature fails (changed after it was signed, or another key's) is refused, naming the manifest,
-        the key expected and what was found; an unsigned set (written before BackupKit signed sets) or
+        Signed sets: a set is restored only when its manifest's Ed25519 signature is valid for the plan's \
+        key (signing.public_key, else the key file's public half; see `backupctl key`). A manifest whose \
+        signature fails (changed after it was signed, or another key's) is refused, naming the manifest, \
+        the key expected and what was found; an unsigned set (written before BackupKit signed sets) or \
         one this host has no public key for restores only with --allow-unsigned, which skips that proof.
 
-        Damaged copies: without --sink, when the chosen sink's copy of the set is damaged, the same set is
-        restored from the next sink (local ones first) that holds a good copy, and the damage is logged;
+        Damaged copies: without --sink, when the chosen sink's copy of the set is damaged, the same set is \
+        restored from the next sink (local ones first) that holds a good copy, and the damage is logged; \
         the hooks run again for that attempt. With --sink, the error names the sinks with good copies.
 
         Encrypted sinks: restoring from one needs the identity, --identity FILE (as `age -i`, repeatable) or
         $BACKUP_ENCRYPTION_IDENTITY_FILE. Each artifact's ciphertext must have the SHA-256 the signed
-        manifest records (a replaced file is refused, naming it), and is decrypted into the staging
+        manifest records (a replaced file is refused, naming it), and is decrypted into the staging \
         directory and checked before anything is written to the target.
 
-        The plan's hooks.before_restore commands run first (a failure stops the restore) and
-        hooks.after_restore commands last. Exit codes: 0 restored; 3 an artifact is damaged (size,
-        SHA-256 or decompression fails; nothing was written; try another --sink or --set); 7 not enough
-        space on the target's file system (the message names the target and the space needed; nothing
-        was written); 8 refused (a hostile archive entry, a non-empty target, an invalid manifest) or
-        failed, a manifest whose signature fails or is missing; 9 no such set; 14 a hook failed; 17 the set is encrypted and no identity was given; 18 no identity
-        given opens it (encrypted to other recipients); 19 wrong passphrase for a passphrase-protected identity
-        file; 20 an encrypted artifact is cut short; 21 an encrypted artifact's header or payload was changed; 16 interrupted
-        (SIGINT or SIGTERM): what was written is removed, a database load rolled back; a second signal stops at once. Database loads are not all or nothing across artifacts:
+        The plan's hooks.before_restore commands run first (a failure stops the restore) and \
+        hooks.after_restore commands last. Exit codes: 0 restored; 3 an artifact is damaged (size, \
+        SHA-256 or decompression fails; nothing was written; try another --sink or --set); 7 not enough \
+        space on the target's file system (the message names the target and the space needed; nothing \
+        was written); 8 refused (a hostile archive entry, a non-empty target, an invalid manifest) or \
+        failed, a manifest whose signature fails or is missing; 9 no such set; 14 a hook failed; 17 the set is encrypted and no identity was given; 18 no identity \
+        given opens it (encrypted to other recipients); 19 wrong passphrase for a passphrase-protected identity \
+        file; 20 an encrypted artifact is cut short; 21 an encrypted artifact's header or payload was changed; 16 interrupted \
+        (SIGINT or SIGTERM): what was written is removed, a database load rolled back; a second signal stops at once. Database loads are not all or nothing across artifacts: \
         each database is loaded in one transaction (or into a new database that replaces the old one).
         """
     )

@@ -7,15 +7,15 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Make one backup set: write each source's artifact, verify it, store it in every sink, write the manifest, apply retention, send alerts.",
         discussion: """
-        Only one run of a plan works at a time; a second one exits 5 at once. Retention runs only after a
-        run that stored the set. SIGTERM or SIGINT stops the run at the next safe point: sources and
-        uploads are cancelled, the after_backup hooks run, a failure alert says "interrupted", the state
-        is recorded, staging is cleaned, and the exit code is 16; a second signal stops it at once.
-        On a terminal, stderr shows a bar per phase (dump or archive, verify, each upload) while it runs.
-        Every sink is checked before anything is written (reachable, credentials, bucket or directory,
-        writable); a sink that fails is reported and left out, and the others still get the set, unless
+        Only one run of a plan works at a time; a second one exits 5 at once. Retention runs only after a \
+        run that stored the set. SIGTERM or SIGINT stops the run at the next safe point: sources and \
+        uploads are cancelled, the after_backup hooks run, a failure alert says "interrupted", the state \
+        is recorded, staging is cleaned, and the exit code is 16; a second signal stops it at once. \
+        On a terminal, stderr shows a bar per phase (dump or archive, verify, each upload) while it runs. \
+        Every sink is checked before anything is written (reachable, credentials, bucket or directory, \
+        writable); a sink that fails is reported and left out, and the others still get the set, unless \
         the plan says require_all_sinks: true or no sink is left: then the run fails before writing.
-        Exit codes: 0 stored everywhere, 4 stored but a sink failed (its check or storing), 1 failed (also:
+        Exit codes: 0 stored everywhere, 4 stored but a sink failed (its check or storing), 1 failed (also \
         no usable sink), 3 verification failed, 2 plan error, 5 locked, 7 disk full, 16 interrupted.
         """
     )

@@ -9,12 +9,12 @@ struct ScheduleCommand: AsyncParsableCommand {
         commandName: "schedule",
         abstract: "Run the plan on its schedule, as a long-running process (the compose service `backup`).",
         discussion: """
-        The schedule is the plan's `schedule:` (5-field cron, or @daily / @hourly), else BACKUP_SCHEDULE,
-        else "0 2 * * *" — read in the plan's `timezone:` (else BACKUP_TIMEZONE, TZ, the system's). When
-        clocks go back, a time that happens twice runs once; when they go forward, a time that does not
-        exist runs shifted by the gap, so no day is skipped. Between runs it prints the next run time. A
-        failed run does not stop it; overlapping runs are refused by the plan's lock. SIGTERM or SIGINT
-        stops it gracefully: a wait ends at once, a run in flight finishes first. Exit code 0 after a
+        The schedule is the plan's `schedule:` (5-field cron, or @daily / @hourly), else BACKUP_SCHEDULE, \
+        else "0 2 * * *" — read in the plan's `timezone:` (else BACKUP_TIMEZONE, TZ, the system's). When \
+        clocks go back, a time that happens twice runs once; when they go forward, a time that does not \
+        exist runs shifted by the gap, so no day is skipped. Between runs it prints the next run time. A \
+        failed run does not stop it; overlapping runs are refused by the plan's lock. SIGTERM or SIGINT \
+        stops it gracefully: a wait ends at once, a run in flight finishes first. Exit code 0 after a \
         graceful stop.
         """
     )

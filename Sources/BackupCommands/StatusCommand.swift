@@ -7,7 +7,7 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show, per sink, the newest good set and its age, artifact sizes, verification and restore drill results, and the last failure.",
         discussion: """
-        With --max-age (such as 26h) it is a monitoring check: it exits 15 when any sink's newest good set is
+        With --max-age (such as 26h) it is a monitoring check: it exits 15 when any sink's newest good set is \
         older than that, or when a sink has none — for Nagios-style checks and "no backup in N hours".
         Exit codes: 0 fresh, 15 stale, 2 plan error, 1 a sink could not be read.
         """

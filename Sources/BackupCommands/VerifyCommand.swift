@@ -6,16 +6,16 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Verify stored sets: every artifact present, read back completely, and matching its manifest's size and SHA-256.",
         discussion: """
-        With --restore-test, each database dump is also restored into a scratch database (on the server
-        the source's restore_test section names, else its own), every table's row count is compared with
-        the manifest, and the scratch database is dropped; the result is recorded in the set's manifest.
-        Every manifest's Ed25519 signature is checked with the plan's key (see `backupctl key`): a set whose
-        signature fails, or that is unsigned, fails (unsigned passes with --allow-unsigned), and its drill
-        is not run on a manifest whose signature fails. Drill results are recorded only in a manifest this
-        host's signing key signed.
-        Encrypted sinks: with the identity (--identity FILE, or $BACKUP_ENCRYPTION_IDENTITY_FILE), each
-        artifact's ciphertext is checked against the signed manifest's SHA-256, then decrypted and checked
-        in full. Without it, only the ciphertexts are read and checked (size and SHA-256), and the output
+        With --restore-test, each database dump is also restored into a scratch database (on the server \
+        the source's restore_test section names, else its own), every table's row count is compared with \
+        the manifest, and the scratch database is dropped; the result is recorded in the set's manifest. \
+        Every manifest's Ed25519 signature is checked with the plan's key (see `backupctl key`): a set whose \
+        signature fails, or that is unsigned, fails (unsigned passes with --allow-unsigned), and its drill \
+        is not run on a manifest whose signature fails. Drill results are recorded only in a manifest this \
+        host's signing key signed. \
+        Encrypted sinks: with the identity (--identity FILE, or $BACKUP_ENCRYPTION_IDENTITY_FILE), each \
+        artifact's ciphertext is checked against the signed manifest's SHA-256, then decrypted and checked \
+        in full. Without it, only the ciphertexts are read and checked (size and SHA-256), and the output \
         says that the content check needs the identity.
         Exit codes: 0 every checked set passed, 3 an artifact, a drill or a signature failed (its name is printed), 9 no such set.
         """

@@ -116,7 +116,7 @@ struct EnvironmentPlanTests {
 
         let text = try backupctl(["config", "check"], in: dir.path, environment: environment)
         #expect(text.stdout.contains("where each setting comes from:"))
-        #expect(text.stdout.contains("retention       environment: BACKUP_RETENTION_DAYS"), "\(text.stdout)")
+        #expect(text.stdout.contains(/\n  retention +environment: BACKUP_RETENTION_DAYS\n/), "\(text.stdout)")
     }
 
     @Test func environmentSettingsSayWhichVariableMadeThem() throws {
