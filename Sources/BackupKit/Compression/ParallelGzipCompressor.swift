@@ -11,8 +11,9 @@ import Foundation
 /// single gzip member that `gunzip` reads as usual. The CRC-32 of each block is combined in order for the
 /// trailer.
 ///
-/// Blocks go in batches: while one batch is compressed by the worker threads, the caller fills the next,
-/// so tar writing, hashing and compression overlap. Memory is two batches, whatever the input size.
+/// Blocks go in batches: while one batch is compressed by the worker threads, the caller writes out the
+/// one before it and fills the next, so tar writing, hashing and compression overlap. Memory is three
+/// batches, whatever the input size.
 final class ParallelGzipCompressor: Compressor {
     static let blockSize = 128 * 1024
     static let dictionarySize = 32 * 1024
@@ -21,8 +22,9 @@ final class ParallelGzipCompressor: Compressor {
     private let output: ByteOutput
     private let blocksPerBatch: Int
     private var filling: GzipBatch
-    private var spare: GzipBatch?
-    private var inFlight: (batch: GzipBatch, done: DispatchGroup)?
+    private var spares: [GzipBatch] = []
+    /// Batches being compressed, oldest first: the oldest is written out while the newest compresses.
+    private var inFlight: [(batch: GzipBatch, done: DispatchGroup)] = []
     private var wroteHeader = false
     private var crc: uLong = crc32(0, nil, 0)
     private var totalInput: UInt64 = 0
@@ -51,13 +53,13 @@ final class ParallelGzipCompressor: Compressor {
     func finish() throws {
         precondition(!finished, "finish called twice")
         finished = true
-        if filling.count > 0 || inFlight == nil {
+        if filling.count > 0 || inFlight.isEmpty {
             try dispatch(isLast: true)
-            try drain()
+            while !inFlight.isEmpty { try drainOldest() }
         } else {
             // Everything went out in full batches that ended with a sync flush: close the deflate
             // stream with an empty final block (BFINAL=1, fixed Huffman, end-of-block).
-            try drain()
+            while !inFlight.isEmpty { try drainOldest() }
             try emitHeaderIfNeeded()
             try [UInt8]([0x03, 0x00]).withUnsafeBytes { try output($0) }
         }
@@ -71,26 +73,27 @@ final class ParallelGzipCompressor: Compressor {
         try trailer.withUnsafeBytes { try output($0) }
     }
 
-    /// Hands the filled batch to the workers after emitting the one before it.
+    /// Hands the filled batch to the workers, then writes out the one before it while this one
+    /// compresses (a batch's dictionary is the previous batch's input, so batches never wait for each
+    /// other). At most two batches compress at a time, and three exist: memory stays flat.
     private func dispatch(isLast: Bool) throws {
-        try drain()
         let batch = filling
         batch.isLast = isLast
-        let next = spare ?? GzipBatch(blocks: blocksPerBatch, blockSize: Self.blockSize, dictionarySize: Self.dictionarySize, level: level)
-        spare = nil
+        let next = spares.popLast() ?? GzipBatch(blocks: blocksPerBatch, blockSize: Self.blockSize, dictionarySize: Self.dictionarySize, level: level)
         next.reset(dictionaryFrom: batch)
         filling = next
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
             DispatchQueue.concurrentPerform(iterations: batch.blockCount) { batch.compressBlock($0) }
         }
-        inFlight = (batch, group)
+        inFlight.append((batch, group))
+        while inFlight.count > 1 { try drainOldest() }
     }
 
-    /// Waits for the batch in flight and writes its blocks out in order.
-    private func drain() throws {
-        guard let (batch, group) = inFlight else { return }
-        inFlight = nil
+    /// Waits for the oldest batch in flight and writes its blocks out in order.
+    private func drainOldest() throws {
+        guard !inFlight.isEmpty else { return }
+        let (batch, group) = inFlight.removeFirst()
         group.wait()
         try emitHeaderIfNeeded()
         for index in 0..<batch.blockCount {
@@ -101,7 +104,7 @@ final class ParallelGzipCompressor: Compressor {
             if result.stored { storedBlocks += 1 }
             crc = crc32_combine(crc, result.crc, off_t(batch.count == 0 ? 0 : batch.blockLength(index)))
         }
-        spare = batch
+        spares.append(batch)
     }
 
     private func emitHeaderIfNeeded() throws {
@@ -190,13 +193,17 @@ final class GzipBatch: @unchecked Sendable {
         let available = index == 0 ? dictionaryLength : dictionarySize
         deflateReset(stream)
         // Incompressible input (PDF, JPEG, ZIP, MP4 bodies) goes out as stored blocks: deflate would spend
-        // as long on it as on text and gain nothing. Random-looking bytes may still repeat what came just
-        // before (the same small file twice): a quick trial with the dictionary decides.
-        let stored = Self.isIncompressible(UnsafeRawBufferPointer(start: start, count: length))
-            && !trialFindsMatches(index, start: start, length: length, dictionary: available)
+        // as long on it as on text and gain nothing. The choice is made per segment, so that the tar
+        // headers and small files between two large random files are still deflated. Random-looking bytes
+        // may still repeat what came just before (the same small file twice): a quick trial with the
+        // dictionary decides for the block.
+        var runs = Self.segmentRuns(UnsafeRawBufferPointer(start: start, count: length))
+        if runs.contains(where: \.stored), let first = runs.first(where: \.stored),
+           trialFindsMatches(index, start: start + first.offset, length: first.length, dictionary: min(available + first.offset, dictionarySize)) {
+            runs = [SegmentRun(offset: 0, length: length, stored: false)]
+        }
         deflateReset(stream)
-        deflateParams(stream, stored ? 0 : level, Z_DEFAULT_STRATEGY)
-        if available > 0, !stored {
+        if available > 0 {
             let dictionary = (start - available).assumingMemoryBound(to: Bytef.self)
             let status = deflateSetDictionary(stream, dictionary, uInt(available))
             guard status == Z_OK else {
@@ -205,12 +212,32 @@ final class GzipBatch: @unchecked Sendable {
             }
         }
         let finishing = isLast && index == blockCount - 1
-        stream.pointee.next_in = start.assumingMemoryBound(to: Bytef.self)
-        stream.pointee.avail_in = uInt(length)
         stream.pointee.next_out = outputs[index].baseAddress!.assumingMemoryBound(to: Bytef.self)
         stream.pointee.avail_out = uInt(outputs[index].count)
-        // A stored block ends on a byte boundary by itself: it needs no sync marker to be followed.
-        let status = deflate(stream, finishing ? Z_FINISH : stored ? Z_BLOCK : Z_SYNC_FLUSH)
+        var status = Z_OK
+        for (number, run) in runs.enumerated() {
+            // Changing the level flushes what came before at the old one (deflate with Z_BLOCK).
+            status = deflateParams(stream, run.stored ? 0 : level, Z_DEFAULT_STRATEGY)
+            guard status == Z_OK else { break }
+            stream.pointee.next_in = (start + run.offset).assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_in = uInt(run.length)
+            let last = number == runs.count - 1
+            // A block that ends stored ends on a byte boundary by itself: it needs no sync marker to be
+            // followed. deflatePending checks that below.
+            status = deflate(stream, !last ? Z_NO_FLUSH : finishing ? Z_FINISH : run.stored ? Z_BLOCK : Z_SYNC_FLUSH)
+            guard status == Z_OK || (last && finishing && status == Z_STREAM_END), stream.pointee.avail_in == 0 else { break }
+        }
+        if runs.isEmpty {
+            stream.pointee.next_in = start.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_in = 0
+            status = deflate(stream, finishing ? Z_FINISH : Z_SYNC_FLUSH)
+        }
+        if status == Z_OK, !finishing {
+            var pending: UInt32 = 0
+            var bits: Int32 = 0
+            deflatePending(stream, &pending, &bits)
+            if bits != 0 || pending != 0 { status = deflate(stream, Z_SYNC_FLUSH) }
+        }
         let expected = finishing ? Z_STREAM_END : Z_OK
         guard status == expected, stream.pointee.avail_in == 0 else {
             results[index] = BlockResult(status: status == Z_OK ? Z_BUF_ERROR : status)
@@ -220,9 +247,36 @@ final class GzipBatch: @unchecked Sendable {
             length: outputs[index].count - Int(stream.pointee.avail_out),
             crc: crc32(0, start.assumingMemoryBound(to: Bytef.self), uInt(length)),
             status: Z_OK,
-            stored: stored
+            stored: runs.contains(where: \.stored)
         )
     }
+
+    /// A stretch of a block compressed one way: stored, or deflated at the batch's level.
+    struct SegmentRun: Equatable {
+        var offset: Int
+        var length: Int
+        var stored: Bool
+    }
+
+    /// The block cut into ``segmentSize`` segments, each stored when ``isIncompressible(_:)``, and
+    /// neighbours of the same kind joined.
+    static func segmentRuns(_ block: UnsafeRawBufferPointer) -> [SegmentRun] {
+        var runs: [SegmentRun] = []
+        var offset = 0
+        while offset < block.count {
+            let length = min(segmentSize, block.count - offset)
+            let stored = isIncompressible(UnsafeRawBufferPointer(rebasing: block[offset..<offset + length]))
+            if let last = runs.last, last.stored == stored {
+                runs[runs.count - 1].length += length
+            } else {
+                runs.append(SegmentRun(offset: offset, length: length, stored: stored))
+            }
+            offset += length
+        }
+        return runs
+    }
+
+    static let segmentSize = 16 * 1024
 
     /// Deflates the first 16 KiB of the block at level 1, with the block's dictionary, into the block's
     /// output buffer (the real pass overwrites it): true when that saves at least 2%.
