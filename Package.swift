@@ -29,13 +29,15 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // libdeflate: gzip's deflate two to three times faster than zlib's, block by block.
+        .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         // The few glibc calls Swift cannot see without _GNU_SOURCE.
         .target(name: "CSystemShims"),
 
         .target(
             name: "BackupKit",
             dependencies: [
-                "CArchive", "CZlib", "CZstd", "CSystemShims",
+                "CArchive", "CZlib", "CZstd", "CDeflate", "CSystemShims",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "BackupKitTests",
             dependencies: [
-                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting", "BackupTransport", "BackupCommands",
+                "BackupKit", "BackupSources", "BackupSinks", "BackupNotifiers", "BackupKitTesting", "BackupTransport", "BackupCommands", "CDeflate",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ]

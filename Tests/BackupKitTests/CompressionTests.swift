@@ -1,5 +1,6 @@
 @testable import BackupKit
 import BackupSinks
+import CDeflate
 import BackupSources
 import Crypto
 import Foundation
@@ -70,13 +71,13 @@ import Testing
         #expect(one.count < input.count * 3 / 4, "compressible input must shrink")
     }
 
-    /// Each block is primed with the 32 KiB before it, so repeats across block boundaries still compress
-    /// as they would in one stream (as gzip -6 does).
-    @Test func blocksSeeThePreviousBlocksData() throws {
+    /// Repeats within a block are found (libdeflate compresses each block's text on its own).
+    @Test func repeatsWithinABlockCompress() throws {
         let chunk = pseudoRandomBytes(20_000, seed: 7)
         let input = Array((0..<(5 << 20) / chunk.count).flatMap { _ in chunk })
         let compressed = try Self.compress(input, .gzip)
-        #expect(compressed.count < 200_000, "\(compressed.count) bytes for 5 MiB of a repeated 20 kB chunk")
+        #expect(compressed.count < input.count / 4, "\(compressed.count) bytes for 5 MiB of a repeated 20 kB chunk")
+        #expect(try Self.decompress(compressed, .gzip).hexDigest == input.hexDigest)
     }
 
     @Test(arguments: [0, 1, 5 << 20])
@@ -201,5 +202,54 @@ extension Array where Element == UInt8 {
         #expect(try runProcess("/bin/tar", ["xzf", path, "-C", dir.sub("out")]).status == 0)
         #expect(readFile(dir.sub("out/scan.pdf"))?.hexDigest == (Array("%PDF-1.4\n".utf8) + random).hexDigest)
         #expect(readFile(dir.sub("out/app.log"))?.count == 23 * 50_000)
+    }
+}
+
+/// Raw deflate streams compressed apart, made joinable, follow one another as one stream.
+@Suite struct DeflateJoinTests {
+    @Test func joinedStreamsInflateAsTheirInputsInOrder() throws {
+        var joined: [UInt8] = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3]
+        var blocks = 0
+        var inputs: [UInt8] = []
+        let deflater = try #require(libdeflate_alloc_compressor(6))
+        defer { libdeflate_free_compressor(deflater) }
+        // Texts of many lengths and kinds end at every bit position of their last byte.
+        // Small ones are one deflate block; large ones of changing content are several, so the final
+        // block's header falls inside a byte as well as at its start.
+        let small = (0..<300).map { number in
+            Array((0..<(number * 37 % 900 + 1)).map { "line \($0 * number) of \(number)\n" }.joined().utf8.prefix(number * 53 + 1))
+        }
+        let large = (0..<24).map { number in
+            Array((0..<(2000 + number * 300)).map { row in
+                row % 500 < 250 ? "\(row * 7919 % 104729),\(row),tenant-\(row % 13)\n" : "{\"job\": \(row), \"state\": \"done\", \"took_ms\": \(row * number % 977)}\n"
+            }.joined().utf8)
+        }
+        for text in zip(small.prefix(24), large).flatMap({ [$0.0, $0.1] }) + small.dropFirst(24) {
+            var buffer = [UInt8](repeating: 0, count: text.count + 1024)
+            blocks += 1
+            let produced = buffer.withUnsafeMutableBytes { out in
+                text.withUnsafeBytes { libdeflate_deflate_compress(deflater, $0.baseAddress, text.count, out.baseAddress, out.count - 16) }
+            }
+            #expect(produced > 0)
+            let length = try #require(buffer.withUnsafeMutableBytes { DeflateJoin.makeJoinable($0, length: produced) })
+            #expect(length <= produced + DeflateJoin.extraBytes)
+            joined += buffer[0..<length]
+            inputs += text
+        }
+        #expect(blocks == 324)
+        joined += [0x03, 0x00]
+        let crc = UInt32(libdeflate_crc32(0, inputs, inputs.count))
+        let size = UInt32(truncatingIfNeeded: inputs.count)
+        joined += (0..<4).map { UInt8(truncatingIfNeeded: crc >> (8 * $0)) } + (0..<4).map { UInt8(truncatingIfNeeded: size >> (8 * $0)) }
+        #expect(try CompressionTests.decompress(joined, .gzip).hexDigest == inputs.hexDigest)
+        let dir = try TemporaryDirectory("join")
+        defer { dir.remove() }
+        try writeFile(dir.sub("x.gz"), joined)
+        #expect(try runProcess("/bin/gunzip", ["-t", dir.sub("x.gz")]).status == 0)
+    }
+
+    @Test func aStreamThatDoesNotInflateIsRefused() {
+        var garbage: [UInt8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]
+        #expect(garbage.withUnsafeMutableBytes { DeflateJoin.makeJoinable($0, length: 6) } == nil)
     }
 }

@@ -202,7 +202,8 @@ public struct PostgresSource: BackupSource {
                 }
                 try archive.write(chunk)
                 if head.count < 16 { head += chunk.prefix(16 - head.count) }
-                tail += chunk.suffix(256)
+                // The buffer's own slice: Sequence.suffix would walk the whole chunk.
+                tail += chunk[max(0, chunk.count - 256)...]
                 if tail.count > 256 { tail.removeFirst(tail.count - 256) }
                 context.progress(Int64(chunk.count))
             }
