@@ -96,7 +96,8 @@ import Testing
         }
         let before = transcript[..<at.lowerBound]
         let lastBar = before.range(of: bar, options: .backwards)?.lowerBound
-        let lastErase = before.range(of: "\r\u{1B}[J", options: .backwards)?.lowerBound
+        // An erase: back to the start of the line, up over the board's other lines, clear to the end.
+        let lastErase = before.ranges(of: /\r(\x{1B}\[\d+A)?\x{1B}\[J/).last?.lowerBound
         #expect(lastBar != nil, "a bar was drawn before the message", sourceLocation: sourceLocation)
         if let lastBar { #expect(lastErase.map { $0 > lastBar } == true, "the bar was erased before the message", sourceLocation: sourceLocation) }
         if last { #expect(!transcript[at.upperBound...].contains(bar), "no bar after the message", sourceLocation: sourceLocation) }

@@ -56,8 +56,9 @@ import Testing
         let artifact = try #require(listTree(dir.sub("backups")).first { $0.hasSuffix(".tar.gz") })
         // The archive's total is not known on a first run (a directory source gives no estimate): bytes and rate.
         #expect(lines.contains { $0.hasPrefix("\(artifact)  archive  ") && $0.hasSuffix("/s") }, "\(lines)")
-        // The verification and the upload know their total: bar, percent, rate and time left.
-        let verifyBar = #/  verify  \[[#.]{20}\]  \d{1,3}%  [0-9.]+ [KMG]?i?B/s  ETA (\d+:\d\d|--:--)$/#
+        // The verification reads the artifact back while it is written: its total is what was written so
+        // far (`~` while the write goes on): bar, percent, rate and time left.
+        let verifyBar = #/  verify  \[[#.]{20}\]  ~?\d{1,3}%  [0-9.]+ [KMG]?i?B/s  ETA ~?(\d+:\d\d|--:--)$/#
         #expect(lines.contains { $0.hasPrefix(artifact) && $0.contains(verifyBar) }, "\(lines)")
         for phase in ["archive", "verify", "upload local"] {
             #expect(lines.contains { $0.hasPrefix("\(artifact)  \(phase)  done  ") }, "\(phase) leaves its summary: \(lines)")

@@ -38,6 +38,19 @@ extension BackupRunner {
         // Without the source's own estimate, the previous good set's content is the likely total.
         let expected = artifact.expectedContentBytes
             ?? previous?.previousArtifact(source: source.name, subject: artifact.subject)?.contentBytes
+        // The read-back runs beside the write, on a thread of its own: it reads every byte back from the
+        // staged file as soon as the writer has written it (``GrowingFile``), decompresses it and reads
+        // every entry, so verification overlaps compression instead of following it. It ends at the
+        // file's end, once the writer says the file is complete, with the size and SHA-256 of what it read.
+        let growth = GrowingFile()
+        async let readBack = withPhaseProgress(.verify, artifact: name, total: nil, liveTotal: { let (bytes, complete) = growth.written; return (bytes, !complete) },
+                                               report: report) { counter in
+            try await runCancellableOnDedicatedThread { cancellation in
+                let file = TrailingFileReader(growth: growth)
+                return try ArtifactVerifier.checkIntegrity(of: file, digest: { file.finalDigest() }, name: name, format: format, expected: nil,
+                                                           progress: counter, isCancelled: { cancellation.isSet })
+            }
+        }
         let written: (FileDigest, Int, Int64, SourceReport)
         do {
             written = try await withPhaseProgress(phase, artifact: name, total: expected, totalIsEstimate: true,
@@ -45,19 +58,24 @@ extension BackupRunner {
                 try await runCancellableOnDedicatedThread { [self] cancellation in
                     let context = sourceContext(source.name, staging: staging, warnings: warnings, emit: emit, counters: counters, cancellation: cancellation)
                     let file = try AtomicFileWriter(finalPath: path, mode: 0o600)
+                    growth.began(at: file.temporaryPath, final: path)
                     let writer = try format.makeWriter(output: { bytes in
                         try file.write(bytes)
+                        growth.grew(by: bytes.count)
                         counters.written.add(bytes.count)
                     })
                     let report = try source.write(artifact, to: writer, context: context)
                     try context.checkCancellation()
                     try writer.finish()
+                    growth.complete()
                     let digest = try file.finishWriting()!
                     try file.commit()
                     return (digest, writer.entryCount, writer.contentBytes, report)
                 }
             }
         } catch {
+            growth.abandon()
+            _ = try? await readBack
             throw BackupError.wrap(error, as: .sourceFailed, "source '\(source.name)' (\(name))")
         }
         ticker.cancel()
@@ -65,17 +83,14 @@ extension BackupRunner {
         let duration = Date().timeIntervalSince(started)
         emit(.artifactWritten(artifact: name, size: digest.size, durationSeconds: duration))
 
-        // Verification: size rules first (cheap), then read every byte back.
+        // Verification: size rules first (cheap), then the read-back's end: what it read must be exactly
+        // what was written.
         let policy = planSource.verification ?? plan.verification
         let previousSize = previous?.previousSize(source: source.name, subject: artifact.subject)
         do {
             try ArtifactVerifier.checkSize(artifact: name, size: digest.size, policy: policy, previousSize: previousSize)
-            _ = try await withPhaseProgress(.verify, artifact: name, total: digest.size, report: report) { counter in
-                try await runCancellableOnDedicatedThread { cancellation in
-                    try ArtifactVerifier.checkIntegrity(path: path, name: name, format: format, expected: digest, progress: counter,
-                                                        isCancelled: { cancellation.isSet })
-                }
-            }
+            let readBackReport = try await readBack
+            try ArtifactVerifier.check(readBackReport.digest, against: digest, name: name)
         } catch {
             let failure = BackupError.wrap(error, as: .verificationFailed, name)
             emit(.verified(artifact: name, passed: false, message: failure.message))

@@ -33,10 +33,22 @@ package enum ArtifactVerifier {
     public static func checkIntegrity(path: String, name: String, format: any ArchiveFormat, expected: FileDigest?,
                                       progress: ByteCounter? = nil, isCancelled: () -> Bool = { false }) throws -> IntegrityReport {
         let file = try FileReader(path: path, computeDigest: true)
+        return try checkIntegrity(of: file, digest: { file.digest!.finalize() }, name: name, format: format, expected: expected,
+                                  progress: progress, isCancelled: isCancelled)
+    }
+
+    /// ``checkIntegrity(path:name:format:expected:progress:isCancelled:)`` for bytes read from `file`,
+    /// whose `digest` is the size and SHA-256 of what it read once it is at its end.
+    static func checkIntegrity(of file: any ChunkReader, digest finalDigest: () -> FileDigest, name: String, format: any ArchiveFormat,
+                               expected: FileDigest?, progress: ByteCounter? = nil, isCancelled: () -> Bool = { false }) throws -> IntegrityReport {
         var entries = 0
         var contentBytes: Int64 = 0
         do {
-            let reader = try format.makeReader(file: file, progress: progress)
+            let reader = try format.makeReader(input: { buffer in
+                let count = try file.read(into: buffer)
+                progress?.add(count)
+                return count
+            })
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
             defer { buffer.deallocate() }
             var safety = EntrySafety()
@@ -70,18 +82,21 @@ package enum ArtifactVerifier {
         if try file.read(into: scratch) != 0 {
             throw BackupError(.verificationFailed, "\(name) failed the integrity check: bytes follow the end of the compressed stream")
         }
-        let digest = file.digest!.finalize()
-        if let expected {
-            if digest.size != expected.size {
-                throw BackupError(.verificationFailed, "\(name) is \(digest.size) bytes but its manifest says \(expected.size): the file was truncated or replaced")
-            }
-            if digest.sha256 != expected.sha256 {
-                throw BackupError(.verificationFailed, "\(name) has SHA-256 \(digest.sha256) but its manifest says \(expected.sha256): the file is corrupt")
-            }
-        }
+        let digest = finalDigest()
+        if let expected { try check(digest, against: expected, name: name) }
         if format.layout == .tree ? entries == 0 : contentBytes == 0 {
             throw BackupError(.verificationFailed, "\(name) is empty: it holds no \(format.layout == .tree ? "entries" : "data")")
         }
         return IntegrityReport(digest: digest, entries: entries, contentBytes: contentBytes)
+    }
+
+    /// Throws when what was read back is not what was written: another size or another SHA-256.
+    static func check(_ digest: FileDigest, against expected: FileDigest, name: String) throws {
+        if digest.size != expected.size {
+            throw BackupError(.verificationFailed, "\(name) is \(digest.size) bytes but its manifest says \(expected.size): the file was truncated or replaced")
+        }
+        if digest.sha256 != expected.sha256 {
+            throw BackupError(.verificationFailed, "\(name) has SHA-256 \(digest.sha256) but its manifest says \(expected.sha256): the file is corrupt")
+        }
     }
 }

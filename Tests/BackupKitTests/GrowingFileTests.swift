@@ -1,0 +1,90 @@
+@testable import BackupKit
+import Foundation
+import Glibc
+import Testing
+
+/// The read-back that trails the write: it reads what the file system holds, in order, to the end the
+/// writer gives, and stops when the writer gives up.
+struct GrowingFileTests {
+    @Test func theReaderGetsEveryByteAsItArrivesAndEndsAtTheEnd() throws {
+        let dir = try TemporaryDirectory("growing")
+        defer { dir.remove() }
+        let path = dir.sub("artifact")
+        let writer = try AtomicFileWriter(finalPath: path, mode: 0o600)
+        let growth = GrowingFile()
+        growth.began(at: writer.temporaryPath, final: path)
+        let chunks = (0..<20).map { pseudoRandomBytes(10_000 + $0 * 777, seed: UInt64($0)) }
+        nonisolated(unsafe) let reader = TrailingFileReader(growth: growth)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var read: [UInt8] = []
+        nonisolated(unsafe) var failure: (any Error)?
+        Thread {
+            do {
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+                defer { buffer.deallocate() }
+                while true {
+                    let count = try reader.read(into: buffer)
+                    if count == 0 { break }
+                    read += buffer[0..<count]
+                }
+            } catch { failure = error }
+            done.signal()
+        }.start()
+        for chunk in chunks {
+            try chunk.withUnsafeBytes { try writer.write($0) }
+            growth.grew(by: chunk.count)
+        }
+        growth.complete()
+        let written = try #require(try writer.finishWriting())
+        done.wait()
+        #expect(failure == nil)
+        #expect(read == chunks.flatMap { $0 })
+        #expect(reader.finalDigest() == written)
+    }
+
+    /// What it reads comes from the file, not from the writer: a byte changed on disk after it was
+    /// written is a byte the read-back sees, and the digests differ.
+    @Test func theReadBackSeesTheFileNotTheWriter() throws {
+        let dir = try TemporaryDirectory("growing-disk")
+        defer { dir.remove() }
+        let path = dir.sub("artifact")
+        let writer = try AtomicFileWriter(finalPath: path, mode: 0o600)
+        let growth = GrowingFile()
+        growth.began(at: writer.temporaryPath, final: path)
+        let bytes = pseudoRandomBytes(50_000, seed: 9)
+        try bytes.withUnsafeBytes { try writer.write($0) }
+        // Damage between the write and the read-back.
+        let fd = open(writer.temporaryPath, O_WRONLY)
+        var flipped: UInt8 = bytes[1234] ^ 0xff
+        #expect(pwrite(fd, &flipped, 1, 1234) == 1)
+        close(fd)
+        growth.grew(by: bytes.count)
+        growth.complete()
+        let written = try #require(try writer.finishWriting())
+        let reader = TrailingFileReader(growth: growth)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+        defer { buffer.deallocate() }
+        while try reader.read(into: buffer) > 0 {}
+        #expect(throws: BackupError.self) { try ArtifactVerifier.check(reader.finalDigest(), against: written, name: "artifact") }
+    }
+
+    @Test func aWriterThatGivesUpStopsTheReader() throws {
+        let dir = try TemporaryDirectory("growing-abandon")
+        defer { dir.remove() }
+        let writer = try AtomicFileWriter(finalPath: dir.sub("artifact"), mode: 0o600)
+        let growth = GrowingFile()
+        growth.began(at: writer.temporaryPath, final: dir.sub("artifact"))
+        nonisolated(unsafe) let reader = TrailingFileReader(growth: growth)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var failure: (any Error)?
+        Thread {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+            defer { buffer.deallocate() }
+            do { while try reader.read(into: buffer) > 0 {} } catch { failure = error }
+            done.signal()
+        }.start()
+        growth.abandon()
+        done.wait()
+        #expect(failure is CancellationError)
+    }
+}
