@@ -16,6 +16,7 @@ struct GrowingFileTests {
         let chunks = (0..<20).map { pseudoRandomBytes(10_000 + $0 * 777, seed: UInt64($0)) }
         nonisolated(unsafe) let reader = TrailingFileReader(growth: growth)
         let done = DispatchSemaphore(value: 0)
+        let progress = NSCondition()
         nonisolated(unsafe) var read: [UInt8] = []
         nonisolated(unsafe) var failure: (any Error)?
         Thread {
@@ -24,15 +25,29 @@ struct GrowingFileTests {
                 defer { buffer.deallocate() }
                 while true {
                     let count = try reader.read(into: buffer)
+                    progress.withLock {
+                        read += buffer[0..<count]
+                        progress.broadcast()
+                    }
                     if count == 0 { break }
-                    read += buffer[0..<count]
                 }
             } catch { failure = error }
             done.signal()
         }.start()
+        // Each chunk only once the reader has caught up with the ones before: it must wait for more,
+        // not take the current end for the end.
+        var total = 0
         for chunk in chunks {
             try chunk.withUnsafeBytes { try writer.write($0) }
             growth.grew(by: chunk.count)
+            total += chunk.count
+            let caughtUp = progress.withLock {
+                let deadline = Date().addingTimeInterval(10)
+                while read.count < total { if !progress.wait(until: deadline) { return false } }
+                return true
+            }
+            #expect(caughtUp, "the reader stopped at \(read.count) of \(total) bytes")
+            guard caughtUp else { break }
         }
         growth.complete()
         let written = try #require(try writer.finishWriting())
