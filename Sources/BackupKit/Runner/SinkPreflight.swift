@@ -43,7 +43,10 @@ extension BackupRunner {
     /// The run's error when sinks failed: each sink's error, and the code of a full volume (exit 7, a
     /// `disk_space` alert) when one of them is full, as for a full staging volume, else `sink_failed`.
     static func sinkFailure(_ summary: String, _ failures: [(sink: String, error: String?, code: BackupError.Code?)]) -> BackupError {
-        let detail = failures.compactMap { failure in failure.error.map { "\(failure.sink): \($0)" } }.joined(separator: "; ")
+        // Each error is a sentence of its own: its full stop goes before the separator is added.
+        let detail = failures.compactMap { failure in
+            failure.error.map { "\(failure.sink): \($0.hasSuffix(".") ? String($0.dropLast()) : $0)" }
+        }.joined(separator: "; ")
         let code: BackupError.Code = failures.contains { $0.code == .diskSpace } ? .diskSpace : .sinkFailed
         return BackupError(code, "\(summary): \(detail)")
     }
