@@ -6,13 +6,18 @@ import Testing
 /// The read-back that trails the write: it reads what the file system holds, in order, to the end the
 /// writer gives, and stops when the writer gives up.
 struct GrowingFileTests {
-    @Test func theReaderGetsEveryByteAsItArrivesAndEndsAtTheEnd() throws {
-        let dir = try TemporaryDirectory("growing")
-        defer { dir.remove() }
-        let path = dir.sub("artifact")
-        let writer = try AtomicFileWriter(finalPath: path, mode: 0o600)
+    /// A staged file just created, and the growth its writer reports.
+    static func startedFile(_ label: String) throws -> (TemporaryDirectory, AtomicFileWriter, GrowingFile) {
+        let dir = try TemporaryDirectory(label)
+        let writer = try AtomicFileWriter(finalPath: dir.sub("artifact"), mode: 0o600)
         let growth = GrowingFile()
-        growth.began(at: writer.temporaryPath, final: path)
+        growth.began(at: writer.temporaryPath, final: dir.sub("artifact"))
+        return (dir, writer, growth)
+    }
+
+    @Test func theReaderGetsEveryByteAsItArrivesAndEndsAtTheEnd() throws {
+        let (dir, writer, growth) = try Self.startedFile("growing")
+        defer { dir.remove() }
         let chunks = (0..<20).map { pseudoRandomBytes(10_000 + $0 * 777, seed: UInt64($0)) }
         nonisolated(unsafe) let reader = TrailingFileReader(growth: growth)
         let done = DispatchSemaphore(value: 0)
@@ -60,12 +65,8 @@ struct GrowingFileTests {
     /// What it reads comes from the file, not from the writer: a byte changed on disk after it was
     /// written is a byte the read-back sees, and the digests differ.
     @Test func theReadBackSeesTheFileNotTheWriter() throws {
-        let dir = try TemporaryDirectory("growing-disk")
+        let (dir, writer, growth) = try Self.startedFile("growing-disk")
         defer { dir.remove() }
-        let path = dir.sub("artifact")
-        let writer = try AtomicFileWriter(finalPath: path, mode: 0o600)
-        let growth = GrowingFile()
-        growth.began(at: writer.temporaryPath, final: path)
         let bytes = pseudoRandomBytes(50_000, seed: 9)
         try bytes.withUnsafeBytes { try writer.write($0) }
         // Damage between the write and the read-back.
@@ -84,11 +85,9 @@ struct GrowingFileTests {
     }
 
     @Test func aWriterThatGivesUpStopsTheReader() throws {
-        let dir = try TemporaryDirectory("growing-abandon")
+        let (dir, writer, growth) = try Self.startedFile("growing-abandon")
         defer { dir.remove() }
-        let writer = try AtomicFileWriter(finalPath: dir.sub("artifact"), mode: 0o600)
-        let growth = GrowingFile()
-        growth.began(at: writer.temporaryPath, final: dir.sub("artifact"))
+        defer { withExtendedLifetime(writer) {} }
         nonisolated(unsafe) let reader = TrailingFileReader(growth: growth)
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var failure: (any Error)?

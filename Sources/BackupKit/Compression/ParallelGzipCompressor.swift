@@ -22,7 +22,6 @@ final class ParallelGzipCompressor: Compressor {
     static let blockSize = 128 * 1024
     static let dictionarySize = 32 * 1024
 
-    private let level: Int32
     private let output: ByteOutput
     private let blocksPerBatch: Int
     private var filling: GzipBatch
@@ -40,11 +39,10 @@ final class ParallelGzipCompressor: Compressor {
     private let deflaters: DeflaterPool
 
     init(level: Int, threads: Int, output: @escaping ByteOutput) {
-        self.level = Int32(level)
         deflaters = DeflaterPool(level: Int32(level))
         self.output = output
         blocksPerBatch = max(4, threads * 4)
-        filling = GzipBatch(blocks: blocksPerBatch, blockSize: Self.blockSize, dictionarySize: Self.dictionarySize, level: Int32(level), deflaters: deflaters)
+        filling = GzipBatch(blocks: blocksPerBatch, blockSize: Self.blockSize, dictionarySize: Self.dictionarySize, deflaters: deflaters)
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -86,7 +84,7 @@ final class ParallelGzipCompressor: Compressor {
     private func dispatch(isLast: Bool) throws {
         let batch = filling
         batch.isLast = isLast
-        let next = spares.popLast() ?? GzipBatch(blocks: blocksPerBatch, blockSize: Self.blockSize, dictionarySize: Self.dictionarySize, level: level, deflaters: deflaters)
+        let next = spares.popLast() ?? GzipBatch(blocks: blocksPerBatch, blockSize: Self.blockSize, dictionarySize: Self.dictionarySize, deflaters: deflaters)
         next.reset(dictionaryFrom: batch)
         filling = next
         let group = DispatchGroup()
@@ -123,10 +121,9 @@ final class ParallelGzipCompressor: Compressor {
     }
 }
 
-/// One batch of blocks and the deflate streams that compress them. The caller fills it on one thread;
-/// then each worker touches only its own block's stream, output buffer and result slots.
+/// One batch of blocks, with a zlib stream per block for the repeat trial (level 1). The caller fills it
+/// on one thread; then each worker touches only its own block's stream, output buffer and result slots.
 final class GzipBatch: @unchecked Sendable {
-    let level: Int32
     /// libdeflate's compressors, shared by the batches of one compressor.
     let deflaters: DeflaterPool
     let blockSize: Int
@@ -144,8 +141,7 @@ final class GzipBatch: @unchecked Sendable {
     private let streams: UnsafeMutablePointer<z_stream>
     private let streamCount: Int
 
-    init(blocks: Int, blockSize: Int, dictionarySize: Int, level: Int32, deflaters: DeflaterPool) {
-        self.level = level
+    init(blocks: Int, blockSize: Int, dictionarySize: Int, deflaters: DeflaterPool) {
         self.deflaters = deflaters
         self.blockSize = blockSize
         self.dictionarySize = dictionarySize
@@ -159,7 +155,7 @@ final class GzipBatch: @unchecked Sendable {
         streams = .allocate(capacity: blocks)
         for index in 0..<blocks {
             streams.advanced(by: index).initialize(to: z_stream())
-            let status = bk_deflate_init_raw(streams.advanced(by: index), level)
+            let status = bk_deflate_init_raw(streams.advanced(by: index), 1)
             precondition(status == Z_OK, "deflateInit2 failed: \(status)")
         }
     }
@@ -282,7 +278,6 @@ final class GzipBatch: @unchecked Sendable {
     /// output buffer (the real pass overwrites it): true when that saves at least 2%.
     private func trialFindsMatches(_ index: Int, start: UnsafeMutableRawPointer, length: Int, dictionary available: Int) -> Bool {
         let stream = streams.advanced(by: index)
-        deflateParams(stream, 1, Z_DEFAULT_STRATEGY)
         if available > 0 {
             guard deflateSetDictionary(stream, (start - available).assumingMemoryBound(to: Bytef.self), uInt(available)) == Z_OK else { return true }
         }
