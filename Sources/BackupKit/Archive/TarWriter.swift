@@ -18,6 +18,12 @@ final class TarWriter: ArchiveWriter {
         callback.write = { try compressorRef.write($0) }
         try check(archive_write_set_format_pax(archive), "select the pax format")
         try check(archive_write_add_filter_none(archive), "select no filter")
+        // libarchive hands its output on in blocks of 10 KiB by default, and each one pays the
+        // compression stage's per-call cost (zstd's worker hand-off above all); 128 KiB blocks, what the
+        // zstd tool reads at a time, cut those calls thirteenfold (larger ones only grow zstd's buffers).
+        // The last block is still padded to 10 KiB, so the bytes are tar's usual ones.
+        try check(archive_write_set_bytes_per_block(archive, Self.blockSize), "set the block size")
+        try check(archive_write_set_bytes_in_last_block(archive, 10240), "set the last block's size")
         try check(
             archive_write_open2(archive, Unmanaged.passUnretained(callback).toOpaque(), nil, tarWriteCallback, nil, nil),
             "open the archive"
@@ -25,6 +31,8 @@ final class TarWriter: ArchiveWriter {
     }
 
     deinit { archive_write_free(archive) }
+
+    static let blockSize: Int32 = 128 << 10
 
     func beginEntry(_ entry: ArchiveEntry) throws {
         precondition(current == nil, "beginEntry before endEntry")

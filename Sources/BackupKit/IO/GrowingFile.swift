@@ -71,13 +71,14 @@ final class GrowingFile: @unchecked Sendable {
 }
 
 /// Reads a ``GrowingFile`` from its start, as its bytes arrive, to its end: every byte the writer
-/// wrote, read back from the file system, with the size and SHA-256 of what it read.
+/// wrote, read back from the file system, with the size and CRC-32 of what it read.
 final class TrailingFileReader: ChunkReader {
     private let growth: GrowingFile
     private var path = ""
     private var descriptor: Int32 = -1
     private var offset: Int64 = 0
-    private var digest = DigestAccumulator()
+    /// The size and CRC-32 of what was read so far.
+    private(set) var checksum = CRC32Accumulator()
 
     init(growth: GrowingFile) {
         self.growth = growth
@@ -111,13 +112,10 @@ final class TrailingFileReader: ChunkReader {
                     throw BackupError(.verificationFailed, "\(path) holds \(offset) bytes, but \(length) were written to it")
                 }
                 offset += Int64(count)
-                digest.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                checksum.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 return count
             }
             if complete { return 0 }
         }
     }
-
-    /// The size and SHA-256 of what was read.
-    func finalDigest() -> FileDigest { digest.finalize() }
 }

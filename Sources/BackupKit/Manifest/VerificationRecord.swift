@@ -6,7 +6,9 @@ public struct VerificationRecord: Sendable, Codable, Hashable {
 
     public var status: Status
     public var checkedAt: Date
-    /// What was checked: `size`, `integrity`, `sha256`.
+    /// What was checked: `size` (the plan's size rules), `integrity` (full decompression and every entry
+    /// read) and `read-back` (every staged byte read back from disk, its size and CRC-32 equal to what was
+    /// written and hashed for the manifest's SHA-256).
     public var checks: [String]
     public var message: String?
 

@@ -41,17 +41,18 @@ extension BackupRunner {
         // The read-back runs beside the write, on a thread of its own: it reads every byte back from the
         // staged file as soon as the writer has written it (``GrowingFile``), decompresses it and reads
         // every entry, so verification overlaps compression instead of following it. It ends at the
-        // file's end, once the writer says the file is complete, with the size and SHA-256 of what it read.
+        // file's end, once the writer says the file is complete, with the size and CRC-32 of what it read,
+        // which must equal those of what was written (whose SHA-256 goes into the manifest).
         let growth = GrowingFile()
         async let readBack = withPhaseProgress(.verify, artifact: name, total: nil, liveTotal: { let (bytes, complete) = growth.written; return (bytes, !complete) },
                                                report: report) { counter in
             try await runCancellableOnDedicatedThread { cancellation in
                 let file = TrailingFileReader(growth: growth)
-                return try ArtifactVerifier.checkIntegrity(of: file, digest: { file.finalDigest() }, name: name, format: format, expected: nil,
-                                                           progress: counter, isCancelled: { cancellation.isSet })
+                let contents = try ArtifactVerifier.readThrough(file, name: name, format: format, progress: counter, isCancelled: { cancellation.isSet })
+                return (contents, file.checksum)
             }
         }
-        let written: (FileDigest, Int, Int64, SourceReport)
+        let written: (FileDigest, CRC32Accumulator, Int, Int64, SourceReport)
         do {
             written = try await withPhaseProgress(phase, artifact: name, total: expected, totalIsEstimate: true,
                                                   counter: counters.content, report: report) { _ in
@@ -59,8 +60,10 @@ extension BackupRunner {
                     let context = sourceContext(source.name, staging: staging, warnings: warnings, emit: emit, counters: counters, cancellation: cancellation)
                     let file = try AtomicFileWriter(finalPath: path, mode: 0o600)
                     growth.began(at: file.temporaryPath, final: path)
+                    var checksum = CRC32Accumulator()
                     let writer = try format.makeWriter(output: { bytes in
                         try file.write(bytes)
+                        checksum.update(bytes)
                         growth.grew(by: bytes.count)
                         counters.written.add(bytes.count)
                     })
@@ -70,7 +73,7 @@ extension BackupRunner {
                     growth.complete()
                     let digest = try file.finishWriting()!
                     try file.commit()
-                    return (digest, writer.entryCount, writer.contentBytes, report)
+                    return (digest, checksum, writer.entryCount, writer.contentBytes, report)
                 }
             }
         } catch {
@@ -79,7 +82,7 @@ extension BackupRunner {
             throw BackupError.wrap(error, as: .sourceFailed, "source '\(source.name)' (\(name))")
         }
         ticker.cancel()
-        let (digest, entries, contentBytes, sourceReport) = written
+        let (digest, writtenChecksum, entries, contentBytes, sourceReport) = written
         let duration = Date().timeIntervalSince(started)
         emit(.artifactWritten(artifact: name, size: digest.size, durationSeconds: duration))
 
@@ -89,8 +92,9 @@ extension BackupRunner {
         let previousSize = previous?.previousSize(source: source.name, subject: artifact.subject)
         do {
             try ArtifactVerifier.checkSize(artifact: name, size: digest.size, policy: policy, previousSize: previousSize)
-            let readBackReport = try await readBack
-            try ArtifactVerifier.check(readBackReport.digest, against: digest, name: name)
+            let (contents, readBackChecksum) = try await readBack
+            try ArtifactVerifier.check(readBack: readBackChecksum, against: writtenChecksum, name: name)
+            try contents.checkNotEmpty(name: name, format: format)
         } catch {
             let failure = BackupError.wrap(error, as: .verificationFailed, name)
             emit(.verified(artifact: name, passed: false, message: failure.message))
@@ -103,7 +107,7 @@ extension BackupRunner {
             name: name, source: source.name, sourceType: source.type, subject: ArtifactName.sanitizedSubject(artifact.subject),
             format: format.name, layout: format.layout, size: digest.size, sha256: digest.sha256, contentBytes: contentBytes,
             entries: entries, durationSeconds: (duration * 1000).rounded() / 1000,
-            verification: VerificationRecord(status: .passed, checkedAt: Date(), checks: ["size", "integrity", "sha256"]),
+            verification: VerificationRecord(status: .passed, checkedAt: Date(), checks: ["size", "integrity", "read-back"]),
             warnings: Array(warnings.all.dropFirst(warningsBefore)),
             details: artifact.details.merging(sourceReport.details) { _, new in new }
         )

@@ -33,16 +33,32 @@ package enum ArtifactVerifier {
     public static func checkIntegrity(path: String, name: String, format: any ArchiveFormat, expected: FileDigest?,
                                       progress: ByteCounter? = nil, isCancelled: () -> Bool = { false }) throws -> IntegrityReport {
         let file = try FileReader(path: path, computeDigest: true)
-        return try checkIntegrity(of: file, digest: { file.digest!.finalize() }, name: name, format: format, expected: expected,
-                                  progress: progress, isCancelled: isCancelled)
+        let contents = try readThrough(file, name: name, format: format, progress: progress, isCancelled: isCancelled)
+        let digest = file.digest!.finalize()
+        if let expected { try check(digest, against: expected, name: name) }
+        try contents.checkNotEmpty(name: name, format: format)
+        return IntegrityReport(digest: digest, entries: contents.entries, contentBytes: contents.contentBytes)
     }
 
-    /// ``checkIntegrity(path:name:format:expected:progress:isCancelled:)`` for bytes read from `file`,
-    /// whose `digest` is the size and SHA-256 of what it read once it is at its end.
-    static func checkIntegrity(of file: any ChunkReader, digest finalDigest: () -> FileDigest, name: String, format: any ArchiveFormat,
-                               expected: FileDigest?, progress: ByteCounter? = nil, isCancelled: () -> Bool = { false }) throws -> IntegrityReport {
+    /// What an artifact holds, counted while it was read through.
+    struct Contents {
         var entries = 0
         var contentBytes: Int64 = 0
+
+        /// Throws when the artifact holds no entries (a tree) or no data (a stream).
+        func checkNotEmpty(name: String, format: any ArchiveFormat) throws {
+            if format.layout == .tree ? entries == 0 : contentBytes == 0 {
+                throw BackupError(.verificationFailed, "\(name) is empty: it holds no \(format.layout == .tree ? "entries" : "data")")
+            }
+        }
+    }
+
+    /// Decompresses everything `file` gives and reads every entry to its end, refusing unsafe ones and
+    /// any byte after the end of the compressed stream. Throws a ``BackupError/Code/verificationFailed``
+    /// error that names the artifact.
+    static func readThrough(_ file: any ChunkReader, name: String, format: any ArchiveFormat,
+                            progress: ByteCounter? = nil, isCancelled: () -> Bool = { false }) throws -> Contents {
+        var contents = Contents()
         do {
             let reader = try format.makeReader(input: { buffer in
                 let count = try file.read(into: buffer)
@@ -56,7 +72,7 @@ package enum ArtifactVerifier {
                 if isCancelled() { throw CancellationError() }
                 if format.layout == .tree {
                     try safety.check(entry)
-                    entries += 1
+                    contents.entries += 1
                 }
                 var entryBytes: Int64 = 0
                 while true {
@@ -67,7 +83,7 @@ package enum ArtifactVerifier {
                 if entry.kind == .file, entry.size >= 0, entryBytes != entry.size {
                     throw BackupError(.archive, "entry '\(entry.path.shortenedForMessage)' holds \(entryBytes) bytes but its header says \(entry.size)")
                 }
-                contentBytes += entryBytes
+                contents.contentBytes += entryBytes
             }
         } catch let error as BackupError {
             throw BackupError(.verificationFailed, "\(name) failed the integrity check: \(error.message)", underlying: error)
@@ -82,12 +98,17 @@ package enum ArtifactVerifier {
         if try file.read(into: scratch) != 0 {
             throw BackupError(.verificationFailed, "\(name) failed the integrity check: bytes follow the end of the compressed stream")
         }
-        let digest = finalDigest()
-        if let expected { try check(digest, against: expected, name: name) }
-        if format.layout == .tree ? entries == 0 : contentBytes == 0 {
-            throw BackupError(.verificationFailed, "\(name) is empty: it holds no \(format.layout == .tree ? "entries" : "data")")
+        return contents
+    }
+
+    /// Throws when the staged file's read-back is not what was written: another size or another CRC-32.
+    static func check(readBack: CRC32Accumulator, against written: CRC32Accumulator, name: String) throws {
+        if readBack.count != written.count {
+            throw BackupError(.verificationFailed, "\(name) read back as \(readBack.count) bytes but \(written.count) were written: the staged file was truncated or replaced")
         }
-        return IntegrityReport(digest: digest, entries: entries, contentBytes: contentBytes)
+        if readBack.crc != written.crc {
+            throw BackupError(.verificationFailed, "\(name) read back with CRC-32 \(String(readBack.crc, radix: 16)) but what was written has \(String(written.crc, radix: 16)): the staged file is corrupt")
+        }
     }
 
     /// Throws when what was read back is not what was written: another size or another SHA-256.

@@ -4,4 +4,8 @@
 /// pipe2(fds, O_CLOEXEC): a pipe whose ends are never inherited by a child another thread spawns.
 int bk_pipe_cloexec(int fds[2]);
 
+/// sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE): starts writeback of that range without
+/// waiting for it. Returns 0, or -1 with errno set.
+int bk_start_writeback(int fd, long long offset, long long count);
+
 #endif
