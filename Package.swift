@@ -31,13 +31,15 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // libdeflate: gzip's deflate two to three times faster than zlib's, block by block.
         .systemLibrary(name: "CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // ISA-L: gzip's inflate four to five times faster than zlib's, for the read-back, verify and restore.
+        .systemLibrary(name: "CIsal", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         // The few glibc calls Swift cannot see without _GNU_SOURCE.
         .target(name: "CSystemShims"),
 
         .target(
             name: "BackupKit",
             dependencies: [
-                "CArchive", "CZlib", "CZstd", "CDeflate", "CSystemShims",
+                "CArchive", "CZlib", "CZstd", "CDeflate", "CIsal", "CSystemShims",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -10,3 +10,7 @@ int bk_pipe_cloexec(int fds[2]) {
 int bk_start_writeback(int fd, long long offset, long long count) {
     return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
 }
+
+int bk_set_pipe_size(int fd, int size) {
+    return fcntl(fd, F_SETPIPE_SZ, size);
+}

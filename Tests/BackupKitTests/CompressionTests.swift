@@ -107,6 +107,24 @@ import Testing
         }
     }
 
+    /// Members in a row read as one stream, as `gunzip` reads them, whoever wrote them (`gzip` puts the
+    /// file's name in its header); a second member cut short is still truncation.
+    @Test func gzipMembersInARowReadAsOneStream() throws {
+        let first = pseudoRandomBytes(300_000, seed: 3).map { $0 & 0x1f }
+        let second = Array("the second member\n".utf8)
+        let dir = try TemporaryDirectory("gzip-members")
+        defer { dir.remove() }
+        try writeFile(dir.sub("second.txt"), second)
+        let gzip = try ChildProcess(executable: "gzip", arguments: ["-N", "-c", dir.sub("second.txt")], environment: ProcessInfo.processInfo.environment)
+        var named: [UInt8] = []
+        try gzip.forEachChunk { named += $0 }
+        #expect(try gzip.wait() == 0)
+        #expect(named[3] & 0x08 != 0, "gzip -N writes the name into the header")
+        let both = try Self.compress(first, .gzip) + named
+        #expect(try Self.decompress(both, .gzip).hexDigest == (first + second).hexDigest)
+        #expect(throws: BackupError.self) { try Self.decompress(Array(both.dropLast(3)), .gzip) }
+    }
+
     @Test func trailingGarbageAfterGzipIsAnError() throws {
         let compressed = try Self.compress(Array("hello".utf8), .gzip)
         #expect(throws: BackupError.self) { try Self.decompress(compressed + [0x00, 0x01, 0x02], .gzip) }

@@ -59,6 +59,10 @@ package final class ChildProcess {
         case .null: posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         case .pipe:
             let (read, write) = try Self.makePipe()
+            // 1 MiB instead of 64 KiB (the most an unprivileged process may ask): a dump tool writes
+            // ahead while the compression stage is busy, instead of stopping at each full pipe. Where
+            // the kernel refuses, the pipe keeps its size.
+            _ = bk_set_pipe_size(read, 1 << 20)
             posix_spawn_file_actions_adddup2(&actions, write, 1)
             childEnds.append(write)
             stdoutDescriptor = read

@@ -8,4 +8,7 @@ int bk_pipe_cloexec(int fds[2]);
 /// waiting for it. Returns 0, or -1 with errno set.
 int bk_start_writeback(int fd, long long offset, long long count);
 
+/// fcntl(fd, F_SETPIPE_SZ, size): the pipe holds up to `size` bytes. Returns the new size, or -1.
+int bk_set_pipe_size(int fd, int size);
+
 #endif
