@@ -66,7 +66,7 @@ extension PostgresTests {
         }
     }
 
-    /// A migration's ALTER TABLE that arrives after the row counts queues behind the backup's snapshot
+    /// A migration's ALTER TABLE that arrives after the snapshot's table locks queues behind the backup's snapshot
     /// transaction, and pg_dump's lock queues behind it: without pg_dump's `--lock-wait-timeout` neither
     /// ever goes on. A `pg_dump` wrapper starts that ALTER TABLE, waits until it is queued and records
     /// its pid.

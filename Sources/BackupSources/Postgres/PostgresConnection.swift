@@ -67,6 +67,9 @@ final class PostgresConnection {
         return BackupError(.sourceFailed, "\(prefix): cannot connect: \(message)")
     }
 
+    /// A handle that cancels the query this connection is running, from another thread.
+    func makeCanceller() -> QueryCanceller? { PQgetCancel(handle).map(QueryCanceller.init) }
+
     /// The server's version, such as 150004.
     var serverVersion: Int { Int(PQserverVersion(handle)) }
 
@@ -112,26 +115,79 @@ final class PostgresConnection {
     private var errorMessage: String { String(cString: PQerrorMessage(handle)).trimmingCharacters(in: .whitespacesAndNewlines) }
 }
 
+/// Cancels whatever query a connection runs (libpq's `PQcancel`, which is safe from any thread while
+/// another uses the connection). A query that already ended is not affected.
+final class QueryCanceller: @unchecked Sendable {
+    private let handle: OpaquePointer
+
+    init(_ handle: OpaquePointer) { self.handle = handle }
+
+    deinit { PQfreeCancel(handle) }
+
+    func cancel() {
+        var message = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(handle, &message, Int32(message.count))
+    }
+}
+
 extension PostgresConnection {
     /// Every ordinary table outside the system schemas with its exact row count, as `schema.table`.
     /// Throws ``LockWait`` when a count waits longer than the session's `lock_timeout` for its table.
     func tableRowCounts() throws -> [String: Int64] {
-        let tables = try query("""
+        try rowCounts(of: userTables())
+    }
+
+    /// A table as the manifest names it (`schema.table`, unquoted) and as SQL and pg_dump's COPY lines
+    /// write it (`public."Odd name"`).
+    struct UserTable {
+        var key: String
+        var name: String
+    }
+
+    /// Every ordinary table outside the system schemas and extensions, by schema and name.
+    func userTables() throws -> [UserTable] {
+        try query("""
             SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
             ORDER BY 1, 2
-            """)
+            """).compactMap { row in
+            guard let schema = row[0], let table = row[1], let name = row[2] else { return nil }
+            return UserTable(key: "\(schema).\(table)", name: name)
+        }
+    }
+
+    /// Takes an ACCESS SHARE lock on each of `tables` in the current transaction (no scan, no data
+    /// read): from then until the transaction ends no DDL can change them, so what `pg_dump` reads in an
+    /// exported snapshot is what the catalog says. Throws ``LockWait`` when a lock waits longer than
+    /// `lock_timeout`.
+    func lockForDump(_ tables: [UserTable]) throws {
+        for table in tables {
+            do {
+                try query("LOCK TABLE \(table.name) IN ACCESS SHARE MODE")
+            } catch where lastErrorState == LockWait.lockNotAvailable {
+                throw LockWait(tables: [table.name])
+            }
+        }
+    }
+
+    /// The exact row count of each of `tables`, keyed by ``UserTable/key``: from `known` (keyed by
+    /// ``UserTable/name``, counted elsewhere in the same snapshot) where it has the table, else by
+    /// `count(*)`. Throws ``LockWait`` when a count waits longer than `lock_timeout` for its table.
+    func rowCounts(of tables: [UserTable], known: [String: Int64] = [:]) throws -> [String: Int64] {
         var counts: [String: Int64] = [:]
-        for row in tables {
-            guard let schema = row[0], let table = row[1], let name = row[2] else { continue }
+        for table in tables {
+            if let rows = known[table.name] {
+                counts[table.key] = rows
+                continue
+            }
             let count: String
             do {
-                count = try value("SELECT count(*) FROM \(name)") ?? "0"
+                count = try value("SELECT count(*) FROM \(table.name)") ?? "0"
             } catch where lastErrorState == LockWait.lockNotAvailable {
-                throw LockWait(tables: [name])
+                throw LockWait(tables: [table.name])
             }
-            counts["\(schema).\(table)"] = Int64(count) ?? 0
+            counts[table.key] = Int64(count) ?? 0
         }
         return counts
     }

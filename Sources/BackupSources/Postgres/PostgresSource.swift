@@ -149,9 +149,13 @@ public struct PostgresSource: BackupSource {
         return try dump(database: artifact.subject, to: archive, context: context)
     }
 
-    /// Dumps one database in an exported snapshot, counting every table's rows in that same snapshot.
-    /// Both wait for table locks within ``Configuration/lockWaitTimeout``: the row counts through
-    /// `lock_timeout`, `pg_dump` through `--lock-wait-timeout`.
+    /// Dumps one database in an exported snapshot, with every table's exact row count in that same
+    /// snapshot. The snapshot's transaction first locks every table (ACCESS SHARE), so no DDL slips in
+    /// before `pg_dump` takes its own locks. A plain dump's rows are then counted as it streams past
+    /// (``CopyRowCounter``), which costs the server nothing; a custom-format dump's by `count(*)` while
+    /// `pg_dump` runs, on the snapshot's own connection, which the dump does not use. Both wait for table
+    /// locks within ``Configuration/lockWaitTimeout``: the snapshot's transaction through `lock_timeout`,
+    /// `pg_dump` through `--lock-wait-timeout`.
     func dump(database: String, to archive: any ArchiveWriter, context: SourceContext) throws -> SourceReport {
         let connection = try connect(database)
         try connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -161,14 +165,28 @@ public struct PostgresSource: BackupSource {
             throw BackupError(.sourceFailed, "postgres source '\(name)': the server returned no snapshot for '\(database)'")
         }
         let counts: [String: Int64]
+        let tool = tools.path("pg_dump", serverMajor: connection.serverVersion / 10000)
         do {
-            counts = try connection.tableRowCounts()
-            let tool = tools.path("pg_dump", serverMajor: connection.serverVersion / 10000)
-            try stream(tool: tool, arguments: ["--format=\(configuration.format.rawValue)", "--snapshot=\(snapshot)", "--no-password",
-                                               "--lock-wait-timeout=\(milliseconds)ms"],
-                       database: database, to: archive, context: context,
-                       trailer: configuration.format == .plain ? "-- PostgreSQL database dump complete" : nil,
-                       header: configuration.format == .custom ? "PGDMP" : nil)
+            let tables = try connection.userTables()
+            try connection.lockForDump(tables)
+            let streamed = configuration.format == .plain ? CopyRowCounter() : nil
+            let canceller = connection.makeCanceller()
+            let counting = streamed == nil ? BackgroundWork { try connection.rowCounts(of: tables) } : nil
+            do {
+                try stream(tool: tool, arguments: ["--format=\(configuration.format.rawValue)", "--snapshot=\(snapshot)", "--no-password",
+                                                   "--lock-wait-timeout=\(milliseconds)ms"],
+                           database: database, to: archive, context: context,
+                           trailer: configuration.format == .plain ? "-- PostgreSQL database dump complete" : nil,
+                           header: configuration.format == .custom ? "PGDMP" : nil, observe: streamed?.consume)
+            } catch {
+                // The dump's own error says more than the counts' (which wait on the same locks); a
+                // count still scanning a large table is cancelled, not waited for.
+                canceller?.cancel()
+                _ = try? counting?.value()
+                throw error
+            }
+            // A table whose COPY the counter did not see (none should be missing) is counted by the server.
+            counts = try counting?.value() ?? connection.rowCounts(of: tables, known: streamed?.rows ?? [:])
         } catch let wait as LockWait {
             throw wait.failure(source: self, database: database, dumpSession: session)
         }
@@ -189,7 +207,7 @@ public struct PostgresSource: BackupSource {
     /// Runs a dump tool and streams its standard output into the archive, checking its exit status, its
     /// size, and the header or trailer that proves it is complete.
     private func stream(tool: String, arguments: [String], database: String, to archive: any ArchiveWriter, context: SourceContext,
-                        trailer: String?, header: String?) throws {
+                        trailer: String?, header: String?, observe: ((UnsafeRawBufferPointer) -> Void)? = nil) throws {
         let settings = configuration.connection.with(database: database)
         var head: [UInt8] = []
         var tail: [UInt8] = []
@@ -201,6 +219,7 @@ public struct PostgresSource: BackupSource {
                     throw CancellationError()
                 }
                 try archive.write(chunk)
+                observe?(chunk)
                 if head.count < 16 { head += chunk.prefix(16 - head.count) }
                 // The buffer's own slice: Sequence.suffix would walk the whole chunk.
                 tail += chunk[max(0, chunk.count - 256)...]
