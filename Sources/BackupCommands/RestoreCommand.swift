@@ -23,6 +23,12 @@ struct RestoreCommand: AsyncParsableCommand {
         set whose manifest holds an invalid name (a source, subject or artifact name that breaks the \
         plan's rules) is refused, naming the manifest and the field.
 
+        Part of a set: --path GLOB (repeatable) restores only the entries a pattern selects, and everything \
+        below a selected directory, from directory-like artifacts into --to DIR: --path 'tenant-7/2024/**'. \
+        Directories above a selected entry are created as needed; select a directory itself (--path \
+        tenant-7/2024) to restore its mode and times too. The artifact is still checked whole first; a \
+        pattern that selects nothing is an error (exit 9).
+
         Databases: --only db --to-database NAME creates NAME on the source's server and loads the dump \
         (plain dumps through psql -v ON_ERROR_STOP=1 in one transaction, custom dumps through \
         pg_restore -j). An existing database that holds data is refused unless --force (load into it) or
@@ -55,7 +61,7 @@ struct RestoreCommand: AsyncParsableCommand {
         SHA-256 or decompression fails; nothing was written; try another --sink or --set); 7 not enough \
         space on the target's file system (the message names the target and the space needed; nothing \
         was written); 8 refused (a hostile archive entry, a non-empty target, an invalid manifest) or \
-        failed, a manifest whose signature fails or is missing; 9 no such set; 14 a hook failed; 17 the set is encrypted and no identity was given; 18 no identity \
+        failed, a manifest whose signature fails or is missing; 9 no such set, or nothing matches --path; 14 a hook failed; 17 the set is encrypted and no identity was given; 18 no identity \
         given opens it (encrypted to other recipients); 19 wrong passphrase for a passphrase-protected identity \
         file; 20 an encrypted artifact is cut short; 21 an encrypted artifact's header or payload was changed; 16 interrupted \
         (SIGINT or SIGTERM): what was written is removed, a database load rolled back; a second signal stops at once. Database loads are not all or nothing across artifacts: \
@@ -81,6 +87,9 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("The directory to restore into.", valueName: "DIR"))
     var to: String?
+
+    @Option(name: .long, help: ArgumentHelp("Restore only the files and directories this pattern selects, and everything below a selected directory (repeatable): 'tenant-7/2024/**', 'tenant-7', '**/*.pdf'; the syntax of a source's exclude, paths relative to the source's root. Directory-like artifacts restored with --to DIR only; no match is an error (exit 9).", valueName: "GLOB"))
+    var path: [String] = []
 
     @Option(name: .customLong("to-database"), help: ArgumentHelp("The database to restore a PostgreSQL dump into, on the source's server.", valueName: "NAME"))
     var toDatabase: String?
@@ -132,6 +141,11 @@ struct RestoreCommand: AsyncParsableCommand {
         // Not with --all: a files source's own place is /, which must never be made "exactly the set".
         if mirror && to == nil { throw ValidationError("--mirror is for one directory target, --to DIR (not --all, --to-database or --to-bucket)") }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if !path.isEmpty && to == nil { throw ValidationError("--path selects files to restore into a directory: give --to DIR (not --all, --to-database or --to-bucket)") }
+        if !path.isEmpty && mirror { throw ValidationError("--path restores part of a set and --mirror makes the target exactly the whole set: give one or the other") }
+        for pattern in path where pattern.trimmingCharacters(in: CharacterSet(charactersIn: "/")).isEmpty {
+            throw ValidationError("--path '\(pattern)' selects nothing; give a pattern such as 'tenant-7/2024/**'")
+        }
     }
 
     func run() async throws {
@@ -150,6 +164,7 @@ struct RestoreCommand: AsyncParsableCommand {
                                            allowUnsigned: allowUnsigned)
             if let set { options.selector = try SetSelector(parsing: set, timeZone: plan.resolvedSchedule.timeZone) }
             options.mirror = mirror
+            options.paths = path.map(GlobPattern.init)
             if all {
                 options.toSourceTargets = true
                 for item in target {

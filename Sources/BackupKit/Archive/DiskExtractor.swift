@@ -37,8 +37,10 @@ package final class DiskExtractor {
 
     deinit { archive_write_free(disk) }
 
-    /// Extracts every entry; returns the entry count and content bytes.
-    public func extract(from reader: any ArchiveReader, isCancelled: () -> Bool = { false }) throws -> (entries: Int, bytes: Int64) {
+    /// Extracts every entry, or only those `paths` select (all when empty; the others are checked and
+    /// skipped); returns the entry count and content bytes.
+    public func extract(from reader: any ArchiveReader, paths: [GlobPattern] = [],
+                        isCancelled: () -> Bool = { false }) throws -> (entries: Int, bytes: Int64) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
         defer { buffer.deallocate() }
         var entries = 0
@@ -47,6 +49,7 @@ package final class DiskExtractor {
         while let entry = try reader.nextEntry() {
             if isCancelled() { throw CancellationError() }
             try safety.check(entry)
+            if !paths.isEmpty, !paths.contains(where: { $0.selects(entry.path, isDirectory: entry.kind == .directory) }) { continue }
             try writeHeader(entry)
             if entry.kind == .file {
                 while true {
@@ -94,7 +97,10 @@ public enum TreeRestore {
             throw BackupError(.usage, "\(request.artifact.name) holds files; restore it to a directory with --to DIR")
         }
         let extractor = try DiskExtractor(directory: request.destination.value, force: request.force)
-        let (entries, bytes) = try extractor.extract(from: archive, isCancelled: context.isCancelled)
+        let (entries, bytes) = try extractor.extract(from: archive, paths: request.paths, isCancelled: context.isCancelled)
+        if entries == 0, !request.paths.isEmpty {
+            throw BackupError(.notFound, "no entry of \(request.artifact.name) matches --path \(request.paths.map(\.pattern).joined(separator: " or ")); `backupctl restore --dry-run` shows the set, and `tar tzf` lists an artifact's entries")
+        }
         return RestoreReport(artifact: request.artifact.name, destination: extractor.directory, entries: entries, bytes: bytes)
     }
 }

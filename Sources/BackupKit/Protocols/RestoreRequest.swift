@@ -13,6 +13,9 @@ public struct RestoreRequest: Sendable {
     public var artifactPath: String?
     /// How many parallel jobs a restore may use; nil: one per core.
     public var jobs: Int?
+    /// Restore only the entries these patterns select (``GlobPattern/selects(_:isDirectory:)``); empty
+    /// means every entry. Tree artifacts only.
+    public var paths: [GlobPattern] = []
 
     public init(artifact: ManifestArtifact, destination: RestoreDestination, force: Bool = false, dropExisting: Bool = false,
                 artifactPath: String? = nil, jobs: Int? = nil) {

@@ -66,6 +66,8 @@ public struct Restorer: Sendable {
         public var force: Bool
         public var dropExisting: Bool
         public var jobs: Int?
+        /// `restore --path`: restore only the entries of tree artifacts these patterns select.
+        public var paths: [GlobPattern] = []
         /// Restore a set whose manifest is unsigned (written before BackupKit signed sets) or signed with a
         /// key this host cannot check. Its sizes and SHA-256 are still checked against the manifest, but
         /// nothing proves the plan's backup host wrote that manifest.
@@ -193,7 +195,12 @@ public struct Restorer: Sendable {
                 destination.value += "/" + artifact.source + (sameSource > 1 ? "/" + artifact.subject : "")
             }
             let force = options.force || (options.mirror && destination.kind == .directory)
-            return RestoreRequest(artifact: artifact, destination: destination, force: force, dropExisting: options.dropExisting, jobs: options.jobs)
+            if !options.paths.isEmpty, artifact.layout != .tree || destination.kind != .directory {
+                throw BackupError(.usage, "--path selects files of tree artifacts restored to a directory; \(artifact.name) is \(artifact.layout == .tree ? "restored to a \(destination.kind.rawValue)" : "a single stream (a dump)"). Leave out --path, or choose the source with --only")
+            }
+            var request = RestoreRequest(artifact: artifact, destination: destination, force: force, dropExisting: options.dropExisting, jobs: options.jobs)
+            request.paths = options.paths
+            return request
         }
         // Every directory destination is the target or inside it: the names in it were validated with the
         // manifest, and a symlink already in the target must not lead elsewhere either.
@@ -328,7 +335,8 @@ public struct Restorer: Sendable {
                     }
                 }
                 if let directoryStaging { report.destination = directoryStaging.final(report.destination) }
-                if prepared.destination.kind == .directory, report.check == nil, prepared.artifact.entries > 0 {
+                // A partial restore (--path) holds fewer entries than the manifest records by design.
+                if prepared.destination.kind == .directory, report.check == nil, prepared.artifact.entries > 0, prepared.paths.isEmpty {
                     report.check(entriesRecorded: prepared.artifact.entries)
                 }
                 reports.append(report)

@@ -1,14 +1,14 @@
-import BackupKit
 import Glibc
 
-/// An exclude pattern, matched against paths relative to a source's root.
+/// A path pattern, matched against paths relative to a source's root: a source's `exclude`, and
+/// `restore --path`.
 ///
 /// - `*` and `?` match within one path component; `[abc]` is a character class.
 /// - `**` matches any number of components, including none: `.minio.sys/tmp/**` matches everything
 ///   below `.minio.sys/tmp`, and `**/*.log` matches log files at any depth.
 /// - A pattern without `/` matches a name at any depth, as in `.gitignore`: `*.tmp`.
 /// - A trailing `/` matches directories only.
-package struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
+public struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
     public let pattern: String
     private let components: [String]
     private let directoriesOnly: Bool
@@ -30,6 +30,18 @@ package struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
     public func matches(_ relativePath: RawPath, isDirectory: Bool) -> Bool {
         if directoriesOnly && !isDirectory { return false }
         return Self.match(components[...], relativePath.components[...])
+    }
+
+    /// Whether `path` or one of the directories it is in matches: `restore --path tenant-7` selects the
+    /// directory `tenant-7` and everything below it.
+    public func selects(_ path: RawPath, isDirectory: Bool) -> Bool {
+        let components = path.components
+        for length in stride(from: components.count, through: 1, by: -1) {
+            let isWhole = length == components.count
+            if directoriesOnly && isWhole && !isDirectory { continue }
+            if Self.match(self.components[...], components[0..<length]) { return true }
+        }
+        return false
     }
 
     private static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<RawPath>) -> Bool {
