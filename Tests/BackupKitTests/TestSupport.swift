@@ -13,6 +13,10 @@ struct TemporaryDirectory {
     let path: String
 
     init(_ label: String = "test") throws {
+        // A pipe or socket closed under one test must be that test's EPIPE, never a SIGPIPE that ends the
+        // whole test process (backupctl ignores SIGPIPE before its first child or transfer; tests that
+        // write to a child's pipe before any of those ran would otherwise die of it).
+        ignoreBrokenPipes()
         let base = ProcessInfo.processInfo.environment["BACKUPKIT_TEST_TMP"] ?? NSTemporaryDirectory()
         var template = Array("\(base.hasSuffix("/") ? base : base + "/")backupkit-\(label)-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw BackupError(.io, "mkdtemp failed") }
@@ -96,6 +100,7 @@ let backupctlPath: String = {
 @discardableResult
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
                 killAfter: Double? = nil) throws -> ProcessResult {
+    ignoreBrokenPipes()
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
