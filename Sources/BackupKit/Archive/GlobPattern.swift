@@ -35,13 +35,10 @@ public struct GlobPattern: Sendable, Hashable, CustomStringConvertible {
     /// Whether `path` or one of the directories it is in matches: `restore --path tenant-7` selects the
     /// directory `tenant-7` and everything below it.
     public func selects(_ path: RawPath, isDirectory: Bool) -> Bool {
+        if matches(path, isDirectory: isDirectory) { return true }
         let components = path.components
-        for length in stride(from: components.count, through: 1, by: -1) {
-            let isWhole = length == components.count
-            if directoriesOnly && isWhole && !isDirectory { continue }
-            if Self.match(self.components[...], components[0..<length]) { return true }
-        }
-        return false
+        // Or one of the directories it is in.
+        return (1..<max(components.count, 1)).contains { Self.match(self.components[...], components[0..<$0]) }
     }
 
     private static func match(_ pattern: ArraySlice<String>, _ path: ArraySlice<RawPath>) -> Bool {

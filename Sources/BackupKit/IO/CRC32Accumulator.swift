@@ -4,7 +4,7 @@ import CDeflate
 /// figures taken as the file was written. CRC-32 runs at memory speed (libdeflate's carry-less multiply),
 /// where a second SHA-256 would cost about half a second a gigabyte; the SHA-256 in the manifest is taken
 /// once, on the bytes written, and `backupctl verify` checks it against the stored file.
-struct CRC32Accumulator: Equatable, Sendable, CustomStringConvertible {
+struct CRC32Accumulator: Equatable, Sendable {
     private(set) var crc: UInt32 = 0
     private(set) var count: Int64 = 0
 
@@ -13,6 +13,4 @@ struct CRC32Accumulator: Equatable, Sendable, CustomStringConvertible {
         crc = libdeflate_crc32(crc, base, bytes.count)
         count += Int64(bytes.count)
     }
-
-    var description: String { "\(count) bytes with CRC-32 \(String(crc, radix: 16))" }
 }

@@ -15,15 +15,16 @@ public struct RestoreRequest: Sendable {
     public var jobs: Int?
     /// Restore only the entries these patterns select (``GlobPattern/selects(_:isDirectory:)``); empty
     /// means every entry. Tree artifacts only.
-    public var paths: [GlobPattern] = []
+    public var paths: [GlobPattern]
 
     public init(artifact: ManifestArtifact, destination: RestoreDestination, force: Bool = false, dropExisting: Bool = false,
-                artifactPath: String? = nil, jobs: Int? = nil) {
+                artifactPath: String? = nil, jobs: Int? = nil, paths: [GlobPattern] = []) {
         self.artifact = artifact
         self.destination = destination
         self.force = force
         self.dropExisting = dropExisting
         self.artifactPath = artifactPath
         self.jobs = jobs
+        self.paths = paths
     }
 }

@@ -198,9 +198,8 @@ public struct Restorer: Sendable {
             if !options.paths.isEmpty, artifact.layout != .tree || destination.kind != .directory {
                 throw BackupError(.usage, "--path selects files of tree artifacts restored to a directory; \(artifact.name) is \(artifact.layout == .tree ? "restored to a \(destination.kind.rawValue)" : "a single stream (a dump)"). Leave out --path, or choose the source with --only")
             }
-            var request = RestoreRequest(artifact: artifact, destination: destination, force: force, dropExisting: options.dropExisting, jobs: options.jobs)
-            request.paths = options.paths
-            return request
+            return RestoreRequest(artifact: artifact, destination: destination, force: force, dropExisting: options.dropExisting, jobs: options.jobs,
+                                  paths: options.paths)
         }
         // Every directory destination is the target or inside it: the names in it were validated with the
         // manifest, and a symlink already in the target must not lead elsewhere either.

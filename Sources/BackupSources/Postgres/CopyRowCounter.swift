@@ -58,7 +58,7 @@ final class CopyRowCounter {
 
     /// The qualified table name of a `COPY name [(columns)] FROM stdin;` line, or nil for any other line.
     static func copyTarget(_ line: [UInt8]) -> String? {
-        let prefix = Array("COPY ".utf8)
+        let prefix = copyPrefix
         let suffix = Array(" FROM stdin;".utf8)
         guard line.count > prefix.count + suffix.count, line.starts(with: prefix), line.suffix(suffix.count).elementsEqual(suffix) else { return nil }
         // Two identifiers joined by a dot, each either plain or in double quotes with "" for a quote.

@@ -163,11 +163,7 @@ extension PostgresConnection {
     /// `lock_timeout`.
     func lockForDump(_ tables: [UserTable]) throws {
         for table in tables {
-            do {
-                try query("LOCK TABLE \(table.name) IN ACCESS SHARE MODE")
-            } catch where lastErrorState == LockWait.lockNotAvailable {
-                throw LockWait(tables: [table.name])
-            }
+            try waitingForLock(on: table) { try query("LOCK TABLE \(table.name) IN ACCESS SHARE MODE") }
         }
     }
 
@@ -181,15 +177,20 @@ extension PostgresConnection {
                 counts[table.key] = rows
                 continue
             }
-            let count: String
-            do {
-                count = try value("SELECT count(*) FROM \(table.name)") ?? "0"
-            } catch where lastErrorState == LockWait.lockNotAvailable {
-                throw LockWait(tables: [table.name])
-            }
+            let count = try waitingForLock(on: table) { try value("SELECT count(*) FROM \(table.name)") } ?? "0"
             counts[table.key] = Int64(count) ?? 0
         }
         return counts
+    }
+
+    /// Runs a statement on `table`, turning a `lock_timeout` expiry into a ``LockWait`` that names it.
+    @discardableResult
+    private func waitingForLock<T>(on table: UserTable, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch where lastErrorState == LockWait.lockNotAvailable {
+            throw LockWait(tables: [table.name])
+        }
     }
 
     /// Whether the database holds any user objects (tables, views, sequences, functions).
