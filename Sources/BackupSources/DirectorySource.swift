@@ -10,7 +10,11 @@ import Glibc
 ///   path: /srv/minio/data
 ///   subject: schedgen-pdfs          # default: the plan's name
 ///   exclude: [".minio.sys/tmp/**"]
+///   mode: incremental               # default: full (one tar per set)
 /// ```
+///
+/// `mode: incremental` makes each set an index of every path plus the packs that hold content, reading
+/// only files whose size, mtime, ctime or inode changed since the previous set (docs/incremental-sets.md).
 public struct DirectorySource: BackupSource {
     public struct Configuration: Sendable, Hashable, Codable {
         /// The directory to back up. Relative paths are relative to the plan file.
@@ -19,15 +23,18 @@ public struct DirectorySource: BackupSource {
         public var subject: String?
         /// Patterns of paths to leave out, relative to `path` (see ``GlobPattern``).
         public var exclude: [String]
+        /// `full` (a tar of the whole tree in every set) or `incremental`.
+        public var mode: BackupMode
 
-        public init(path: String, subject: String? = nil, exclude: [String] = []) {
+        public init(path: String, subject: String? = nil, exclude: [String] = [], mode: BackupMode = .full) {
             self.path = path
             self.subject = subject
             self.exclude = exclude
+            self.mode = mode
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case path, subject, exclude
+            case path, subject, exclude, mode
         }
 
         public init(from decoder: any Decoder) throws {
@@ -35,6 +42,7 @@ public struct DirectorySource: BackupSource {
             path = try container.decode(String.self, forKey: .path)
             subject = try container.decodeIfPresent(String.self, forKey: .subject)
             exclude = try container.decodeIfPresent([String].self, forKey: .exclude) ?? []
+            mode = try container.decodeIfPresent(BackupMode.self, forKey: .mode) ?? .full
         }
     }
 
@@ -60,10 +68,19 @@ public struct DirectorySource: BackupSource {
         guard access(configuration.path, R_OK | X_OK) == 0 else {
             throw BackupError(.sourceFailed, "source '\(name)': \(configuration.path) is not readable by this user. Run backupctl as a user that can read it.")
         }
-        return [SourceArtifact(subject: configuration.subject ?? context.planName, content: .tree)]
+        let subject = configuration.subject ?? context.planName
+        if configuration.mode == .incremental { return [.incrementalIndex(subject: subject)] }
+        return [SourceArtifact(subject: subject, content: .tree)]
     }
 
     public func write(_ artifact: SourceArtifact, to archive: any ArchiveWriter, context: SourceContext) throws -> SourceReport {
+        if artifact.isIncrementalIndex {
+            guard let session = context.incremental else {
+                throw BackupError(.sourceFailed, "source '\(name)': an incremental set is written by the runner, which gives the source its session")
+            }
+            return try IncrementalBackup(session: session, context: context)
+                .backUp(directory: configuration.path, exclude: configuration.exclude.map(GlobPattern.init), into: archive)
+        }
         let archiver = TreeArchiver(archive: archive, context: context)
         try archiver.addContents(of: configuration.path, exclude: configuration.exclude.map(GlobPattern.init))
         return SourceReport()

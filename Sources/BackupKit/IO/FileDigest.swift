@@ -41,3 +41,12 @@ extension Sequence<UInt8> {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+extension FileDigest {
+    /// Reads the file at `path` to its end and returns its size and SHA-256. Blocking.
+    package static func of(path: String) throws -> FileDigest {
+        let file = try FileReader(path: path, computeDigest: true)
+        try file.forEachChunk { _ in }
+        return file.digest!.finalize()
+    }
+}

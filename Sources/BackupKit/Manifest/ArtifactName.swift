@@ -13,6 +13,24 @@ public enum ArtifactName {
         "manifest_\(plan)_\(timestamp).json"
     }
 
+    /// `pack_<plan>_<source>_<id>.<ext>`: a pack of an incremental source, shared by many sets; `id` is
+    /// 32 lower-case hex digits.
+    public static func pack(plan: String, source: String, id: String, fileExtension: String) -> String {
+        "pack_\(plan)_\(source)_\(id).\(fileExtension)"
+    }
+
+    /// Whether `key` is a pack's name (``pack(plan:source:id:fileExtension:)``), of `plan` and `source`
+    /// when they are given. Packs have no timestamp: ``parse(_:)`` returns nil for them.
+    public static func isPack(_ key: String, plan: String? = nil, source: String? = nil) -> Bool {
+        let parts = key.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "pack", isValidName(String(parts[1])), isValidName(String(parts[2])),
+              plan.map({ $0 == parts[1] }) ?? true, source.map({ $0 == parts[2] }) ?? true else { return false }
+        let rest = parts[3].split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard rest.count == 2, rest[0].utf8.count == 32, rest[0].utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }),
+              !rest[1].isEmpty, rest[1].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == ".") }), !rest[1].hasSuffix(".") else { return false }
+        return true
+    }
+
     /// Splits a key into what comes before the timestamp, the timestamp, and the extension.
     /// Returns nil for keys that are not ours: among them hidden and temporary files (`.<name>.tmp-*`)
     /// and keys with a `/`, which ``artifact(source:subject:timestamp:fileExtension:)`` never makes.

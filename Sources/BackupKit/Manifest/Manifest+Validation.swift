@@ -26,6 +26,13 @@ extension Manifest {
             let field = "artifacts[\(index)]"
             if !ArtifactName.isValidName(artifact.source) { return "\(field).source '\(artifact.source)' is not a valid name \(nameRule)" }
             if !ArtifactName.isValidSubject(artifact.subject) { return "\(field).subject '\(artifact.subject)' is not a valid subject \(subjectRule)" }
+            if artifact.isPack {
+                guard ArtifactName.isPack(artifact.name, plan: plan, source: artifact.source) else {
+                    return "\(field).name '\(artifact.name)' is not the name of a pack of its plan and source (pack_\(plan)_\(artifact.source)_<id>.<ext>)"
+                }
+                if !names.insert(artifact.name).inserted { return "\(field).name '\(artifact.name)' is listed twice" }
+                continue
+            }
             guard let parts = ArtifactName.parse(artifact.name),
                   artifact.name == ArtifactName.artifact(source: artifact.source, subject: artifact.subject, timestamp: timestamp, fileExtension: parts.fileExtension)
             else {

@@ -105,6 +105,10 @@ public struct SetCatalog: Sendable {
         let objects = try await SinkCallLog.run("list", sink) { try await sink.list() }
         var byTimestamp: [SetTimestamp: [StoredObject]] = [:]
         var manifests: [SetTimestamp: [(plan: String, key: String, size: Int64)]] = [:]
+        var packSizes: [String: Int64] = [:]
+        for object in objects where ArtifactName.isPack(object.key, plan: plan) {
+            packSizes[object.key] = object.size
+        }
         for object in objects {
             if let (owner, timestamp) = ArtifactName.manifestPlan(object.key) {
                 manifests[timestamp, default: []].append((owner, object.key, object.size))
@@ -144,7 +148,8 @@ public struct SetCatalog: Sendable {
             ownPrefixes.formUnion(names.compactMap { ArtifactName.parse($0)?.prefix })
             let listed = Set(expected.map(\.key))
             entry.objects = files.filter { listed.contains($0.key) }
-            let sizes = Dictionary(files.map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
+            // Packs are shared between sets and have no timestamp: they are looked up in the whole listing.
+            let sizes = files.reduce(into: packSizes) { $0[$1.key] = $1.size }
             if let missing = expected.first(where: { sizes[$0.key] == nil }) {
                 entry.health = .missingArtifact(missing.key)
             } else if let wrong = expected.first(where: { !$0.accepted.contains(sizes[$0.key]!) }) {
@@ -283,8 +288,21 @@ public struct SetCatalog: Sendable {
     public func previousArtifact(source: String, subject: String) -> ManifestArtifact? {
         let subject = ArtifactName.sanitizedSubject(subject)
         return sets.reversed().lazy.filter(\.isGood)
-            .compactMap { $0.manifest?.artifacts.first { $0.source == source && $0.subject == subject } }
+            .compactMap { $0.manifest?.artifacts.first { $0.source == source && $0.subject == subject && !$0.isPack } }
             .first
+    }
+
+    /// The newest good set's index of the incremental `source` and `subject`, with the packs that set
+    /// lists for it; nil when the newest good set holding the source has no such index (none yet, or a
+    /// full archive).
+    public func previousIncremental(source: String, subject: String) -> (index: ManifestArtifact, packs: [ManifestArtifact])? {
+        let subject = ArtifactName.sanitizedSubject(subject)
+        for set in sets.reversed() where set.isGood {
+            guard let artifacts = set.manifest?.artifacts, let own = artifacts.first(where: { $0.source == source && $0.subject == subject && !$0.isPack }) else { continue }
+            guard own.isIncrementalIndex else { return nil }
+            return (own, artifacts.filter { $0.isPack && $0.source == source && $0.subject == subject })
+        }
+        return nil
     }
 
     /// Reads and decodes a manifest.

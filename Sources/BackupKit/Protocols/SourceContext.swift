@@ -12,13 +12,18 @@ public struct SourceContext: Sendable {
     public var progress: @Sendable (Int64) -> Void
     /// True once the run is cancelled; long loops check it and throw `CancellationError`.
     public var isCancelled: @Sendable () -> Bool
+    /// For the index artifact of an incremental source (``SourceArtifact/incrementalIndex(subject:)``):
+    /// the previous set and the packs, which ``IncrementalBackup`` uses. Nil for every other artifact.
+    public var incremental: IncrementalSession?
 
     public init(
         planName: String, logger: Logger, stagingDirectory: String,
         warn: @escaping @Sendable (String) -> Void = { _ in },
         progress: @escaping @Sendable (Int64) -> Void = { _ in },
-        isCancelled: @escaping @Sendable () -> Bool = { false }
+        isCancelled: @escaping @Sendable () -> Bool = { false },
+        incremental: IncrementalSession? = nil
     ) {
+        self.incremental = incremental
         self.planName = planName
         self.logger = logger
         self.stagingDirectory = stagingDirectory

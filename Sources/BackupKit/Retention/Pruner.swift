@@ -67,6 +67,39 @@ public struct Pruner: Sendable {
                 break
             }
         }
+        if outcome.error == nil {
+            await collectPacks(sink, catalog: catalog, deleted: Set(outcome.deleted), outcome: &outcome)
+        }
         return Result(outcome: outcome, decisions: decisions, catalog: catalog)
+    }
+
+    /// Deletes the plan's packs that no kept set names: those of deleted sets, and those a killed run
+    /// stored before its manifest. It runs under the plan's lock (a run, or `prune`, holds it), so no
+    /// run in progress can be about to name a pack no manifest names yet. When a kept set's manifest
+    /// cannot be read here (damaged, or sealed for another identity), the packs it names are unknown
+    /// and nothing is collected.
+    func collectPacks(_ sink: any Sink, catalog: SetCatalog, deleted: Set<SetTimestamp>, outcome: inout PruneOutcome) async {
+        let kept = catalog.sets.filter { !deleted.contains($0.timestamp) }
+        if let unreadable = kept.first(where: { $0.manifestKey != nil && $0.manifest == nil }) {
+            logger.notice("packs not collected: a kept set's manifest cannot be read here", metadata: ["sink": "\(sink.name)", "set": "\(unreadable.timestamp)"])
+            return
+        }
+        let live = Set(kept.flatMap { $0.manifest?.artifacts.filter(\.isPack).map(\.name) ?? [] })
+        do {
+            let listing = try await SinkCallLog.run("list", sink) { try await sink.list() }
+            for object in listing where ArtifactName.isPack(object.key, plan: plan.name) && !live.contains(object.key) {
+                do {
+                    try await SinkCallLog.run("delete", sink, object.key) { try await sink.delete(object.key) }
+                } catch let error as BackupError where error.code == .notFound {
+                    continue
+                }
+                outcome.deletedPacks.append(object.key)
+            }
+            if !outcome.deletedPacks.isEmpty {
+                logger.info("deleted packs no kept set names", metadata: ["sink": "\(sink.name)", "count": "\(outcome.deletedPacks.count)"])
+            }
+        } catch {
+            outcome.error = "cannot delete packs no kept set names: \(error)"
+        }
     }
 }

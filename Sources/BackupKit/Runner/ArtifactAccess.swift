@@ -26,7 +26,7 @@ enum ArtifactAccess {
     static func localFile(_ artifact: ManifestArtifact, in sink: any Sink, staging: String, sealed: SealedManifest.SealedArtifact? = nil,
                           identities: [AgeIdentity] = [], progress: ProgressHandler? = nil) async throws -> (path: String, isStaged: Bool) {
         // The manifest's names were validated when it was read; a name that is not ours is never a path.
-        guard ArtifactName.parse(artifact.name) != nil else {
+        guard ArtifactName.parse(artifact.name) != nil || ArtifactName.isPack(artifact.name) else {
             throw BackupError(.restoreFailed, "'\(artifact.name)' is not an artifact name; refusing to read or stage it")
         }
         if let sealed {

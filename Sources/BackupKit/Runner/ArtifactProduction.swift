@@ -5,7 +5,7 @@ extension BackupRunner {
     /// manifest record, or throws; a failed artifact leaves nothing under its name.
     func produce(
         _ artifact: SourceArtifact, of planSource: PlanSource, timestamp: SetTimestamp, staging: String,
-        previous: SetCatalog?, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void
+        previous: SetCatalog?, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void, incremental: IncrementalSession? = nil
     ) async throws -> (StagedFile, ManifestArtifact) {
         let source = planSource.source
         let format = try (planSource.archive ?? plan.archive).format(for: artifact, in: plan.formats)
@@ -57,7 +57,8 @@ extension BackupRunner {
             written = try await withPhaseProgress(phase, artifact: name, total: expected, totalIsEstimate: true,
                                                   counter: counters.content, report: report) { _ in
                 try await runCancellableOnDedicatedThread { [self] cancellation in
-                    let context = sourceContext(source.name, staging: staging, warnings: warnings, emit: emit, counters: counters, cancellation: cancellation)
+                    let context = sourceContext(source.name, staging: staging, warnings: warnings, emit: emit, counters: counters, cancellation: cancellation,
+                                                incremental: incremental)
                     let file = try AtomicFileWriter(finalPath: path, mode: 0o600)
                     growth.began(at: file.temporaryPath, final: path)
                     var checksum = CRC32Accumulator()
@@ -162,7 +163,8 @@ extension BackupRunner {
     /// when it could be written, and what each sink that stored the set now holds. The `unusable` sinks
     /// (those that failed their preflight) get nothing; their outcome is `failed` with that error.
     func store(
-        _ staged: [(StagedFile, ManifestArtifact)], manifest: @escaping @Sendable ([SinkOutcome]) -> Manifest,
+        _ staged: [(StagedFile, ManifestArtifact)], shared: [ManifestArtifact] = [], from primary: (any Sink)? = nil,
+        manifest: @escaping @Sendable ([SinkOutcome]) -> Manifest,
         signingKey: ManifestSigningKey, staging: String, unusable: [String: BackupError], emit: @escaping @Sendable (BackupEvent) -> Void
     ) async -> (outcomes: [SinkOutcome], manifest: Manifest?, stored: [String: StoredCopy]) {
         let plan = plan
@@ -176,6 +178,14 @@ extension BackupRunner {
                     let started = Date()
                     var checks: [String]?
                     var sealedArtifacts: [SealedManifest.SealedArtifact] = []
+                    do {
+                        try await copyMissingPacks(shared, to: sink, from: primary, staging: staging, emit: emit)
+                    } catch {
+                        let failure = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': copying the packs the set shares with earlier sets")
+                        emit(.sinkFailed(sink: sink.name, error: failure.message))
+                        return (index, SinkOutcome(sink: sink.name, status: .failed, error: failure.message, errorCode: failure.code,
+                                                   durationSeconds: Date().timeIntervalSince(started)), [])
+                    }
                     for (file, record) in staged {
                         do {
                             var stored = file
@@ -226,7 +236,8 @@ extension BackupRunner {
             do {
                 var file = manifestFile
                 var sealed: SealedManifest?
-                var objects = staged.map { StoredObject(key: $0.1.name, size: $0.0.digest.size) }
+                // Packs belong to no one set: they are not the set's objects, which retention deletes with it.
+                var objects = staged.filter { !$0.1.isPack }.map { StoredObject(key: $0.1.name, size: $0.0.digest.size) }
                 if let recipients = try plan.recipients(for: sink) {
                     let copy = try SealedManifest.seal(record, sink: sink.name, recipients: recipients, artifacts: results[index].2).signed(with: signingKey)
                     file = try await runBlocking { try StagedFile(writing: copy.encoded(), to: staging + "/.sealed-\(sink.name)-\(record.key)") }

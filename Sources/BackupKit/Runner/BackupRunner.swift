@@ -139,7 +139,17 @@ public struct BackupRunner: Sendable {
 
             // 3 and 4. Write and verify each artifact.
             var staged: [(StagedFile, ManifestArtifact)] = []
+            // Packs of incremental sources that this set names but an earlier run stored.
+            var shared: [ManifestArtifact] = []
             for (planSource, artifact) in work {
+                if artifact.isIncrementalIndex {
+                    let produced = try await produceIncremental(artifact, of: planSource, timestamp: timestamp, staging: staging,
+                                                                previous: primary, catalogs: catalogs, warnings: warnings, emit: emit)
+                    staged += produced.staged
+                    shared += produced.shared
+                    report.artifacts += produced.staged.map(\.1) + produced.shared
+                    continue
+                }
                 let produced = try await produce(artifact, of: planSource, timestamp: timestamp, staging: staging,
                                                  previous: primary, warnings: warnings, emit: emit)
                 staged.append(produced)
@@ -148,13 +158,13 @@ public struct BackupRunner: Sendable {
 
             // 5 and 6. Store in every sink, then the manifest.
             let startedAt = report.startedAt
-            let stagedArtifacts = staged
+            let setArtifacts = staged.map(\.1) + shared
             let manifestFor: @Sendable ([SinkOutcome]) -> Manifest = { [plan, host, now] outcomes in
                 Manifest(plan: plan.name, timestamp: timestamp, tag: options.tag, host: host, startedAt: startedAt,
-                         completedAt: now(), artifacts: stagedArtifacts.map(\.1), sinks: outcomes, warnings: warnings.all,
+                         completedAt: now(), artifacts: setArtifacts, sinks: outcomes, warnings: warnings.all,
                          sources: selected.count < plan.sources.count ? selected.map(\.source.name) : nil)
             }
-            let (outcomes, manifest, storedCopies) = await store(staged, manifest: manifestFor, signingKey: signingKey, staging: staging,
+            let (outcomes, manifest, storedCopies) = await store(staged, shared: shared, from: catalogs.primarySink, manifest: manifestFor, signingKey: signingKey, staging: staging,
                                                                  unusable: unusable, emit: emit)
             report.sinks = outcomes
             let storedIn = outcomes.filter { $0.status == .stored }.map(\.sink)
@@ -393,7 +403,7 @@ public struct BackupRunner: Sendable {
     }
 
     func sourceContext(_ source: String, staging: String, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void,
-                       counters: ProgressCounters? = nil, cancellation: CancellationFlag? = nil) -> SourceContext {
+                       counters: ProgressCounters? = nil, cancellation: CancellationFlag? = nil, incremental: IncrementalSession? = nil) -> SourceContext {
         SourceContext(
             planName: plan.name,
             logger: logger,
@@ -404,7 +414,8 @@ public struct BackupRunner: Sendable {
                 emit(.warning(source: source, message: message))
             },
             progress: { bytes in counters?.content.add(bytes) },
-            isCancelled: { cancellation?.isSet ?? false }
+            isCancelled: { cancellation?.isSet ?? false },
+            incremental: incremental
         )
     }
 }

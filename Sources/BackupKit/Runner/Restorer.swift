@@ -129,6 +129,7 @@ public struct Restorer: Sendable {
             }
         }
         let (selected, requests) = try plannedRequests(entry, from: sink, options)
+        let manifestArtifacts = entry.manifest?.artifacts ?? []
         // Refuse a non-empty target before reading a single artifact.
         for request in requests where request.destination.kind == .directory && !request.force {
             let count = Self.entryCount(request.destination.value)
@@ -147,10 +148,12 @@ public struct Restorer: Sendable {
             var reports: [RestoreReport] = []
             if options.toSourceTargets {
                 for request in requests {
-                    reports += try await restore([request], into: request.destination, from: sink, sealed: entry.sealed, staging: staging, mirror: options.mirror)
+                    reports += try await restore([request], into: request.destination, from: sink, sealed: entry.sealed, setArtifacts: manifestArtifacts,
+                                                 staging: staging, mirror: options.mirror)
                 }
             } else {
-                reports = try await restore(requests, into: options.destination, from: sink, sealed: entry.sealed, staging: staging, mirror: options.mirror)
+                reports = try await restore(requests, into: options.destination, from: sink, sealed: entry.sealed, setArtifacts: manifestArtifacts,
+                                            staging: staging, mirror: options.mirror)
             }
             details["RESTORE_STATUS"] = "succeeded"
             try await hooks.run(plan.hooks.afterRestore, name: "after_restore", details: details)
@@ -183,8 +186,9 @@ public struct Restorer: Sendable {
         for subject in options.subjects where !manifest.artifacts.contains(where: { $0.subject == subject }) {
             throw BackupError(.usage, "--subject \(subject): set \(entry.timestamp) holds no artifact with that subject; it holds \(manifest.artifacts.map(\.subject).joined(separator: ", "))")
         }
+        // Packs are restored through the index that names them, never alone.
         let selected = manifest.artifacts.filter {
-            (options.onlySources.isEmpty || options.onlySources.contains($0.source)) && (options.subjects.isEmpty || options.subjects.contains($0.subject))
+            !$0.isPack && (options.onlySources.isEmpty || options.onlySources.contains($0.source)) && (options.subjects.isEmpty || options.subjects.contains($0.subject))
         }
         let requests = try selected.map { artifact in
             var destination = options.destination
@@ -195,7 +199,7 @@ public struct Restorer: Sendable {
                 destination.value += "/" + artifact.source + (sameSource > 1 ? "/" + artifact.subject : "")
             }
             let force = options.force || (options.mirror && destination.kind == .directory)
-            if !options.paths.isEmpty, artifact.layout != .tree || destination.kind != .directory {
+            if !options.paths.isEmpty, (artifact.layout != .tree && !artifact.isIncrementalIndex) || destination.kind != .directory {
                 throw BackupError(.usage, "--path selects files of tree artifacts restored to a directory; \(artifact.name) is \(artifact.layout == .tree ? "restored to a \(destination.kind.rawValue)" : "a single stream (a dump)"). Leave out --path, or choose the source with --only")
             }
             return RestoreRequest(artifact: artifact, destination: destination, force: force, dropExisting: options.dropExisting, jobs: options.jobs,
@@ -270,10 +274,12 @@ public struct Restorer: Sendable {
         var source: (any BackupSource)?
         var path: String
         var contentBytes: Int64
+        /// For an incremental set's index: the index as a reader wants it, and the checked packs it needs.
+        var incremental: (index: IncrementalSession.PreviousIndex, packs: [(path: String, key: String, format: any ArchiveFormat)])?
     }
 
     private func restore(_ requests: [RestoreRequest], into destination: RestoreDestination, from sink: any Sink,
-                         sealed: SealedManifest?, staging: String, mirror: Bool = false) async throws -> [RestoreReport] {
+                         sealed: SealedManifest?, setArtifacts: [ManifestArtifact], staging: String, mirror: Bool = false) async throws -> [RestoreReport] {
         // 1. Check every artifact before anything is written.
         var checked: [CheckedArtifact] = []
         for request in requests {
@@ -301,8 +307,12 @@ public struct Restorer: Sendable {
                     }
                 }
             }
-            checked.append(CheckedArtifact(request: request, format: format, source: source, path: path,
-                                           contentBytes: max(artifact.contentBytes, report.contentBytes)))
+            var item = CheckedArtifact(request: request, format: format, source: source, path: path,
+                                       contentBytes: max(artifact.contentBytes, report.contentBytes))
+            if artifact.isIncrementalIndex {
+                try await checkPacks(of: &item, setArtifacts: setArtifacts, in: sink, staging: staging)
+            }
+            checked.append(item)
         }
         // 2. A directory target must have room for all of it.
         let needed = checked.filter { $0.request.destination.kind == .directory }.reduce(Int64(0)) { $0 + $1.contentBytes }
@@ -320,12 +330,23 @@ public struct Restorer: Sendable {
                     request.destination.value = directoryStaging.staged(request.destination.value)
                 }
                 let context = SourceContext(planName: plan.name, logger: logger, stagingDirectory: staging)
-                let (format, source, path, prepared) = (item.format, item.source, item.path, request)
+                let (format, source, path, prepared, incremental) = (item.format, item.source, item.path, request, item.incremental)
+                let blobs = staging + "/.blobs-" + prepared.artifact.name
                 var report = try await withPhaseProgress(.restore, artifact: prepared.artifact.name, total: prepared.artifact.size,
                                                          report: onProgress) { counter in
                     try await runCancellableOnDedicatedThread { cancellation in
                         var context = context
                         context.isCancelled = { cancellation.isSet }
+                        if let incremental {
+                            // An incremental set: its packs' blobs first, then the index's entries.
+                            try makeDirectory(blobs, purpose: "the restore's scratch directory for blobs")
+                            defer { try? RawPath(blobs).removeTree() }
+                            for pack in incremental.packs {
+                                try IncrementalRestore.extractBlobs(pack: pack.path, key: pack.key, format: pack.format, into: blobs,
+                                                                    isCancelled: { cancellation.isSet })
+                            }
+                            return try TreeRestore.restore(prepared, from: IncrementalSetReader(index: incremental.index, blobs: blobs), context: context)
+                        }
                         let reader = try format.makeReader(file: FileReader(path: path), progress: counter)
                         if let source {
                             return try source.restore(prepared, from: reader, context: context)
@@ -354,6 +375,36 @@ public struct Restorer: Sendable {
             directoryStaging?.discard()
             throw error
         }
+    }
+
+    /// Reads an incremental index, finds the packs the selected paths need, and fetches and checks each
+    /// of them (size, SHA-256, every entry) before anything is written.
+    private func checkPacks(of item: inout CheckedArtifact, setArtifacts: [ManifestArtifact], in sink: any Sink, staging: String) async throws {
+        let artifact = item.request.artifact
+        let index = IncrementalSession.PreviousIndex(path: item.path, name: artifact.name, format: item.format)
+        let paths = item.request.paths
+        let planned = try await runCancellableOnDedicatedThread { cancellation in
+            try IncrementalRestore.plan(index: index, paths: paths, isCancelled: { cancellation.isSet })
+        }
+        var packs: [(path: String, key: String, format: any ArchiveFormat)] = []
+        for name in planned.packs.sorted() {
+            guard let record = setArtifacts.first(where: { $0.name == name && $0.isPack }) else {
+                throw BackupError(.verificationFailed, "the index \(artifact.name) names the pack \(name), which its set's manifest does not list")
+            }
+            guard let format = plan.formats.format(named: record.format) else {
+                throw BackupError(.restoreFailed, "pack \(name) has the unknown format '\(record.format)'")
+            }
+            let path = try await ArtifactAccess.localFile(record, in: sink, staging: staging, identities: plan.identities, progress: onProgress).path
+            _ = try await withPhaseProgress(.verify, artifact: record.name, total: record.size, report: onProgress) { counter in
+                try await runCancellableOnDedicatedThread { cancellation in
+                    try ArtifactVerifier.checkIntegrity(path: path, name: record.name, format: format, expected: record.digest,
+                                                        progress: counter, isCancelled: { cancellation.isSet })
+                }
+            }
+            packs.append((path, name, format))
+        }
+        item.contentBytes = planned.bytes
+        item.incremental = (index, packs)
     }
 
     /// Refuses a restore whose content bytes do not fit in the free space of the target's file system
