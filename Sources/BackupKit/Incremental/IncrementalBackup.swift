@@ -110,7 +110,6 @@ public final class IncrementalBackup {
         default:
             break
         }
-        stats.files += 1
         record.kind = .file
         record.size = Int64(info.st_size)
         if info.st_nlink > 1 {
@@ -123,6 +122,7 @@ public final class IncrementalBackup {
             }
             hardlinks[identity] = item.path
         }
+        stats.files += 1
         if let previous, record.hasSameContentSignals(as: previous), let pack = previous.pack, session.previousPacks[pack] != nil {
             record.hash = previous.hash
             record.pack = pack

@@ -10,6 +10,9 @@ public struct SetCatalog: Sendable {
         public var manifestKey: String?
         /// The set's stored files other than the manifest.
         public var objects: [StoredObject]
+        /// The packs of incremental sources the set names and the sink holds. They are shared with other
+        /// sets: not in ``objects``, which retention deletes with the set.
+        public var packs: [StoredObject] = []
         public var health: SetHealth
         /// Why retention must keep the set although it is not good (an unreadable manifest to inspect,
         /// files that may belong to a run in progress), or nil.
@@ -148,6 +151,7 @@ public struct SetCatalog: Sendable {
             ownPrefixes.formUnion(names.compactMap { ArtifactName.parse($0)?.prefix })
             let listed = Set(expected.map(\.key))
             entry.objects = files.filter { listed.contains($0.key) }
+            entry.packs = expected.compactMap { item in packSizes[item.key].map { StoredObject(key: item.key, size: $0) } }
             // Packs are shared between sets and have no timestamp: they are looked up in the whole listing.
             let sizes = files.reduce(into: packSizes) { $0[$1.key] = $1.size }
             if let missing = expected.first(where: { sizes[$0.key] == nil }) {

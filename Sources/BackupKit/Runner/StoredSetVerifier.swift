@@ -81,7 +81,7 @@ public struct StoredSetVerifier: Sendable {
         defer { try? FileManager.default.removeItem(atPath: staging) }
         var results: [ArtifactResult] = []
         var updated = manifest
-        let present = Set(entry.objects.map(\.key))
+        let present = Set((entry.objects + entry.packs).map(\.key))
         for (index, artifact) in manifest.artifacts.enumerated() {
             guard present.contains(entry.sealed?.artifact(named: artifact.name)?.key ?? artifact.name) else {
                 results.append(ArtifactResult(name: artifact.name, passed: false, size: artifact.size, message: "missing from sink '\(sink.name)'"))

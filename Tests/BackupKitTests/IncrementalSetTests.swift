@@ -1,0 +1,285 @@
+import BackupKit
+import Foundation
+import Glibc
+import Testing
+
+/// `mode: incremental` on a directory source, through the real binary: what a run reads and stores,
+/// what every kept set restores, what retention deletes, and what damage does.
+struct IncrementalSetTests {
+    static func workspace(_ label: String, retention: String = "keep_last: 30") throws -> TemporaryDirectory {
+        let dir = try TemporaryDirectory(label)
+        try TreeFixture.build(at: dir.sub("data"))
+        try writeFile(dir.sub("backup.yml"), """
+        name: inc
+        sources:
+          - { name: files, type: directory, path: ./data, mode: incremental }
+        sinks:
+          - { name: local, type: local, path: ./backups }
+        retention: { \(retention) }
+        """)
+        return dir
+    }
+
+    static func run(_ dir: TemporaryDirectory, _ extra: [String] = ["--no-prune"]) throws -> Manifest {
+        let run = try backupctl(["run"] + extra, in: dir.path)
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        return try newestManifest(dir)
+    }
+
+    static func manifests(_ dir: TemporaryDirectory) throws -> [Manifest] {
+        try BackupctlTests.finalNames(dir.sub("backups")).filter { $0.hasPrefix("manifest_") }.sorted().map { name in
+            try Manifest.decode(Array(try Data(contentsOf: URL(fileURLWithPath: dir.sub("backups/" + name)))), key: name)
+        }
+    }
+
+    static func newestManifest(_ dir: TemporaryDirectory) throws -> Manifest {
+        try #require(try manifests(dir).last)
+    }
+
+    static func index(of manifest: Manifest) throws -> ManifestArtifact {
+        try #require(manifest.artifacts.first { $0.isIncrementalIndex })
+    }
+
+    static func detail(_ manifest: Manifest, _ key: String) throws -> Int64 {
+        guard case .integer(let value)? = try index(of: manifest).details[key] else {
+            Issue.record("no \(key) in \(try index(of: manifest).details)")
+            return -1
+        }
+        return value
+    }
+
+    static func packsInSink(_ dir: TemporaryDirectory) -> Set<String> {
+        Set(BackupctlTests.finalNames(dir.sub("backups")).filter { ArtifactName.isPack($0) })
+    }
+
+    /// A restore of `set` into a new directory must equal `expected` (names, types, contents, modes,
+    /// mtimes, links) and keep the hard links.
+    static func expectRestore(_ dir: TemporaryDirectory, set: SetTimestamp, equals expected: [String: TreeFixture.Node],
+                              hardlinks: Set<Set<String>>, _ extra: [String] = []) throws {
+        let target = "restored-\(set)"
+        let restore = try backupctl(["restore", "--set", set.description, "--to", target] + extra, in: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        let restored = TreeFixture.snapshot(dir.sub(target))
+        #expect(restored.keys.sorted() == expected.keys.sorted(), "set \(set)")
+        for (path, node) in expected where restored[path] != node {
+            Issue.record("set \(set): \(path) restored as \(restored[path].map(\.description) ?? "missing"), expected \(node)")
+        }
+        #expect(TreeFixture.hardlinkGroups(dir.sub(target)) == hardlinks, "set \(set)")
+    }
+
+    /// Changes, deletes, renames, new files, a mode change and a link change between runs.
+    static func mutate(_ root: String, step: Int) throws {
+        try writeFile(root + "/step-\(step).txt", "new in step \(step)\n")
+        try writeFile(root + "/plain.txt", "hello, changed in step \(step)\n")
+        if step % 2 == 0 {
+            try writeFile(root + "/data/blob.bin", pseudoRandomBytes(3 << 20, seed: UInt64(step)))
+        }
+        if step >= 2 {
+            _ = unlink(root + "/step-\(step - 1).txt")
+        }
+        if step == 3 {
+            rename(root + "/run.sh", root + "/renamed-run.sh")
+            chmod(root + "/secret.env", 0o640)
+            unlink(root + "/dangling-link")
+            symlink("plain.txt", root + "/dangling-link")
+        }
+        if step == 5 {
+            // The same content under a second name is stored once.
+            try writeFile(root + "/data/blob-copy.bin", readFile(root + "/data/blob.bin") ?? [])
+            try FileManager.default.removeItem(atPath: root + "/empty-dir")
+        }
+    }
+
+    @Test func tenSetsWithChangesEveryKeptSetRestoresExactlyAndPruneLeavesNoUnreferencedPack() throws {
+        let dir = try Self.workspace("inc-ten", retention: "keep_last: 4")
+        defer { dir.remove() }
+        var expected: [(SetTimestamp, [String: TreeFixture.Node], Set<Set<String>>)] = []
+        for step in 1...10 {
+            if step > 1 { try Self.mutate(dir.sub("data"), step: step) }
+            let manifest = try Self.run(dir)
+            expected.append((manifest.timestamp, TreeFixture.snapshot(dir.sub("data")), TreeFixture.hardlinkGroups(dir.sub("data"))))
+        }
+        let packsBefore = Self.packsInSink(dir)
+        let prune = try backupctl(["prune"], in: dir.path)
+        #expect(prune.status == 0, "\(prune.stderr)")
+        let kept = try Self.manifests(dir)
+        #expect(kept.map(\.timestamp) == expected.suffix(4).map(\.0))
+        let named = Set(kept.flatMap { $0.artifacts.filter(\.isPack).map(\.name) })
+        #expect(Self.packsInSink(dir) == named, "every pack in the sink is named by a kept set, and every named one is there")
+        #expect(Self.packsInSink(dir).count < packsBefore.count, "packs only the deleted sets named were deleted")
+        for (set, tree, links) in expected.suffix(4) {
+            try Self.expectRestore(dir, set: set, equals: tree, hardlinks: links)
+        }
+        let verify = try backupctl(["verify", "--all"], in: dir.path)
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+    }
+
+    @Test func aSecondRunReadsOnlyWhatChangedAndStoresRepeatedContentOnce() throws {
+        let dir = try Self.workspace("inc-second")
+        defer { dir.remove() }
+        let first = try Self.run(dir)
+        #expect(try Self.detail(first, "reused_files") == 0)
+        let files = try Self.detail(first, "files")
+
+        // Nothing changed: nothing is read, no pack is written, the same packs are named.
+        let unchanged = try Self.run(dir)
+        #expect(try Self.detail(unchanged, "read_files") == 0)
+        #expect(try Self.detail(unchanged, "new_packs") == 0)
+        #expect(Set(unchanged.artifacts.filter(\.isPack).map(\.name)) == Set(first.artifacts.filter(\.isPack).map(\.name)))
+
+        // One file changed and one copied: two are read, one new blob.
+        try writeFile(dir.sub("data/plain.txt"), "changed\n")
+        try writeFile(dir.sub("data/copy-of-blob.bin"), readFile(dir.sub("data/data/blob.bin")) ?? [])
+        let changed = try Self.run(dir)
+        #expect(try Self.detail(changed, "read_files") == 2)
+        #expect(try Self.detail(changed, "new_blobs") == 1, "the copy's content is in the first pack already")
+        #expect(try Self.detail(changed, "reused_files") == files - 1)
+        let restore = try backupctl(["restore", "--to", "out"], in: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
+    }
+
+    @Test func pathRestoresPartOfAnIncrementalSetFromThePacksThatHoldIt() throws {
+        let dir = try Self.workspace("inc-path")
+        defer { dir.remove() }
+        _ = try Self.run(dir)
+        try writeFile(dir.sub("data/later/only.txt"), "only this\n")
+        _ = try Self.run(dir)
+        let restore = try backupctl(["restore", "--path", "later/**", "--to", "part"], in: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(PartialRestoreTests.files(dir.sub("part")) == ["later/only.txt"])
+        #expect(readFile(dir.sub("part/later/only.txt")) == Array("only this\n".utf8))
+        let none = try backupctl(["restore", "--path", "nowhere/**", "--to", "none"], in: dir.path)
+        #expect(none.status == 9, "\(none.stderr)")
+    }
+
+    @Test func pruneDeletesPacksNoManifestNamesAndKeepsTheOthers() throws {
+        let dir = try Self.workspace("inc-orphans")
+        defer { dir.remove() }
+        let manifest = try Self.run(dir)
+        // What a run killed before its manifest leaves: a pack no manifest names.
+        let orphan = ArtifactName.pack(plan: "inc", source: "files", id: String(repeating: "ab", count: 16), fileExtension: "tar.gz")
+        try writeFile(dir.sub("backups/" + orphan), "left by a killed run")
+        let otherPlan = ArtifactName.pack(plan: "other", source: "files", id: String(repeating: "cd", count: 16), fileExtension: "tar.gz")
+        try writeFile(dir.sub("backups/" + otherPlan), "another plan's")
+        let prune = try backupctl(["prune"], in: dir.path)
+        #expect(prune.status == 0, "\(prune.stderr)")
+        #expect(Self.packsInSink(dir) == Set(manifest.artifacts.filter(\.isPack).map(\.name)).union([otherPlan]))
+    }
+
+    @Test func aDamagedPackFailsVerifyByNameAndAMissingOneMakesTheNextRunStoreItAgain() throws {
+        let dir = try Self.workspace("inc-damage")
+        defer { dir.remove() }
+        let first = try Self.run(dir)
+        let pack = try #require(first.artifacts.first { $0.isPack })
+        let path = dir.sub("backups/" + pack.name)
+        var bytes = try #require(readFile(path))
+        bytes[bytes.count / 2] ^= 0xff
+        try writeFile(path, bytes, mode: 0o600)
+        let verify = try backupctl(["verify", "--latest"], in: dir.path)
+        #expect(verify.status != 0)
+        #expect((verify.stdout + verify.stderr).contains(pack.name), "\(verify.stdout)\(verify.stderr)")
+
+        // Gone: the set is not good, so the next run takes nothing from it and stores everything again.
+        unlink(path)
+        let list = try backupctl(["list"], in: dir.path)
+        #expect(list.stdout.contains(pack.name), "the missing pack is named: \(list.stdout)")
+        let second = try Self.run(dir)
+        #expect(try Self.detail(second, "reused_files") == 0)
+        #expect(!second.artifacts.contains { $0.name == pack.name })
+        let restore = try backupctl(["restore", "--to", "out"], in: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
+    }
+
+    @Test func incrementalSourcesRefuseEncryptingSinks() throws {
+        let dir = try Self.workspace("inc-encrypted")
+        defer { dir.remove() }
+        let key = try backupctl(["key", "generate", "--output", "team.key"], in: dir.path)
+        #expect(key.status == 0, "\(key.stderr)")
+        try writeFile(dir.sub("recipients.txt"), key.stdout)
+        try writeFile(dir.sub("backup.yml"), """
+        name: inc
+        sources:
+          - { name: files, type: directory, path: ./data, mode: incremental }
+        sinks:
+          - { name: local, type: local, path: ./backups }
+        encryption:
+          recipients_file: ./recipients.txt
+        """)
+        let run = try backupctl(["run"], in: dir.path)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("encrypt") && run.stderr.contains("mode: full"), "\(run.stderr)")
+    }
+}
+
+/// The index format on its own: lines, order and the trailer.
+struct IndexFileTests {
+    final class BytesReader: ChunkReader {
+        var bytes: [UInt8]
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+        func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            let count = min(buffer.count, bytes.count, 7)  // small reads: lines cross chunk boundaries
+            buffer.copyBytes(from: bytes.prefix(count))
+            bytes.removeFirst(count)
+            return count
+        }
+    }
+
+    static func written(_ records: [IndexRecord]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let writer = try IndexFile.Writer(header: .init(source: "s", subject: "x", set: "20261207_000000", root: "/r"),
+                                          output: { out += $0 })
+        for record in records { try writer.add(record) }
+        try writer.finish()
+        return out
+    }
+
+    static func readAll(_ bytes: [UInt8]) throws -> [IndexRecord] {
+        let reader = try IndexFile.Reader(input: BytesReader(bytes), name: "test.index")
+        var records: [IndexRecord] = []
+        while let record = try reader.next() { records.append(record) }
+        return records
+    }
+
+    static let hash = String(repeating: "0f", count: 32)
+
+    @Test func recordsWithAnyNameRoundTrip() throws {
+        let records = [
+            IndexRecord(path: "a", kind: .directory, mode: 0o755, modified: FileTime(seconds: 1, nanoseconds: 5)),
+            IndexRecord(path: "a/\"quoted\" \\ back\tslash\u{1}", kind: .file, size: 3, modified: FileTime(seconds: -2, nanoseconds: 999_999_999),
+                        inode: UInt64.max, hash: Self.hash, pack: "pack_p_s_0.tar.gz", entry: Self.hash),
+            IndexRecord(path: RawPath(bytes: Array("a/caf".utf8) + [0xE9]), kind: .symlink, linkTarget: RawPath(bytes: [0xFF, 0x2F, 0x41])),
+            IndexRecord(path: "a-b", kind: .hardlink, linkTarget: "a/x"),
+            IndexRecord(path: "a-b/名前 🦄", kind: .directory),
+        ]
+        #expect(try Self.readAll(try Self.written(records)) == records)
+    }
+
+    @Test func treeOrderPutsADirectoryBeforeWhatItHoldsAndBeforeLongerSiblings() {
+        #expect(TreeOrder.precedes("a", "a/x"))
+        #expect(TreeOrder.precedes("a/x", "a-b"))
+        #expect(TreeOrder.precedes("a/z", "ab"))
+        #expect(!TreeOrder.precedes("a-b", "a/x"))
+        #expect(TreeOrder.compare("a/b", "a/b") == 0)
+    }
+
+    @Test func aWriterRefusesPathsOutOfOrder() throws {
+        #expect(throws: BackupError.self) { try Self.written([IndexRecord(path: "b", kind: .directory), IndexRecord(path: "a", kind: .directory)]) }
+    }
+
+    @Test func aCutShortOrPaddedIndexIsAnError() throws {
+        let bytes = try Self.written([IndexRecord(path: "a", kind: .directory), IndexRecord(path: "b", kind: .directory)])
+        let lines = bytes.split(separator: 10, omittingEmptySubsequences: false).map(Array.init)
+        // Without its trailer.
+        let cut = Array(lines[0..<3].joined(separator: [10])) + [10]
+        #expect(throws: BackupError.self) { try Self.readAll(cut) }
+        // Cut inside a line.
+        #expect(throws: BackupError.self) { try Self.readAll(Array(bytes.dropLast(5))) }
+        // A line removed: the trailer's count no longer matches.
+        let missing = Array([lines[0], lines[2], lines[3]].joined(separator: [10])) + [10]
+        #expect(throws: BackupError.self) { try Self.readAll(missing) }
+        // The whole, for contrast.
+        #expect(try Self.readAll(bytes).count == 2)
+    }
+}
