@@ -69,6 +69,8 @@ public struct SetCatalog: Sendable {
     public var plan: String
     /// Oldest first.
     public var sets: [Entry]
+    /// Every pack of the plan the sink held when it was listed, named by a set or not.
+    public var packs: [StoredObject] = []
 
     public var newestGood: Entry? { sets.last { $0.isGood } }
 
@@ -202,7 +204,9 @@ public struct SetCatalog: Sendable {
             flagged.protection = flagged.protection ?? "dated \(formatDuration(ahead)) in the future: kept for inspection"
             entries[timestamp] = flagged
         }
-        return SetCatalog(sinkName: sink.name, plan: plan, sets: entries.values.sorted { $0.timestamp < $1.timestamp })
+        var catalog = SetCatalog(sinkName: sink.name, plan: plan, sets: entries.values.sorted { $0.timestamp < $1.timestamp })
+        catalog.packs = packSizes.map { StoredObject(key: $0.key, size: $0.value) }
+        return catalog
     }
 
     /// This catalog with the set of `manifest`, just stored as `objects`, in place of any set of that
@@ -213,6 +217,7 @@ public struct SetCatalog: Sendable {
         var entry = Entry(timestamp: manifest.timestamp, manifest: manifest, manifestKey: manifest.key, objects: objects,
                           health: manifest.isVerified ? .good : .unverified)
         entry.sealed = sealed
+        entry.packs = manifest.artifacts.filter(\.isPack).map { StoredObject(key: $0.name, size: $0.size) }
         copy.sets.append(entry)
         copy.sets.sort { $0.timestamp < $1.timestamp }
         return copy

@@ -85,9 +85,10 @@ public struct Pruner: Sendable {
             return
         }
         let live = Set(kept.flatMap { $0.manifest?.artifacts.filter(\.isPack).map(\.name) ?? [] })
+        // The packs the catalog's listing saw; a pack stored since (by the run that prunes) is named by
+        // its new set anyway.
         do {
-            let listing = try await SinkCallLog.run("list", sink) { try await sink.list() }
-            for object in listing where ArtifactName.isPack(object.key, plan: plan.name) && !live.contains(object.key) {
+            for object in catalog.packs.sorted(by: { $0.key < $1.key }) where !live.contains(object.key) {
                 do {
                     try await SinkCallLog.run("delete", sink, object.key) { try await sink.delete(object.key) }
                 } catch let error as BackupError where error.code == .notFound {
@@ -95,11 +96,11 @@ public struct Pruner: Sendable {
                 }
                 outcome.deletedPacks.append(object.key)
             }
-            if !outcome.deletedPacks.isEmpty {
-                logger.info("deleted packs no kept set names", metadata: ["sink": "\(sink.name)", "count": "\(outcome.deletedPacks.count)"])
-            }
         } catch {
             outcome.error = "cannot delete packs no kept set names: \(error)"
+        }
+        if !outcome.deletedPacks.isEmpty {
+            logger.info("deleted packs no kept set names", metadata: ["sink": "\(sink.name)", "count": "\(outcome.deletedPacks.count)"])
         }
     }
 }

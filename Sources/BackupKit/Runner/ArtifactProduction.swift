@@ -163,7 +163,7 @@ extension BackupRunner {
     /// when it could be written, and what each sink that stored the set now holds. The `unusable` sinks
     /// (those that failed their preflight) get nothing; their outcome is `failed` with that error.
     func store(
-        _ staged: [(StagedFile, ManifestArtifact)], shared: [ManifestArtifact] = [], from primary: (any Sink)? = nil,
+        _ staged: [(StagedFile, ManifestArtifact)], shared: [ManifestArtifact] = [], from primary: (any Sink)? = nil, catalogs: RunCatalogs? = nil,
         manifest: @escaping @Sendable ([SinkOutcome]) -> Manifest,
         signingKey: ManifestSigningKey, staging: String, unusable: [String: BackupError], emit: @escaping @Sendable (BackupEvent) -> Void
     ) async -> (outcomes: [SinkOutcome], manifest: Manifest?, stored: [String: StoredCopy]) {
@@ -179,7 +179,7 @@ extension BackupRunner {
                     var checks: [String]?
                     var sealedArtifacts: [SealedManifest.SealedArtifact] = []
                     do {
-                        try await copyMissingPacks(shared, to: sink, from: primary, staging: staging, emit: emit)
+                        try await copyMissingPacks(shared, to: sink, from: primary, catalogs: catalogs, staging: staging, emit: emit)
                     } catch {
                         let failure = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': copying the packs the set shares with earlier sets")
                         emit(.sinkFailed(sink: sink.name, error: failure.message))

@@ -164,7 +164,7 @@ public struct BackupRunner: Sendable {
                          completedAt: now(), artifacts: setArtifacts, sinks: outcomes, warnings: warnings.all,
                          sources: selected.count < plan.sources.count ? selected.map(\.source.name) : nil)
             }
-            let (outcomes, manifest, storedCopies) = await store(staged, shared: shared, from: catalogs.primarySink, manifest: manifestFor, signingKey: signingKey, staging: staging,
+            let (outcomes, manifest, storedCopies) = await store(staged, shared: shared, from: catalogs.primarySink, catalogs: catalogs, manifest: manifestFor, signingKey: signingKey, staging: staging,
                                                                  unusable: unusable, emit: emit)
             report.sinks = outcomes
             let storedIn = outcomes.filter { $0.status == .stored }.map(\.sink)

@@ -50,11 +50,16 @@ extension BackupRunner {
 
     /// Puts into `sink` every pack of `shared` it does not hold, copied from `primary` (where the
     /// previous set came from): a sink that missed a run still gets every pack the new set names.
-    func copyMissingPacks(_ shared: [ManifestArtifact], to sink: any Sink, from primary: (any Sink)?, staging: String,
+    func copyMissingPacks(_ shared: [ManifestArtifact], to sink: any Sink, from primary: (any Sink)?, catalogs: RunCatalogs?, staging: String,
                           emit: @escaping @Sendable (BackupEvent) -> Void) async throws {
         guard !shared.isEmpty else { return }
-        let held = Dictionary(try await SinkCallLog.run("list", sink) { try await sink.list() }.map { ($0.key, $0.size) },
-                              uniquingKeysWith: { first, _ in first })
+        let listed: [StoredObject]
+        if let catalogs, case .success(let catalog) = await catalogs.catalog(of: sink) {
+            listed = catalog.packs
+        } else {
+            listed = try await SinkCallLog.run("list", sink) { try await sink.list() }
+        }
+        let held = Dictionary(listed.map { ($0.key, $0.size) }, uniquingKeysWith: { first, _ in first })
         let missing = shared.filter { held[$0.name] != $0.size }
         guard !missing.isEmpty else { return }
         guard let primary, primary.name != sink.name else {
