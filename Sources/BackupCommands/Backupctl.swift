@@ -99,6 +99,7 @@ public struct Backupctl: AsyncParsableCommand {
         """,
         version: BackupKitVersion.current,
         subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self, NotifyCommand.self,
-                      ScheduleCommand.self, StatusCommand.self, InstallCommand.self, KeyCommand.self]
+                      ScheduleCommand.self, StatusCommand.self, InstallCommand.self, KeyCommand.self,
+                      LsCommand.self, FindCommand.self, DiffCommand.self]
     )
 }

@@ -107,6 +107,9 @@ enum JSONSchema: String {
     case keyGenerate = "backupctl.key-generate.v1"
     case keyRekey = "backupctl.key-rekey.v1"
     case error = "backupctl.error.v1"
+    case ls = "backupctl.ls.v1"
+    case find = "backupctl.find.v1"
+    case diff = "backupctl.diff.v1"
 }
 
 /// A command's output with its `schema` key beside the body's own keys.

@@ -283,3 +283,67 @@ struct IndexFileTests {
         #expect(try Self.readAll(bytes).count == 2)
     }
 }
+
+/// `ls`, `find` and `diff` on an incremental source and a full one side by side.
+struct SetBrowsingTests {
+    static func workspace() throws -> (TemporaryDirectory, first: SetTimestamp, second: SetTimestamp) {
+        let dir = try TemporaryDirectory("browse")
+        for tree in ["inc", "full"] {
+            try writeFile(dir.sub("\(tree)/plain.txt"), "hello\n")
+            try writeFile(dir.sub("\(tree)/tenant-7/2024/invoice.pdf"), pseudoRandomBytes(5000))
+            try writeFile(dir.sub("\(tree)/gone.txt"), "removed later\n")
+        }
+        try writeFile(dir.sub("backup.yml"), """
+        name: browse
+        sources:
+          - { name: incremental, type: directory, path: ./inc, mode: incremental }
+          - { name: full, type: directory, path: ./full }
+        sinks:
+          - { name: local, type: local, path: ./backups }
+        retention: { keep_last: 10 }
+        """)
+        let first = try IncrementalSetTests.run(dir).timestamp
+        for tree in ["inc", "full"] {
+            try writeFile(dir.sub("\(tree)/plain.txt"), "hello, changed\n")
+            try writeFile(dir.sub("\(tree)/tenant-7/2024/new.pdf"), pseudoRandomBytes(700, seed: 9))
+            unlink(dir.sub("\(tree)/gone.txt"))
+        }
+        let second = try IncrementalSetTests.run(dir).timestamp
+        return (dir, first, second)
+    }
+
+    @Test func lsFindAndDiffReadBothKindsOfSets() throws {
+        let (dir, first, second) = try Self.workspace()
+        defer { dir.remove() }
+        let ls = try backupctl(["ls", first.description, "tenant-7/**"], in: dir.path)
+        #expect(ls.status == 0, "\(ls.stderr)")
+        let listed = ls.stdout.split(separator: "\n").map { String($0.split(separator: " ").last!) }
+        #expect(listed.sorted() == ["full/tenant-7/2024", "full/tenant-7/2024/invoice.pdf", "incremental/tenant-7/2024", "incremental/tenant-7/2024/invoice.pdf"])
+        let lsJSON = try backupctl(["ls", "--json", "--only", "incremental"], in: dir.path)
+        #expect(try CommandOutputTests.violation(of: "ls", in: lsJSON.stdout) == nil, "\(lsJSON.stdout)")
+        #expect(lsJSON.stdout.contains("new.pdf") && !lsJSON.stdout.contains("gone.txt"))
+        #expect(try backupctl(["ls", "latest", "nothing/**"], in: dir.path).status == 9)
+
+        let find = try backupctl(["find", "gone.txt"], in: dir.path)
+        #expect(find.status == 0, "\(find.stderr)")
+        #expect(find.stdout.split(separator: "\n").map { $0.hasPrefix(first.description) } == [true, true], "only the first set holds it: \(find.stdout)")
+        let findJSON = try backupctl(["find", "*.pdf", "--json"], in: dir.path)
+        #expect(try CommandOutputTests.violation(of: "find", in: findJSON.stdout) == nil, "\(findJSON.stdout)")
+        #expect(findJSON.stdout.components(separatedBy: "\"invoice.pdf\"").count == 1 && findJSON.stdout.components(separatedBy: "invoice.pdf").count == 5,
+                "invoice.pdf is in two sources of two sets: \(findJSON.stdout)")
+        #expect(try backupctl(["find", "nowhere.txt"], in: dir.path).status == 9)
+
+        let diff = try backupctl(["diff", first.description, second.description], in: dir.path)
+        #expect(diff.status == 0, "\(diff.stderr)")
+        let lines = Set(diff.stdout.split(separator: "\n").map(String.init))
+        for source in ["incremental", "full"] {
+            #expect(lines.contains("+ \(source)/tenant-7/2024/new.pdf"))
+            #expect(lines.contains("- \(source)/gone.txt"))
+            #expect(lines.contains("M \(source)/plain.txt"))
+            #expect(!lines.contains("M \(source)/tenant-7/2024/invoice.pdf"), "unchanged content is not a change")
+        }
+        #expect(diff.stdout.contains("2 added, 2 removed"), "\(diff.stdout)")
+        let diffJSON = try backupctl(["diff", first.description, "latest", "--json"], in: dir.path)
+        #expect(try CommandOutputTests.violation(of: "diff", in: diffJSON.stdout) == nil, "\(diffJSON.stdout)")
+    }
+}

@@ -446,6 +446,13 @@ public struct Restorer: Sendable {
     /// The sink and set to restore from. Without a timestamp, a sink whose newest set has an invalid
     /// manifest or a failing signature (tampered with) offers no older set in its place: that is refused, naming the manifest.
     /// Sets dated in the future (``SetHealth/futureDated(by:)``) are never the newest.
+    /// The sink and set a restore with `options` would read (for `ls`, `find` and `diff`, which read
+    /// sets the way a restore picks them): ``Options/selector`` or ``Options/timestamp``, ``Options/sink``
+    /// and ``Options/onlySources`` count; the destination does not.
+    public func locateSet(_ options: Options) async throws -> (sink: any Sink, set: SetCatalog.Entry) {
+        try await findSet(options)
+    }
+
     func findSet(_ options: Options) async throws -> (any Sink, SetCatalog.Entry) {
         let candidates: [any Sink]
         if let name = options.sink {
