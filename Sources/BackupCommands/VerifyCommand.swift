@@ -40,6 +40,9 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(name: .customLong("restore-test"), help: "Also restore each database dump into a scratch database and compare every table's row count with the manifest.")
     var restoreTest = false
 
+    @Flag(name: .customLong("read-data"), help: "Also hash every blob in the packs of incremental sets and compare it with its name (the content's SHA-256).")
+    var readData = false
+
     @Flag(name: .customLong("allow-unsigned"), help: "Let a set whose manifest is unsigned, or signed with a key this host has no public key for, pass (its artifacts are still checked).")
     var allowUnsigned = false
 
@@ -84,7 +87,7 @@ struct VerifyCommand: AsyncParsableCommand {
             selected = try plan.selectedSinks(sink)
         } catch { throw fail(error) }
         let verifier = StoredSetVerifier(plan: plan, logger: global.makeLogger(), onProgress: Terminal.phase)
-        let (all, restoreTest, allowUnsigned) = (all, restoreTest, allowUnsigned)
+        let (all, restoreTest, allowUnsigned, readData) = (all, restoreTest, allowUnsigned, readData)
         let (outcome, signal) = await InterruptionHandler.run(announce: { name in
             "backupctl: \(name): stopping the verification and removing its downloads; send it again to stop at once"
         }) { [plan] in
@@ -100,7 +103,7 @@ struct VerifyCommand: AsyncParsableCommand {
                     for timestamp in timestamps {
                         try Task.checkCancellation()
                         Terminal.progress("verifying \(timestamp.map { "set \($0)" } ?? "the newest set") in '\(sink.name)'")
-                        results.append(try await verifier.verify(sink: sink, timestamp: timestamp, restoreTest: restoreTest, allowUnsigned: allowUnsigned))
+                        results.append(try await verifier.verify(sink: sink, timestamp: timestamp, restoreTest: restoreTest, allowUnsigned: allowUnsigned, readData: readData))
                     }
                 } catch {
                     if Task.isCancelled { throw CancellationError() }

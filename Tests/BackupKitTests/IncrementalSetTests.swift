@@ -347,3 +347,68 @@ struct SetBrowsingTests {
         #expect(try CommandOutputTests.violation(of: "diff", in: diffJSON.stdout) == nil, "\(diffJSON.stdout)")
     }
 }
+
+/// SIGKILL at random moments of incremental runs and of prunes: no set under a final name ever names a
+/// pack the sink does not hold, and the next run and `verify --read-data` succeed.
+struct IncrementalKillTests {
+    /// Every pack each manifest in the sink names is there at its recorded size.
+    static func expectEveryNamedPackPresent(_ dir: TemporaryDirectory, after what: String) throws {
+        var sizes: [String: Int64] = [:]
+        for name in BackupctlTests.finalNames(dir.sub("backups")) {
+            var info = stat()
+            if stat(dir.sub("backups/" + name), &info) == 0 { sizes[name] = Int64(info.st_size) }
+        }
+        for manifest in try IncrementalSetTests.manifests(dir) {
+            for pack in manifest.artifacts where pack.isPack && sizes[pack.name] != pack.size {
+                Issue.record("after \(what): set \(manifest.timestamp) names \(pack.name), which the sink holds at \(sizes[pack.name].map(String.init) ?? "no") size")
+            }
+        }
+    }
+
+    @Test func killedRunsAndPrunesNeverLeaveASetNamingAMissingPack() throws {
+        let dir = try IncrementalSetTests.workspace("inc-kill", retention: "keep_last: 3")
+        defer { dir.remove() }
+        for index in 0..<6 {
+            try writeFile(dir.sub("data/bulk/random-\(index).bin"), pseudoRandomBytes(2 << 20, seed: UInt64(index)))
+            try writeFile(dir.sub("data/bulk/text-\(index).txt"), String(repeating: "line \(index) of text\n", count: 60_000))
+        }
+        let started = Date()
+        _ = try IncrementalSetTests.run(dir)
+        let duration = max(0.3, Date().timeIntervalSince(started))
+        var generator = SeededGenerator(seed: 14)
+        var killed = 0
+        for round in 0..<30 {
+            let isPrune = round >= 20
+            if isPrune {
+                // Sets to prune: two more runs, then a prune killed somewhere.
+                for _ in 0..<2 {
+                    try writeFile(dir.sub("data/bulk/prune-\(round).bin"), pseudoRandomBytes(1 << 20, seed: UInt64(100 + round)))
+                    _ = try IncrementalSetTests.run(dir)
+                }
+            } else {
+                try writeFile(dir.sub("data/bulk/random-\(round % 6).bin"), pseudoRandomBytes(2 << 20, seed: UInt64(1000 + round)))
+                try writeFile(dir.sub("data/round-\(round).txt"), "round \(round)\n")
+                unlink(dir.sub("data/round-\(round - 1).txt"))
+            }
+            let delay = Double.random(in: 0.02...(duration * 1.2), using: &generator)
+            let command = isPrune ? ["prune"] : ["run", "--no-prune"]
+            let result = try runProcess(backupctlPath, command + ["--config", dir.sub("backup.yml")], directory: dir.path, killAfter: delay)
+            if result.status != 0 { killed += 1 }
+            try Self.expectEveryNamedPackPresent(dir, after: "\(command[0]) killed after \(String(format: "%.2f", delay)) s")
+            // The next run succeeds whatever the killed one left.
+            let next = try backupctl(["run", "--no-prune"], in: dir.path)
+            #expect(next.status == 0, "round \(round): \(next.stderr)")
+        }
+        #expect(killed >= 10, "most rounds were killed before they ended (\(killed) of 30)")
+        let prune = try backupctl(["prune"], in: dir.path)
+        #expect(prune.status == 0, "\(prune.stderr)")
+        try Self.expectEveryNamedPackPresent(dir, after: "the last prune")
+        let named = Set(try IncrementalSetTests.manifests(dir).flatMap { $0.artifacts.filter(\.isPack).map(\.name) })
+        #expect(IncrementalSetTests.packsInSink(dir) == named, "the last prune left no pack that no set names")
+        let verify = try backupctl(["verify", "--all", "--read-data"], in: dir.path)
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let restore = try backupctl(["restore", "--to", "out"], in: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
+    }
+}

@@ -174,3 +174,19 @@ func writeSignedManifest(_ manifest: Manifest, in directory: String, plan: Strin
     let (key, _) = try ManifestSigningKey.loadOrCreate(at: directory + "/.backupctl-\(plan).signing-key")
     try writeFile(directory + "/" + manifest.key, try manifest.signed(with: key).encoded(), mode: 0o600)
 }
+
+/// A random number generator that gives the same sequence for the same seed (SplitMix64), so a test
+/// that picks random moments picks the same ones on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}

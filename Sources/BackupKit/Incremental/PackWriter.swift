@@ -82,13 +82,16 @@ final class PackWriter {
         let path = staging + "/" + pack.key
         try Self.checkContents(path: path, key: pack.key, format: format, entries: pack.entries, dead: pack.dead)
         pack.contentBytes = max(pack.contentBytes, 0)
-        let record = ManifestArtifact(
+        var record = ManifestArtifact(
             name: pack.key, source: source, sourceType: sourceType, subject: subject, format: format.name, layout: .tree,
             size: digest.size, sha256: digest.sha256, contentBytes: pack.contentBytes, entries: pack.entries,
             durationSeconds: (Date().timeIntervalSince(pack.started) * 1000).rounded() / 1000,
             verification: VerificationRecord(status: .passed, checkedAt: Date(), checks: ["size", "integrity", "read-back", "blob-hashes"]),
             details: ["role": .string(ManifestArtifact.packRole)]
         )
+        if !pack.dead.isEmpty {
+            record.details["dead_entries"] = .array(pack.dead.sorted().map { .string($0) })
+        }
         closed.append(Closed(file: StagedFile(path: path, digest: digest), record: record))
     }
 
@@ -140,4 +143,11 @@ extension ManifestArtifact {
     public var isPack: Bool { details["role"] == .string(Self.packRole) }
     /// Whether this is the index of an incremental set, restored from the packs its manifest lists.
     public var isIncrementalIndex: Bool { details["mode"] == .string(Self.incrementalMode) }
+
+    /// A pack's entries whose content is not what their name says (a file that changed while it was
+    /// copied): no index names them, and `verify --read-data` does not count them as damage.
+    public var deadEntries: Set<String> {
+        guard case .array(let names)? = details["dead_entries"] else { return [] }
+        return Set(names.compactMap { if case .string(let name) = $0 { name } else { nil } })
+    }
 }

@@ -5,10 +5,11 @@ extension BackupRunner {
     /// manifest record, or throws; a failed artifact leaves nothing under its name.
     func produce(
         _ artifact: SourceArtifact, of planSource: PlanSource, timestamp: SetTimestamp, staging: String,
-        previous: SetCatalog?, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void, incremental: IncrementalSession? = nil
+        previous: SetCatalog?, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void, incremental: IncrementalSession? = nil,
+        format chosen: (any ArchiveFormat)? = nil
     ) async throws -> (StagedFile, ManifestArtifact) {
         let source = planSource.source
-        let format = try (planSource.archive ?? plan.archive).format(for: artifact, in: plan.formats)
+        let format = try chosen ?? (planSource.archive ?? plan.archive).format(for: artifact, in: plan.formats)
         let fileExtension: String
         switch artifact.content {
         case .tree: fileExtension = format.fileExtension

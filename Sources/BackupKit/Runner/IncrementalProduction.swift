@@ -37,8 +37,11 @@ extension BackupRunner {
         }
         let session = IncrementalSession(plan: plan.name, source: source.name, sourceType: source.type, subject: ArtifactName.sanitizedSubject(artifact.subject),
                                          set: timestamp, staging: staging, packFormat: packFormat, previous: previousIndex, previousPacks: previousPacks)
+        // The index is small next to the packs written beside it: one compression thread is enough, and
+        // keeps two parallel compressors from doubling the run's memory.
+        let indexFormat = try archive.format(for: artifact, in: plan.formats).configured(ArchiveOptions(level: archive.options.level, threads: 1))
         let index = try await produce(artifact, of: planSource, timestamp: timestamp, staging: staging, previous: previous, warnings: warnings,
-                                      emit: emit, incremental: session)
+                                      emit: emit, incremental: session, format: indexFormat)
         guard let outcome = session.result else {
             throw BackupError(.sourceFailed, "source '\(source.name)' wrote no incremental index")
         }

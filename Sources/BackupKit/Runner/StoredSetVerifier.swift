@@ -55,7 +55,10 @@ public struct StoredSetVerifier: Sendable {
     /// A set whose manifest is unsigned, or signed with a key this host cannot check, fails unless
     /// `allowUnsigned`; a manifest whose signature fails is never used. Drill results are recorded only
     /// in a manifest this host's signing key signed (it is signed again), never in an unsigned one.
-    public func verify(sink: any Sink, timestamp: SetTimestamp?, restoreTest: Bool = false, allowUnsigned: Bool = false) async throws -> Result {
+    /// With `readData`, every blob of every pack of an incremental set is also hashed and compared with
+    /// its name (the content's SHA-256), beyond the pack's own size, SHA-256 and entries.
+    public func verify(sink: any Sink, timestamp: SetTimestamp?, restoreTest: Bool = false, allowUnsigned: Bool = false,
+                       readData: Bool = false) async throws -> Result {
         let catalog = try await plan.catalog(in: sink)
         let entry: SetCatalog.Entry
         if let timestamp {
@@ -98,8 +101,13 @@ public struct StoredSetVerifier: Sendable {
                                                                              identities: plan.identities, progress: onProgress) { path in
                     let report = try await withPhaseProgress(.verify, artifact: artifact.name, total: artifact.size, report: onProgress) { counter in
                         try await runCancellableOnDedicatedThread { cancellation in
-                            try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
-                                                                progress: counter, isCancelled: { cancellation.isSet })
+                            let report = try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
+                                                                             progress: counter, isCancelled: { cancellation.isSet })
+                            if readData, artifact.isPack {
+                                try PackWriter.checkContents(path: path, key: artifact.name, format: format, entries: artifact.entries,
+                                                             dead: artifact.deadEntries, isCancelled: { cancellation.isSet })
+                            }
+                            return report
                         }
                     }
                     // A drill loads the dump into a database: only a set whose manifest is accepted gets one.
