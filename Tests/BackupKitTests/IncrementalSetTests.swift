@@ -412,3 +412,45 @@ struct IncrementalKillTests {
         #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
     }
 }
+
+/// The emergency path of docs/incremental-sets.md: scripts/restore-incremental restores a set from its
+/// index and packs without backupctl.
+struct EmergencyRestoreTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/restore-incremental").path
+
+    @Test func theScriptRestoresASetExactlyWithoutBackupctl() throws {
+        let dir = try IncrementalSetTests.workspace("inc-emergency")
+        defer { dir.remove() }
+        _ = try IncrementalSetTests.run(dir)
+        try IncrementalSetTests.mutate(dir.sub("data"), step: 2)
+        try IncrementalSetTests.mutate(dir.sub("data"), step: 3)
+        let manifest = try IncrementalSetTests.run(dir)
+        let index = try IncrementalSetTests.index(of: manifest)
+        let result = try runProcess("/usr/bin/python3", [Self.script, dir.sub("backups/" + index.name), dir.sub("backups"), dir.sub("out")])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
+        #expect(TreeFixture.hardlinkGroups(dir.sub("out")) == TreeFixture.hardlinkGroups(dir.sub("data")))
+
+        // A missing pack is named; a cut index is refused.
+        let pack = try #require(manifest.artifacts.first { $0.isPack })
+        try FileManager.default.createDirectory(atPath: dir.sub("fewer"), withIntermediateDirectories: true)
+        let missing = try runProcess("/usr/bin/python3", [Self.script, dir.sub("backups/" + index.name), dir.sub("fewer"), dir.sub("out2")])
+        #expect(missing.status != 0 && missing.stderr.contains("pack_inc_files_") && missing.stderr.contains("is not in"), "\(missing.stderr)")
+        let lines = try #require(try Self.gunzip(dir.sub("backups/" + index.name))).split(separator: 10, omittingEmptySubsequences: false)
+        try writeFile(dir.sub("cut.index.jsonl"), Array(lines.dropLast(2).joined(separator: [10])) + [10])
+        #expect(runProcess0("gzip", [dir.sub("cut.index.jsonl")]))
+        let cut = try runProcess("/usr/bin/python3", [Self.script, dir.sub("cut.index.jsonl.gz"), dir.sub("backups"), dir.sub("out3")])
+        #expect(cut.status != 0 && cut.stderr.contains("cut short"), "\(cut.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.sub("fewer/" + pack.name)))
+    }
+
+    static func gunzip(_ path: String) throws -> [UInt8]? {
+        let result = try runProcess("/bin/sh", ["-c", "gzip -dc \"$0\" | base64 -w0", path])
+        return result.status == 0 ? Data(base64Encoded: result.stdout).map(Array.init) : nil
+    }
+}
+
+func runProcess0(_ program: String, _ arguments: [String]) -> Bool {
+    (try? runProcess("/usr/bin/env", [program] + arguments))?.status == 0
+}
