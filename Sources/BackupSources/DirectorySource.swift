@@ -78,7 +78,7 @@ public struct DirectorySource: BackupSource {
             guard let session = context.incremental else {
                 throw BackupError(.sourceFailed, "source '\(name)': an incremental set is written by the runner, which gives the source its session")
             }
-            return try IncrementalBackup(session: session, context: context)
+            return try IncrementalDirectoryBackup(session: session, context: context)
                 .backUp(directory: configuration.path, exclude: configuration.exclude.map(GlobPattern.init), into: archive)
         }
         let archiver = TreeArchiver(archive: archive, context: context)

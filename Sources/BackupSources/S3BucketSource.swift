@@ -24,11 +24,17 @@ extension RestoreDestination {
 ///   bucket: schedgen-pdfs
 ///   access_key: ${MINIO_ACCESS_KEY}
 ///   secret_key_file: /run/secrets/minio_secret_key
+///   mode: incremental      # default: full (one tar of every object per set)
 /// ```
+///
+/// `mode: incremental` downloads only the objects whose size, ETag or LastModified changed since the
+/// previous set, and stores content no earlier set holds in packs (docs/incremental-sets.md).
 public struct S3BucketSource: BackupSource {
     public let name: String
     public let settings: S3Settings
     public let environment: [String: String]
+    /// `full` (a tar of every object in each set) or `incremental`.
+    public let mode: BackupMode
     /// The plan file's `type:` for this source.
     public static let typeName = "s3-bucket"
     /// The prefix of the variables that describe the server of `BACKUP_SOURCE_BUCKETS`
@@ -36,10 +42,11 @@ public struct S3BucketSource: BackupSource {
     public static let environmentPrefix = "BACKUP_SOURCE_S3_"
     public var type: String { Self.typeName }
 
-    public init(name: String, settings: S3Settings, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(name: String, settings: S3Settings, environment: [String: String] = ProcessInfo.processInfo.environment, mode: BackupMode = .full) {
         self.name = name
         self.settings = settings
         self.environment = environment
+        self.mode = mode
     }
 
     /// The headers kept with each object, besides `x-amz-meta-*`.
@@ -71,13 +78,24 @@ public struct S3BucketSource: BackupSource {
                 count += page.count
                 bytes += page.reduce(0) { $0 + $1.size }
             }
-            return [SourceArtifact(subject: settings.bucket, content: .tree, expectedContentBytes: bytes,
-                                   details: ["bucket": .string(settings.bucket), "objects": .integer(Int64(count)), "endpoint": .string(settings.endpoint)])]
+            let details: [String: JSONValue] = ["bucket": .string(settings.bucket), "objects": .integer(Int64(count)), "endpoint": .string(settings.endpoint)]
+            if mode == .incremental {
+                var index = SourceArtifact.incrementalIndex(subject: settings.bucket)
+                index.details.merge(details) { own, _ in own }
+                return [index]
+            }
+            return [SourceArtifact(subject: settings.bucket, content: .tree, expectedContentBytes: bytes, details: details)]
         }
     }
 
     public func write(_ artifact: SourceArtifact, to archive: any ArchiveWriter, context: SourceContext) throws -> SourceReport {
         let client = try client()
+        if artifact.isIncrementalIndex {
+            guard let session = context.incremental else {
+                throw BackupError(.sourceFailed, "s3-bucket source '\(name)': an incremental set is written by the runner, which gives the source its session")
+            }
+            return try IncrementalBucketBackup(source: self, client: client, session: session, context: context).backUp(into: archive)
+        }
         var objects: Int64 = 0
         var bytes: Int64 = 0
         var directories = Set<String>()
@@ -161,7 +179,8 @@ public struct S3BucketSource: BackupSource {
             }
             switch entry.kind {
             case .directory where entry.attributes[Self.folderMarkerAttribute] == "true":
-                try client.upload(length: 0, as: key + "/", headers: []) { _ in 0 }
+                // An incremental set keeps the marker's key with its slash; a tar entry's path has none.
+                try client.upload(length: 0, as: key.hasSuffix("/") ? key : key + "/", headers: []) { _ in 0 }
             case .file:
                 var headers: [String] = []
                 for (name, value) in entry.attributes where name.hasPrefix(Self.attributePrefix) {
@@ -198,9 +217,20 @@ extension PlanRegistry {
     /// Registers the `s3-bucket` source type.
     public mutating func registerS3BucketSource() {
         registerSource(type: S3BucketSource.typeName) { definition, decoder in
-            S3BucketSource(name: definition.name, settings: try S3Settings(from: decoder, forUploads: false, alsoAllowed: PlanKeys.source,
+            S3BucketSource(name: definition.name, settings: try S3Settings(from: decoder, forUploads: false, alsoAllowed: PlanKeys.source.union(["mode"]),
                                                                             baseDirectory: definition.baseDirectory),
-                           environment: definition.environment)
+                           environment: definition.environment, mode: try SourceModeSetting(from: decoder).mode ?? .full)
         }
+    }
+}
+
+/// The `mode:` key of a source whose other keys another type decodes.
+struct SourceModeSetting: Decodable {
+    var mode: BackupMode?
+
+    enum CodingKeys: String, CodingKey { case mode }
+
+    init(from decoder: any Decoder) throws {
+        mode = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(BackupMode.self, forKey: .mode)
     }
 }

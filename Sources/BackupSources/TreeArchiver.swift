@@ -22,11 +22,6 @@ final class TreeArchiver {
     private let buffer: UnsafeMutableRawBufferPointer
     private var hardlinks: [FileIdentity: RawPath] = [:]
 
-    struct FileIdentity: Hashable {
-        var device: UInt64
-        var inode: UInt64
-    }
-
     init(archive: any ArchiveWriter, context: SourceContext) {
         self.archive = archive
         self.context = context
@@ -97,7 +92,7 @@ final class TreeArchiver {
             try archive.endEntry()
         case S_IFREG:
             if info.st_nlink > 1 {
-                let identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+                let identity = FileIdentity(info)
                 if let first = hardlinks[identity] {
                     entry.kind = .hardlink
                     entry.linkTarget = first

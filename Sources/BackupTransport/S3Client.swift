@@ -123,6 +123,13 @@ package struct S3Client: Sendable {
         package var size: Int64
         package var lastModified: Date?
         package var etag: String?
+
+        package init(key: String, size: Int64, lastModified: Date? = nil, etag: String? = nil) {
+            self.key = key
+            self.size = size
+            self.lastModified = lastModified
+            self.etag = etag
+        }
     }
 
     /// Lists every object under `prefix`, page by page (ListObjectsV2 with continuation tokens).

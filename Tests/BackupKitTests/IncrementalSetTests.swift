@@ -192,7 +192,7 @@ struct IncrementalSetTests {
         #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
     }
 
-    @Test func incrementalSourcesRefuseEncryptingSinks() throws {
+    @Test func anEncryptingSinkGetsEncryptedPacksThatRestoreAndArePruned() throws {
         let dir = try Self.workspace("inc-encrypted")
         defer { dir.remove() }
         let key = try backupctl(["key", "generate", "--output", "team.key"], in: dir.path)
@@ -202,14 +202,34 @@ struct IncrementalSetTests {
         name: inc
         sources:
           - { name: files, type: directory, path: ./data, mode: incremental }
-        sinks:
-          - { name: local, type: local, path: ./backups }
         encryption:
           recipients_file: ./recipients.txt
+        sinks:
+          - { name: local, type: local, path: ./backups, encryption: none }
+          - { name: vault, type: local, path: ./vault }
+        retention: { keep_last: 1 }
         """)
-        let run = try backupctl(["run"], in: dir.path)
-        #expect(run.status != 0)
-        #expect(run.stderr.contains("encrypt") && run.stderr.contains("mode: full"), "\(run.stderr)")
+        _ = try Self.run(dir)
+        try Self.mutate(dir.sub("data"), step: 2)
+        _ = try Self.run(dir)
+        let vault = BackupctlTests.finalNames(dir.sub("vault"))
+        let packs = vault.filter { ArtifactName.isPack($0) }
+        #expect(!packs.isEmpty && packs.allSatisfy { $0.hasSuffix(".tar.gz.age") }, "\(vault)")
+        let plainPacks = Set(BackupctlTests.finalNames(dir.sub("backups")).filter { ArtifactName.isPack($0) })
+        #expect(Set(packs.map { String($0.dropLast(4)) }) == plainPacks, "the vault holds the same packs, encrypted")
+
+        let restore = try backupctl(["restore", "--sink", "vault", "--identity", "team.key", "--to", "out"], in: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
+        let verify = try backupctl(["verify", "--sink", "vault", "--identity", "team.key", "--read-data"], in: dir.path)
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+
+        // Without the identity, prune still collects the vault's packs from the sealed manifests' names.
+        try Self.mutate(dir.sub("data"), step: 4)
+        _ = try Self.run(dir, [])
+        let kept = Set(BackupctlTests.finalNames(dir.sub("vault")).filter { ArtifactName.isPack($0) }.map { String($0.dropLast(4)) })
+        let named = Set(try Self.newestManifest(dir).artifacts.filter(\.isPack).map(\.name))
+        #expect(kept == named, "only the packs the one kept set names remain in the vault")
     }
 }
 

@@ -176,6 +176,7 @@ public struct SealedManifest: Sendable, Codable, Hashable {
     /// artifact name of this set.
     func nameProblem() -> String? {
         for artifact in artifacts {
+            if ArtifactName.isPack(artifact.name, plan: plan), artifact.key == Self.key(for: artifact.name) { continue }
             guard let parts = ArtifactName.parse(artifact.name), parts.timestamp == timestamp, artifact.key == Self.key(for: artifact.name) else {
                 return "artifact '\(artifact.name.shortenedForMessage)' stored as '\(artifact.key.shortenedForMessage)' is not an artifact of set \(timestamp)"
             }

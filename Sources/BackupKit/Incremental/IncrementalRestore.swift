@@ -9,7 +9,7 @@ enum IncrementalRestore {
     /// of their files, and the number of entries.
     static func plan(index: IncrementalSession.PreviousIndex, paths: [GlobPattern], isCancelled: () -> Bool) throws
         -> (packs: Set<String>, bytes: Int64, entries: Int) {
-        let reader = try IncrementalBackup.openIndex(index)
+        let reader = try IncrementalWriter.openIndex(index)
         var packs = Set<String>()
         var bytes: Int64 = 0
         var entries = 0
@@ -61,7 +61,7 @@ final class IncrementalSetReader: ArchiveReader {
     private var remaining: Int64 = 0
 
     init(index: IncrementalSession.PreviousIndex, blobs: String) throws {
-        self.index = try IncrementalBackup.openIndex(index)
+        self.index = try IncrementalWriter.openIndex(index)
         self.blobs = blobs
     }
 

@@ -9,18 +9,23 @@ public enum IndexFile {
         public var subject: String
         public var set: String
         public var root: String
+        /// How the records are sorted: `tree` for directories, `bytes` for a bucket's keys (S3 lists them
+        /// in that order).
+        public var order: PathOrder
 
-        public init(source: String, subject: String, set: String, root: String) {
+        public init(source: String, subject: String, set: String, root: String, order: PathOrder = .tree) {
             self.source = source
             self.subject = subject
             self.set = set
             self.root = root
+            self.order = order
         }
     }
 
-    /// Writes the lines through `output`, checking that records come in tree order.
+    /// Writes the lines through `output`, checking that records come in the header's order.
     public final class Writer {
         private let output: (UnsafeRawBufferPointer) throws -> Void
+        private let order: PathOrder
         private var buffer: [UInt8] = []
         private var last: RawPath?
         public private(set) var entries: Int64 = 0
@@ -28,19 +33,20 @@ public enum IndexFile {
 
         public init(header: Header, output: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
             self.output = output
+            order = header.order
             var line = JSONLine()
             line.number("index", IndexFile.version)
             line.string("source", header.source)
             line.string("subject", header.subject)
             line.string("set", header.set)
             line.string("root", header.root)
-            line.string("order", "tree")
+            line.string("order", header.order.rawValue)
             try append(line.finished())
         }
 
         public func add(_ record: IndexRecord) throws {
-            if let last, !TreeOrder.precedes(last, record.path) {
-                throw BackupError(.sourceFailed, "the index would list \(record.path) after \(last): the walk is not in tree order (a bug; please report it)")
+            if let last, order.compare(last, record.path) >= 0 {
+                throw BackupError(.sourceFailed, "the index would list \(record.path) after \(last): the walk is not in \(order.rawValue) order (a bug; please report it)")
             }
             last = record.path
             entries += 1
@@ -81,6 +87,7 @@ public enum IndexFile {
         private var ended = false
         private var last: RawPath?
         public private(set) var header: Header?
+        public var order: PathOrder { header?.order ?? .tree }
         public private(set) var count: Int64 = 0
         private var lineNumber = 0
 
@@ -96,7 +103,12 @@ public enum IndexFile {
                   case .string(let set)? = fields["set"], case .string(let root)? = fields["root"] else {
                 throw damaged("line 1 is not an index header of version \(IndexFile.version)")
             }
-            header = Header(source: source, subject: subject, set: set, root: root)
+            var order = PathOrder.tree
+            if case .string(let name)? = fields["order"] {
+                guard let known = PathOrder(rawValue: name) else { throw damaged("line 1 names the unknown order '\(name)'") }
+                order = known
+            }
+            header = Header(source: source, subject: subject, set: set, root: root, order: order)
         }
 
         deinit { chunk.deallocate() }
@@ -117,8 +129,8 @@ public enum IndexFile {
             }
             let record: IndexRecord
             do { record = try IndexRecord(line: line) } catch { throw damaged("line \(lineNumber): \(error)") }
-            if let last, !TreeOrder.precedes(last, record.path) {
-                throw damaged("line \(lineNumber) (\(record.path)) is not in tree order after \(last)")
+            if let last, order.compare(last, record.path) >= 0 {
+                throw damaged("line \(lineNumber) (\(record.path)) is not in \(order.rawValue) order after \(last)")
             }
             last = record.path
             count += 1
@@ -149,6 +161,22 @@ public enum IndexFile {
                 pending += UnsafeRawBufferPointer(rebasing: chunk[0..<count])
                 guard pending.count <= 1 << 24 else { throw damaged("a line is longer than 16 MiB") }
             }
+        }
+    }
+}
+
+/// How an index sorts its paths: ``TreeOrder`` for directory trees, plain bytes for bucket keys.
+public enum PathOrder: String, Sendable, Hashable {
+    case tree
+    case bytes
+
+    /// Negative, zero or positive as `a` comes before, is, or comes after `b`.
+    public func compare(_ a: RawPath, _ b: RawPath) -> Int {
+        switch self {
+        case .tree: return TreeOrder.compare(a, b)
+        case .bytes:
+            for (x, y) in zip(a.bytes, b.bytes) where x != y { return Int(x) - Int(y) }
+            return a.bytes.count - b.bytes.count
         }
     }
 }

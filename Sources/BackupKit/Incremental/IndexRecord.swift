@@ -30,6 +30,12 @@ public struct IndexRecord: Sendable, Hashable {
     public var pack: String?
     /// The entry of ``pack`` that holds the content; today always ``hash``.
     public var entry: String?
+    /// An object's ETag and version id: signals of change only (a multipart or encrypted object's ETag
+    /// is no checksum of its content).
+    public var etag: String?
+    public var versionID: String?
+    /// Metadata kept with the entry, such as an object's content type (``ArchiveEntry/attributes``).
+    public var attributes: [String: String] = [:]
 
     public init(path: RawPath, kind: Kind, mode: UInt32 = 0o644, userID: UInt32 = 0, groupID: UInt32 = 0, size: Int64 = 0,
                 modified: FileTime = FileTime(seconds: 0), changed: FileTime = FileTime(seconds: 0), inode: UInt64 = 0,
@@ -54,7 +60,8 @@ public struct IndexRecord: Sendable, Hashable {
     /// checksum; a change that keeps all four (a clock set back and an inode reused) is not seen.
     public func hasSameContentSignals(as previous: IndexRecord) -> Bool {
         kind == .file && previous.kind == .file && size == previous.size && modified == previous.modified
-            && changed == previous.changed && inode == previous.inode && previous.hash != nil
+            && changed == previous.changed && inode == previous.inode && etag == previous.etag && versionID == previous.versionID
+            && previous.hash != nil
     }
 
     /// The entry a tree restore writes for this record (a file's content comes from its pack).
@@ -66,7 +73,7 @@ public struct IndexRecord: Sendable, Hashable {
         case .hardlink: .hardlink
         }
         return ArchiveEntry(path: path, kind: entryKind, size: kind == .file ? size : 0, permissions: mode, userID: userID, groupID: groupID,
-                            modificationTime: modified, linkTarget: linkTarget)
+                            modificationTime: modified, linkTarget: linkTarget, attributes: attributes)
     }
 
     /// The record as one JSON line, without the newline.
@@ -85,6 +92,9 @@ public struct IndexRecord: Sendable, Hashable {
         if let hash { line.string("h", hash) }
         if let pack { line.string("k", pack) }
         if let entry { line.string("e", entry) }
+        if let etag { line.string("etag", etag) }
+        if let versionID { line.string("vid", versionID) }
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) { line.string(Self.attributePrefix + name, value) }
         return line.finished()
     }
 
@@ -110,6 +120,11 @@ public struct IndexRecord: Sendable, Hashable {
                   userID: UInt32(truncatingIfNeeded: number("u") ?? 0), groupID: UInt32(truncatingIfNeeded: number("g") ?? 0),
                   size: number("s") ?? 0, modified: modified, changed: changed, inode: UInt64(bitPattern: number("ino") ?? 0),
                   linkTarget: try rawPath("lt"), hash: text("h"), pack: text("k"), entry: text("e"))
+        etag = text("etag")
+        versionID = text("vid")
+        for (key, value) in fields where key.hasPrefix(Self.attributePrefix) {
+            if case .string(let text) = value { attributes[String(key.dropFirst(Self.attributePrefix.count))] = text }
+        }
         if kind == .file {
             guard let hash, hash.utf8.count == 64, hash.utf8.allSatisfy({ Self.isHexDigit($0) }), pack != nil, entry != nil else {
                 throw FlatJSON.Failure(message: "a file without its content's hash, pack and entry ('h', 'k', 'e')")
@@ -119,6 +134,9 @@ public struct IndexRecord: Sendable, Hashable {
             throw FlatJSON.Failure(message: "a link without its target ('lt')")
         }
     }
+
+    /// Attributes are fields named `x:<name>`.
+    static let attributePrefix = "x:"
 
     static func isHexDigit(_ byte: UInt8) -> Bool {
         (byte >= 48 && byte <= 57) || (byte >= 97 && byte <= 102)

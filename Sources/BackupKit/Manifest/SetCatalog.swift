@@ -304,12 +304,12 @@ public struct SetCatalog: Sendable {
     /// The newest good set's index of the incremental `source` and `subject`, with the packs that set
     /// lists for it; nil when the newest good set holding the source has no such index (none yet, or a
     /// full archive).
-    public func previousIncremental(source: String, subject: String) -> (index: ManifestArtifact, packs: [ManifestArtifact])? {
+    public func previousIncremental(source: String, subject: String) -> (index: ManifestArtifact, packs: [ManifestArtifact], sealed: SealedManifest?)? {
         let subject = ArtifactName.sanitizedSubject(subject)
         for set in sets.reversed() where set.isGood {
             guard let artifacts = set.manifest?.artifacts, let own = artifacts.first(where: { $0.source == source && $0.subject == subject && !$0.isPack }) else { continue }
             guard own.isIncrementalIndex else { return nil }
-            return (own, artifacts.filter { $0.isPack && $0.source == source && $0.subject == subject })
+            return (own, artifacts.filter { $0.isPack && $0.source == source && $0.subject == subject }, set.sealed)
         }
         return nil
     }

@@ -13,7 +13,7 @@ public struct SourceContext: Sendable {
     /// True once the run is cancelled; long loops check it and throw `CancellationError`.
     public var isCancelled: @Sendable () -> Bool
     /// For the index artifact of an incremental source (``SourceArtifact/incrementalIndex(subject:)``):
-    /// the previous set and the packs, which ``IncrementalBackup`` uses. Nil for every other artifact.
+    /// the previous set and the packs, which ``IncrementalWriter`` uses. Nil for every other artifact.
     public var incremental: IncrementalSession?
 
     public init(

@@ -80,11 +80,16 @@ public struct Pruner: Sendable {
     /// and nothing is collected.
     func collectPacks(_ sink: any Sink, catalog: SetCatalog, deleted: Set<SetTimestamp>, outcome: inout PruneOutcome) async {
         let kept = catalog.sets.filter { !deleted.contains($0.timestamp) }
-        if let unreadable = kept.first(where: { $0.manifestKey != nil && $0.manifest == nil }) {
+        if let unreadable = kept.first(where: { $0.manifestKey != nil && $0.manifest == nil && $0.sealed == nil }) {
             logger.notice("packs not collected: a kept set's manifest cannot be read here", metadata: ["sink": "\(sink.name)", "set": "\(unreadable.timestamp)"])
             return
         }
-        let live = Set(kept.flatMap { $0.manifest?.artifacts.filter(\.isPack).map(\.name) ?? [] })
+        // An encrypted set's sealed manifest lists its packs' keys in the clear: a host without the
+        // identity collects packs too.
+        let live = Set(kept.flatMap { entry in
+            entry.sealed.map { $0.artifacts.map(\.key).filter { ArtifactName.isPack($0) } }
+                ?? entry.manifest?.artifacts.filter(\.isPack).map(\.name) ?? []
+        })
         // The packs the catalog's listing saw; a pack stored since (by the run that prunes) is named by
         // its new set anyway.
         do {

@@ -180,7 +180,7 @@ extension BackupRunner {
                     var checks: [String]?
                     var sealedArtifacts: [SealedManifest.SealedArtifact] = []
                     do {
-                        try await copyMissingPacks(shared, to: sink, from: primary, catalogs: catalogs, staging: staging, emit: emit)
+                        sealedArtifacts += try await storeSharedPacks(shared, in: sink, from: primary, catalogs: catalogs, staging: staging, emit: emit)
                     } catch {
                         let failure = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)': copying the packs the set shares with earlier sets")
                         emit(.sinkFailed(sink: sink.name, error: failure.message))
@@ -196,11 +196,8 @@ extension BackupRunner {
                                 key = SealedManifest.key(for: record.name)
                             }
                             let receipt = try await upload(stored, as: key, of: record.name, to: sink, emit: emit)
-                            if let encryption = stored.encryption {
-                                sealedArtifacts.append(SealedManifest.SealedArtifact(
-                                    name: record.name, key: key, size: stored.digest.size, sha256: stored.digest.sha256,
-                                    headerSize: encryption.headerLength, headerSHA256: encryption.headerSHA256,
-                                    payloadSHA256: stored.payloadSHA256 ?? ""))
+                            if let sealedRecord = stored.sealedRecord(name: record.name, key: key) {
+                                sealedArtifacts.append(sealedRecord)
                             }
                             checks = checks.map { $0.filter(receipt.checks.contains) } ?? receipt.checks
                             emit(.stored(artifact: key, sink: sink.name))
@@ -243,7 +240,7 @@ extension BackupRunner {
                     let copy = try SealedManifest.seal(record, sink: sink.name, recipients: recipients, artifacts: results[index].2).signed(with: signingKey)
                     file = try await runBlocking { try StagedFile(writing: copy.encoded(), to: staging + "/.sealed-\(sink.name)-\(record.key)") }
                     sealed = copy
-                    objects = copy.artifacts.map { StoredObject(key: $0.key, size: $0.size) }
+                    objects = copy.artifacts.filter { !ArtifactName.isPack($0.name) }.map { StoredObject(key: $0.key, size: $0.size) }
                 }
                 try await SinkCallLog.run("put", sink, record.key) { try await sink.put(record.key, from: file) }
                 stored[sink.name] = (objects, sealed)

@@ -1,7 +1,7 @@
 import Foundation
 
 extension BackupRunner {
-    /// Writes the index of an incremental source (``IncrementalBackup``) with the previous good set's
+    /// Writes the index of an incremental source (``IncrementalWriter``) with the previous good set's
     /// index and packs from the primary sink, and returns what the set holds of it: the index and the
     /// new packs, staged and read back, and the packs it shares with earlier sets.
     func produceIncremental(
@@ -9,19 +9,17 @@ extension BackupRunner {
         catalogs: RunCatalogs, warnings: WarningLog, emit: @escaping @Sendable (BackupEvent) -> Void
     ) async throws -> (staged: [(StagedFile, ManifestArtifact)], shared: [ManifestArtifact]) {
         let source = planSource.source
-        if let encrypted = try plan.sinks.first(where: { try plan.recipients(for: $0) != nil }) {
-            throw BackupError(.invalidPlan, "source '\(source.name)' is incremental, and sink '\(encrypted.name)' encrypts: incremental sets are not stored on encrypting sinks yet. Use mode: full for this source, or a sink without encryption")
-        }
         let archive = planSource.archive ?? plan.archive
         let packFormat = try archive.format(for: SourceArtifact(subject: artifact.subject, content: .tree), in: plan.formats)
         var previousIndex: IncrementalSession.PreviousIndex?
         var previousPacks: [String: ManifestArtifact] = [:]
-        if let sink = catalogs.primarySink, let (index, packs) = previous?.previousIncremental(source: source.name, subject: artifact.subject) {
+        if let sink = catalogs.primarySink, let (index, packs, sealed) = previous?.previousIncremental(source: source.name, subject: artifact.subject) {
             do {
                 guard let format = plan.formats.format(named: index.format) else {
                     throw BackupError(.verificationFailed, "its format '\(index.format)' is unknown")
                 }
-                let path = try await ArtifactAccess.localFile(index, in: sink, staging: staging + "/.previous").path
+                let path = try await ArtifactAccess.localFile(index, in: sink, staging: staging + "/.previous", sealed: try sealed?.copy(of: index),
+                                                              identities: plan.identities).path
                 let digest = try await runBlocking { try FileDigest.of(path: path) }
                 guard digest == index.digest else {
                     throw BackupError(.verificationFailed, "it is \(digest.size) bytes with SHA-256 \(digest.sha256), not what its manifest records")
@@ -51,28 +49,65 @@ extension BackupRunner {
         return ([index] + newPacks, shared)
     }
 
-    /// Puts into `sink` every pack of `shared` it does not hold, copied from `primary` (where the
-    /// previous set came from): a sink that missed a run still gets every pack the new set names.
-    func copyMissingPacks(_ shared: [ManifestArtifact], to sink: any Sink, from primary: (any Sink)?, catalogs: RunCatalogs?, staging: String,
-                          emit: @escaping @Sendable (BackupEvent) -> Void) async throws {
-        guard !shared.isEmpty else { return }
+    /// Makes `sink` hold every pack of `shared` (the packs the new set shares with earlier sets), and
+    /// returns, for an encrypting sink, the sealed records of those packs for its sealed manifest. A pack
+    /// the sink holds is taken as it is (an encrypting sink's record comes from an earlier sealed manifest
+    /// there); a missing one is copied from `primary` (where the previous set came from), encrypted to the
+    /// sink's recipients when it encrypts. So a sink that missed a run still gets every pack the set names.
+    func storeSharedPacks(_ shared: [ManifestArtifact], in sink: any Sink, from primary: (any Sink)?, catalogs: RunCatalogs?, staging: String,
+                          emit: @escaping @Sendable (BackupEvent) -> Void) async throws -> [SealedManifest.SealedArtifact] {
+        guard !shared.isEmpty else { return [] }
+        let recipients = try plan.recipients(for: sink)
+        var catalog: SetCatalog?
+        if let catalogs, case .success(let read) = await catalogs.catalog(of: sink) { catalog = read }
         let listed: [StoredObject]
-        if let catalogs, case .success(let catalog) = await catalogs.catalog(of: sink) {
+        if let catalog {
             listed = catalog.packs
         } else {
             listed = try await SinkCallLog.run("list", sink) { try await sink.list() }
         }
         let held = Dictionary(listed.map { ($0.key, $0.size) }, uniquingKeysWith: { first, _ in first })
-        let missing = shared.filter { held[$0.name] != $0.size }
-        guard !missing.isEmpty else { return }
-        guard let primary, primary.name != sink.name else {
-            throw BackupError(.sinkFailed, "sink '\(sink.name)' lacks \(missing.count) pack(s) the set names, \(missing[0].name) among them, and there is no other sink to copy them from")
-        }
-        for pack in missing {
-            let (path, isStaged) = try await ArtifactAccess.localFile(pack, in: primary, staging: staging + "/.copies")
+        let sealedBefore = Dictionary((catalog?.sets ?? []).compactMap(\.sealed).flatMap(\.artifacts).map { ($0.name, $0) },
+                                      uniquingKeysWith: { first, _ in first })
+        var records: [SealedManifest.SealedArtifact] = []
+        for pack in shared {
+            if recipients == nil, held[pack.name] == pack.size { continue }
+            if recipients != nil, let known = sealedBefore[pack.name], let size = held[known.key], known.acceptedSizes.contains(size) {
+                records.append(known)
+                continue
+            }
+            guard let primary, primary.name != sink.name else {
+                throw BackupError(.sinkFailed, "sink '\(sink.name)' lacks the pack \(pack.name) that the set shares with earlier sets, and there is no other sink to copy it from")
+            }
+            var primarySealed: SealedManifest.SealedArtifact?
+            if try plan.recipients(for: primary) != nil, let catalogs, case .success(let primaryCatalog) = await catalogs.catalog(of: primary) {
+                primarySealed = primaryCatalog.sets.compactMap { $0.sealed?.artifact(named: pack.name) }.first
+            }
+            let (path, isStaged) = try await ArtifactAccess.localFile(pack, in: primary, staging: staging + "/.copies", sealed: primarySealed,
+                                                                      identities: plan.identities)
             defer { if isStaged { unlink(path) } }
-            try await SinkCallLog.run("put", sink, pack.name) { try await sink.put(pack.name, from: StagedFile(path: path, digest: pack.digest)) }
-            emit(.stored(artifact: pack.name, sink: sink.name))
+            let plain = StagedFile(path: path, digest: pack.digest)
+            var stored = plain
+            var key = pack.name
+            if let recipients {
+                stored = try await runBlocking { try plain.encrypted(to: recipients) }
+                key = SealedManifest.key(for: pack.name)
+            }
+            let upload = stored
+            try await SinkCallLog.run("put", sink, key) { try await sink.put(key, from: upload) }
+            if let record = stored.sealedRecord(name: pack.name, key: key) { records.append(record) }
+            emit(.stored(artifact: key, sink: sink.name))
         }
+        return records
+    }
+}
+
+extension StagedFile {
+    /// The sealed manifest's record of this file, stored as `key`, when it is an encrypted copy of the
+    /// artifact `name`; nil when it is not encrypted.
+    func sealedRecord(name: String, key: String) -> SealedManifest.SealedArtifact? {
+        guard let encryption else { return nil }
+        return SealedManifest.SealedArtifact(name: name, key: key, size: digest.size, sha256: digest.sha256, headerSize: encryption.headerLength,
+                                             headerSHA256: encryption.headerSHA256, payloadSHA256: payloadSHA256 ?? "")
     }
 }

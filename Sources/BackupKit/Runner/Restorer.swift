@@ -310,7 +310,7 @@ public struct Restorer: Sendable {
             var item = CheckedArtifact(request: request, format: format, source: source, path: path,
                                        contentBytes: max(artifact.contentBytes, report.contentBytes))
             if artifact.isIncrementalIndex {
-                try await checkPacks(of: &item, setArtifacts: setArtifacts, in: sink, staging: staging)
+                try await checkPacks(of: &item, setArtifacts: setArtifacts, in: sink, sealed: sealed, staging: staging)
             }
             checked.append(item)
         }
@@ -345,7 +345,9 @@ public struct Restorer: Sendable {
                                 try IncrementalRestore.extractBlobs(pack: pack.path, key: pack.key, format: pack.format, into: blobs,
                                                                     isCancelled: { cancellation.isSet })
                             }
-                            return try TreeRestore.restore(prepared, from: IncrementalSetReader(index: incremental.index, blobs: blobs), context: context)
+                            let reader = try IncrementalSetReader(index: incremental.index, blobs: blobs)
+                            if let source { return try source.restore(prepared, from: reader, context: context) }
+                            return try TreeRestore.restore(prepared, from: reader, context: context)
                         }
                         let reader = try format.makeReader(file: FileReader(path: path), progress: counter)
                         if let source {
@@ -379,7 +381,8 @@ public struct Restorer: Sendable {
 
     /// Reads an incremental index, finds the packs the selected paths need, and fetches and checks each
     /// of them (size, SHA-256, every entry) before anything is written.
-    private func checkPacks(of item: inout CheckedArtifact, setArtifacts: [ManifestArtifact], in sink: any Sink, staging: String) async throws {
+    private func checkPacks(of item: inout CheckedArtifact, setArtifacts: [ManifestArtifact], in sink: any Sink, sealed: SealedManifest?,
+                            staging: String) async throws {
         let artifact = item.request.artifact
         let index = IncrementalSession.PreviousIndex(path: item.path, name: artifact.name, format: item.format)
         let paths = item.request.paths
@@ -394,7 +397,8 @@ public struct Restorer: Sendable {
             guard let format = plan.formats.format(named: record.format) else {
                 throw BackupError(.restoreFailed, "pack \(name) has the unknown format '\(record.format)'")
             }
-            let path = try await ArtifactAccess.localFile(record, in: sink, staging: staging, identities: plan.identities, progress: onProgress).path
+            let path = try await ArtifactAccess.localFile(record, in: sink, staging: staging, sealed: try sealed?.copy(of: record),
+                                                          identities: plan.identities, progress: onProgress).path
             _ = try await withPhaseProgress(.verify, artifact: record.name, total: record.size, report: onProgress) { counter in
                 try await runCancellableOnDedicatedThread { cancellation in
                     try ArtifactVerifier.checkIntegrity(path: path, name: record.name, format: format, expected: record.digest,

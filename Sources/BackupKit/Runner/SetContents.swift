@@ -63,7 +63,7 @@ public final class ContentReader: @unchecked Sendable {
         }
         let source = artifact.source
         if artifact.isIncrementalIndex {
-            let index = try IncrementalBackup.openIndex(.init(path: path, name: artifact.name, format: format))
+            let index = try IncrementalWriter.openIndex(.init(path: path, name: artifact.name, format: format))
             return ContentReader {
                 guard let record = try index.next() else { return nil }
                 let kind: ContentEntry.Kind = switch record.kind {
