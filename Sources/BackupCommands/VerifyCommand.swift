@@ -136,9 +136,29 @@ struct VerifyCommand: AsyncParsableCommand {
                     Terminal.out("  \(artifact.name)  \(formatBytes(artifact.size))  \(detail)")
                 }
             }
+            // A pack is shared: say once, per sink, which of the checked sets each failing pack breaks.
+            for (key, sets) in Self.brokenByPack(results).sorted(by: { $0.key.sink + $0.key.pack < $1.key.sink + $1.key.pack }) {
+                Terminal.out("pack \(key.pack) in sink '\(key.sink)' is damaged or missing: it breaks set\(sets.count == 1 ? "" : "s") \(sets.map(\.description).joined(separator: ", ")); the next run stores what it held again")
+            }
         }
         for error in errors { Terminal.error("backupctl: \(error.error.message)") }
         if results.contains(where: { !$0.passed }) { throw ExitCode(ExitCodes.verificationFailed) }
         if let error = errors.first { throw ExitCode(ExitCodes.code(for: error.error.code)) }
+    }
+
+    struct PackInSink: Hashable {
+        var sink: String
+        var pack: String
+    }
+
+    /// Every pack that failed, with the checked sets that name it.
+    static func brokenByPack(_ results: [StoredSetVerifier.Result]) -> [PackInSink: [SetTimestamp]] {
+        var broken: [PackInSink: [SetTimestamp]] = [:]
+        for result in results {
+            for artifact in result.artifacts where !artifact.passed && ArtifactName.isPack(artifact.name) {
+                broken[PackInSink(sink: result.sink, pack: artifact.name), default: []].append(result.set)
+            }
+        }
+        return broken.mapValues { $0.sorted() }
     }
 }

@@ -167,7 +167,7 @@ struct IncrementalSetTests {
         #expect(Self.packsInSink(dir) == Set(manifest.artifacts.filter(\.isPack).map(\.name)).union([otherPlan]))
     }
 
-    @Test func aDamagedPackFailsVerifyByNameAndAMissingOneMakesTheNextRunStoreItAgain() throws {
+    @Test func aDamagedPackFailsVerifyByNameAndTheNextRunStoresItsContentAgain() throws {
         let dir = try Self.workspace("inc-damage")
         defer { dir.remove() }
         let first = try Self.run(dir)
@@ -176,20 +176,67 @@ struct IncrementalSetTests {
         var bytes = try #require(readFile(path))
         bytes[bytes.count / 2] ^= 0xff
         try writeFile(path, bytes, mode: 0o600)
-        let verify = try backupctl(["verify", "--latest"], in: dir.path)
-        #expect(verify.status != 0)
-        #expect((verify.stdout + verify.stderr).contains(pack.name), "\(verify.stdout)\(verify.stderr)")
+        let verify = try backupctl(["verify", "--all"], in: dir.path)
+        #expect(verify.status == 3)
+        #expect(verify.stdout.contains("pack \(pack.name) in sink 'local' is damaged or missing: it breaks set \(first.timestamp);"),
+                "\(verify.stdout)\(verify.stderr)")
 
-        // Gone: the set is not good, so the next run takes nothing from it and stores everything again.
-        unlink(path)
-        let list = try backupctl(["list"], in: dir.path)
-        #expect(list.stdout.contains(pack.name), "the missing pack is named: \(list.stdout)")
-        let second = try Self.run(dir)
-        #expect(try Self.detail(second, "reused_files") == 0)
+        // The next run takes nothing from the damaged pack: the new set is whole without it.
+        let run = try backupctl(["run", "--no-prune"], in: dir.path)
+        #expect(run.status == 0 && run.stderr.contains("damaged"), "\(run.stderr)")
+        let second = try Self.newestManifest(dir)
         #expect(!second.artifacts.contains { $0.name == pack.name })
+        #expect(try Self.detail(second, "reused_files") == 0, "every file was in the one damaged pack")
         let restore = try backupctl(["restore", "--to", "out"], in: dir.path)
         #expect(restore.status == 0, "\(restore.stderr)")
         #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
+        #expect(try backupctl(["verify", "--latest", "--read-data"], in: dir.path).status == 0)
+
+        // Gone: the set that names it is not good, and says which pack it lacks.
+        unlink(path)
+        let list = try backupctl(["list"], in: dir.path)
+        #expect(list.stdout.contains(pack.name), "the missing pack is named: \(list.stdout)")
+    }
+
+    @Test func aPackTheNewestSetUsesLessThanHalfOfIsRepackedAndThenDeleted() throws {
+        let dir = try TemporaryDirectory("inc-repack")
+        defer { dir.remove() }
+        try writeFile(dir.sub("data/large.bin"), pseudoRandomBytes(3 << 20, seed: 1))
+        try writeFile(dir.sub("data/kept.bin"), pseudoRandomBytes(1 << 20, seed: 2))
+        try writeFile(dir.sub("backup.yml"), """
+        name: inc
+        sources:
+          - { name: files, type: directory, path: ./data, mode: incremental }
+        sinks:
+          - { name: local, type: local, path: ./backups }
+        retention: { keep_last: 1 }
+        """)
+        let first = try Self.run(dir)
+        let sparse = try #require(first.artifacts.first { $0.isPack })
+        unlink(dir.sub("data/large.bin"))
+        let second = try Self.run(dir)
+        #expect(second.artifacts.contains { $0.name == sparse.name }, "the second set still takes kept.bin from the first pack")
+        #expect(try Self.index(of: second).packUsage[sparse.name] == 1 << 20)
+        // The second set uses a quarter of that pack: the third stores kept.bin again, in a new pack.
+        let third = try Self.run(dir, [])
+        #expect(!third.artifacts.contains { $0.name == sparse.name })
+        #expect(try Self.detail(third, "read_files") == 1)
+        #expect(!Self.packsInSink(dir).contains(sparse.name), "retention deleted the sparse pack once no kept set named it")
+        let restore = try backupctl(["restore", "--to", "out"], in: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(readFile(dir.sub("out/kept.bin")) == pseudoRandomBytes(1 << 20, seed: 2))
+    }
+
+    @Test func theRestoreDrillRestoresASampleAndIsRecorded() throws {
+        let dir = try Self.workspace("inc-drill")
+        defer { dir.remove() }
+        let manifest = try Self.run(dir)
+        let drill = try backupctl(["verify", "--latest", "--restore-test"], in: dir.path)
+        #expect(drill.status == 0, "\(drill.stdout)\(drill.stderr)")
+        #expect(drill.stdout.contains("restore drill passed:") && drill.stdout.contains("every size, SHA-256 and mode matches the index"), "\(drill.stdout)")
+        let recorded = try Self.newestManifest(dir)
+        #expect(try Self.index(of: recorded).restoreTest?.passed == true, "the drill is recorded in the manifest")
+        #expect(recorded.timestamp == manifest.timestamp)
     }
 
     @Test func anEncryptingSinkGetsEncryptedPacksThatRestoreAndArePruned() throws {

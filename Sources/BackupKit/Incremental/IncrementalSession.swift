@@ -48,6 +48,17 @@ public final class IncrementalSession: Sendable {
 
     func finish(_ result: Outcome) { outcome.withLock { $0 = result } }
 
+    /// The packs of `packs` that the previous set used less than half of (by `usage`, its index's
+    /// ``ManifestArtifact/packUsage``): a run takes no content from them, so their live files go into
+    /// new, dense packs, and once the older sets that name them are deleted, retention deletes them.
+    /// This is repacking without rewriting any stored set: every set stays as it was signed.
+    public static func sparsePacks(_ packs: [ManifestArtifact], usage: [String: Int64]) -> Set<String> {
+        Set(packs.filter { pack in
+            guard let used = usage[pack.name], pack.contentBytes > 0 else { return false }
+            return used * 2 < pack.contentBytes
+        }.map(\.name))
+    }
+
     var result: Outcome? { outcome.withLock { $0 } }
 }
 

@@ -19,8 +19,14 @@ public final class IncrementalWriter {
     private let order: PathOrder
     private var lookup: BlobLookup?
     private var lookupBuilt = false
-    private var newBlobs: [String: String] = [:]
+    /// The blobs this run added, by hash, to the number of their pack in ``newPacks``: 32 bytes and a
+    /// number each, not two strings.
+    private var newBlobs: [BlobHash: Int32] = [:]
+    private var newPacks: [String] = []
     private var referenced: Set<String> = []
+    /// The file bytes the new index takes from each pack (a blob named twice counts twice): the next run
+    /// retires a pack this set uses less than half of (``IncrementalSession/sparsePacks(_:usage:)``).
+    private var usage: [String: Int64] = [:]
     private var stats = Stats()
 
     struct Stats {
@@ -90,7 +96,7 @@ public final class IncrementalWriter {
 
     /// The pack that already holds `hash`: one written by this run, or one the previous set names.
     public func knownPack(of hash: String) throws -> String? {
-        if let pack = newBlobs[hash] { return pack }
+        if let key = BlobHash(hex: hash), let number = newBlobs[key] { return newPacks[Int(number)] }
         if !lookupBuilt {
             lookupBuilt = true
             if let previous = session.previous, previousReader != nil {
@@ -126,7 +132,8 @@ public final class IncrementalWriter {
     }
 
     private func added(_ hash: String, pack: String, size: Int64) {
-        newBlobs[hash] = pack
+        if newPacks.last != pack { newPacks.append(pack) }
+        if let key = BlobHash(hex: hash) { newBlobs[key] = Int32(newPacks.count - 1) }
         stats.newBlobs += 1
         stats.newBytes += size
     }
@@ -138,6 +145,7 @@ public final class IncrementalWriter {
                 throw BackupError(.sourceFailed, "the index record of \(record.path) has no content (a bug; please report it)")
             }
             referenced.insert(pack)
+            usage[pack, default: 0] += record.size
             stats.files += 1
         }
         try index.add(record)
@@ -158,6 +166,25 @@ public final class IncrementalWriter {
             "new_blob_bytes": .integer(stats.newBytes),
             "packs": .integer(Int64(referenced.count)),
             "new_packs": .integer(Int64(packs.closed.count)),
+            ManifestArtifact.packUsageKey: .object(usage.mapValues { .integer($0) }),
         ]) { _, new in new })
+    }
+}
+
+/// A SHA-256 as four words, for a compact in-memory set of hashes.
+struct BlobHash: Hashable {
+    var words: (UInt64, UInt64, UInt64, UInt64)
+
+    init?(hex: String) {
+        guard let bytes = BlobLookup.hashBytes(hex) else { return nil }
+        func word(_ index: Int) -> UInt64 { bytes[(index * 8)..<(index * 8 + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
+        words = (word(0), word(1), word(2), word(3))
+    }
+
+    static func == (a: BlobHash, b: BlobHash) -> Bool { a.words == b.words }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
     }
 }

@@ -144,6 +144,15 @@ extension ManifestArtifact {
     /// Whether this is the index of an incremental set, restored from the packs its manifest lists.
     public var isIncrementalIndex: Bool { details["mode"] == .string(Self.incrementalMode) }
 
+    /// `details` key of an index: the file bytes the set takes from each pack it names.
+    public static let packUsageKey = "pack_usage"
+
+    /// The file bytes this index's set takes from each pack, by pack name; empty when not recorded.
+    public var packUsage: [String: Int64] {
+        guard case .object(let usage)? = details[Self.packUsageKey] else { return [:] }
+        return usage.compactMapValues { if case .integer(let bytes) = $0 { bytes } else { nil } }
+    }
+
     /// A pack's entries whose content is not what their name says (a file that changed while it was
     /// copied): no index names them, and `verify --read-data` does not count them as damage.
     public var deadEntries: Set<String> {

@@ -26,6 +26,20 @@ extension BackupRunner {
                 }
                 previousIndex = .init(path: path, name: index.name, format: format)
                 previousPacks = Dictionary(packs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+                let sparse = IncrementalSession.sparsePacks(packs, usage: index.packUsage)
+                if !sparse.isEmpty {
+                    for name in sparse { previousPacks[name] = nil }
+                    let bytes = packs.filter { sparse.contains($0.name) }.reduce(Int64(0)) { $0 + (index.packUsage[$1.name] ?? 0) }
+                    logger.info("repacking: the files of packs the previous set used less than half of are stored again in new packs",
+                                metadata: ["source": "\(source.name)", "packs": "\(sparse.count)", "bytes": "\(bytes)"])
+                }
+                let damaged = try await runBlocking { [plan] in DamagedPacks.load(for: plan) }.intersection(previousPacks.keys)
+                if !damaged.isEmpty {
+                    for name in damaged { previousPacks[name] = nil }
+                    let message = "verify found \(damaged.count) pack(s) damaged (\(damaged.sorted().joined(separator: ", "))): the files they held are read again and stored in new packs"
+                    warnings.add("\(source.name): \(message)")
+                    emit(.warning(source: source.name, message: message))
+                }
             } catch {
                 let failure = BackupError.wrap(error, as: .verificationFailed, index.name)
                 let message = "the previous index \(index.name) cannot be used (\(failure.message)); every file is read again and stored in new packs"

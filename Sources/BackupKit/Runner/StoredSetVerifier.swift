@@ -111,6 +111,11 @@ public struct StoredSetVerifier: Sendable {
                         }
                     }
                     // A drill loads the dump into a database: only a set whose manifest is accepted gets one.
+                    if restoreTest, accepted, artifact.isIncrementalIndex {
+                        let drill = try await incrementalDrill(artifact, path: path, format: format, manifest: manifest, sealed: entry.sealed,
+                                                               in: sink, staging: staging)
+                        return (report, RestoreDrillResult?.some(drill))
+                    }
                     guard restoreTest, accepted, let source else { return (report, RestoreDrillResult?.none) }
                     let context = SourceContext(planName: plan.name, logger: logger, stagingDirectory: staging)
                     let drill = try await BackupRunner.restoreDrill(source: source, record: artifact, path: path, format: format, context: context)
@@ -133,6 +138,15 @@ public struct StoredSetVerifier: Sendable {
                 try await record(updated, in: sink, staging: staging)
             } else {
                 logger.notice("the drill results are not recorded in an encrypted sink's sealed manifest", metadata: ["sink": "\(sink.name)"])
+            }
+        }
+        // A pack whose bytes failed (not one that is only missing): the next run stores its content again.
+        let damaged = Set(results.filter { !$0.passed && $0.message?.hasPrefix("missing from sink") != true && ArtifactName.isPack($0.name) }.map(\.name))
+        if !damaged.isEmpty {
+            do {
+                try await runBlocking { [plan] in try DamagedPacks.record(damaged, for: plan) }
+            } catch {
+                logger.warning("cannot record the damaged packs", metadata: ["error": "\(error)"])
             }
         }
         return Result(sink: sink.name, set: entry.timestamp, passed: passed, artifacts: results, problem: entry.problem)
@@ -189,5 +203,30 @@ public struct StoredSetVerifier: Sendable {
         }
         try makeDirectory(staging, purpose: "the staging directory")
         try await sink.put(manifest.key, from: try manifest.signed(with: key).staged(in: staging))
+    }
+
+    /// The restore drill of an incremental set's index: a random sample of its files restored from
+    /// their packs and compared with the index (``IncrementalDrill``).
+    private func incrementalDrill(_ artifact: ManifestArtifact, path: String, format: any ArchiveFormat, manifest: Manifest, sealed: SealedManifest?,
+                                  in sink: any Sink, staging: String) async throws -> RestoreDrillResult {
+        let index = IncrementalSession.PreviousIndex(path: path, name: artifact.name, format: format)
+        let (sample, files) = try await runCancellableOnDedicatedThread { _ in
+            var generator = SystemRandomNumberGenerator()
+            return try IncrementalDrill.sample(index, count: IncrementalDrill.sampleSize, using: &generator)
+        }
+        var packs: [String: (path: String, format: any ArchiveFormat)] = [:]
+        for name in Set(sample.compactMap(\.pack)) {
+            guard let record = manifest.artifacts.first(where: { $0.name == name && $0.isPack }), let packFormat = plan.formats.format(named: record.format) else {
+                throw BackupError(.verificationFailed, "the index \(artifact.name) names the pack \(name), which its set's manifest does not list")
+            }
+            let packPath = try await ArtifactAccess.localFile(record, in: sink, staging: staging, sealed: try sealed?.copy(of: record),
+                                                              identities: plan.identities).path
+            packs[name] = (packPath, packFormat)
+        }
+        let found = packs
+        return try await runCancellableOnDedicatedThread { cancellation in
+            try IncrementalDrill.check(sample, files: files, index: index, packs: found, scratch: staging + "/.drill-" + artifact.name,
+                                       artifact: artifact, isCancelled: { cancellation.isSet })
+        }
     }
 }
