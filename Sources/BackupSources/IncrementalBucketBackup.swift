@@ -33,7 +33,8 @@ final class IncrementalBucketBackup {
         let writer = try IncrementalWriter(session: session, context: context, root: "s3://\(settings.bucket)/\(settings.prefix) at \(settings.endpoint)",
                                            order: .bytes, output: index)
         var objects: Int64 = 0
-        try SortedObjectListing(client: client, prefix: settings.prefix, staging: session.staging).forEach(isCancelled: context.isCancelled) { object in
+        let listing = SortedObjectListing(makeClient: { [source] in try source.client() }, prefix: settings.prefix, staging: session.staging)
+        try listing.forEach(isCancelled: context.isCancelled) { object in
             try writer.add(try record(for: object, writer: writer))
             objects += 1
         }

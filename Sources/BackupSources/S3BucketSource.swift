@@ -72,19 +72,20 @@ public struct S3BucketSource: BackupSource {
             guard try client.bucketExists() else {
                 throw BackupError(.sourceFailed, "s3-bucket source '\(name)': the bucket '\(settings.bucket)' does not exist at \(settings.endpoint). Check 'bucket' and 'endpoint'.")
             }
+            // An incremental run lists the bucket once, as it goes: counting it here would list it twice.
+            if mode == .incremental {
+                var index = SourceArtifact.incrementalIndex(subject: settings.bucket)
+                index.details.merge(["bucket": .string(settings.bucket), "endpoint": .string(settings.endpoint)]) { own, _ in own }
+                return [index]
+            }
             var count = 0
             var bytes: Int64 = 0
             try client.list(prefix: settings.prefix) { page in
                 count += page.count
                 bytes += page.reduce(0) { $0 + $1.size }
             }
-            let details: [String: JSONValue] = ["bucket": .string(settings.bucket), "objects": .integer(Int64(count)), "endpoint": .string(settings.endpoint)]
-            if mode == .incremental {
-                var index = SourceArtifact.incrementalIndex(subject: settings.bucket)
-                index.details.merge(details) { own, _ in own }
-                return [index]
-            }
-            return [SourceArtifact(subject: settings.bucket, content: .tree, expectedContentBytes: bytes, details: details)]
+            return [SourceArtifact(subject: settings.bucket, content: .tree, expectedContentBytes: bytes,
+                                   details: ["bucket": .string(settings.bucket), "objects": .integer(Int64(count)), "endpoint": .string(settings.endpoint)])]
         }
     }
 

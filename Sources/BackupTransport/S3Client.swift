@@ -134,13 +134,26 @@ package struct S3Client: Sendable {
 
     /// Lists every object under `prefix`, page by page (ListObjectsV2 with continuation tokens).
     package func list(prefix: String, pageSize: Int = 1000, page: ([ObjectInfo]) throws -> Void) throws {
+        try list(prefix: prefix, delimiter: nil, pageSize: pageSize) { objects, _ in try page(objects) }
+    }
+
+    /// Lists one level under `prefix`: the objects directly there, and the common prefixes (`a/b/`)
+    /// that stand for everything below them.
+    package func listLevel(prefix: String) throws -> (objects: [ObjectInfo], prefixes: [String]) {
+        var objects: [ObjectInfo] = [], prefixes: [String] = []
+        try list(prefix: prefix, delimiter: "/", pageSize: 1000) { objects += $0; prefixes += $1 }
+        return (objects, prefixes)
+    }
+
+    private func list(prefix: String, delimiter: String?, pageSize: Int, page: ([ObjectInfo], [String]) throws -> Void) throws {
         var token: String?
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))]
+            if let delimiter { query.append(("delimiter", delimiter)) }
             if let token { query.append(("continuation-token", token)) }
             let response = try send(Request(method: "GET", key: nil, query: query), what: "listing \(settings.bucket)/\(prefix)")
             let result = try S3XML.parseList(response.body)
-            try page(result.objects)
+            try page(result.objects, result.prefixes)
             token = result.isTruncated ? result.nextToken : nil
             if result.isTruncated && token == nil {
                 throw BackupError(.sinkFailed, "\(component): the listing of \(settings.bucket) is truncated but has no continuation token")

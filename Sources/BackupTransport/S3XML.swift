@@ -20,6 +20,8 @@ enum S3XML {
 
     struct ListResult {
         var objects: [S3Client.ObjectInfo] = []
+        /// With a delimiter: the common prefixes (`tenant-7/`) that stand for what lies below them.
+        var prefixes: [String] = []
         var isTruncated = false
         var nextToken: String?
     }
@@ -39,6 +41,7 @@ enum S3XML {
             case "ListBucketResult/Contents/LastModified":
                 current.lastModified = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text)
             case "ListBucketResult/Contents": result.objects.append(current)
+            case "ListBucketResult/CommonPrefixes/Prefix": result.prefixes.append(text)
             case "ListBucketResult/IsTruncated": result.isTruncated = text == "true"
             case "ListBucketResult/NextContinuationToken": result.nextToken = text
             default: break

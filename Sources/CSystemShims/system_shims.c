@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include "system_shims.h"
@@ -13,4 +14,8 @@ int bk_start_writeback(int fd, long long offset, long long count) {
 
 int bk_set_pipe_size(int fd, int size) {
     return fcntl(fd, F_SETPIPE_SZ, size);
+}
+
+int bk_release_free_memory(void) {
+    return malloc_trim(0);
 }

@@ -93,9 +93,9 @@ struct IncrementalBucketTests {
         _ = try s3.python("for key in [\(keys.map { "'\($0)'" }.joined(separator: ", "))]: s3.put_object(Bucket='\(bucket)', Key=key, Body=key.encode())")
         let dir = try TemporaryDirectory("sorted-listing")
         defer { dir.remove() }
-        let client = try S3Client(settings: s3.settings(bucket: bucket), environment: [:], component: "test")
+        let settings = s3.settings(bucket: bucket)
         var seen: [String] = []
-        try SortedObjectListing(client: client, prefix: "", staging: dir.path, runLength: 5).forEach(isCancelled: { false }) { seen.append($0.key) }
+        try SortedObjectListing(makeClient: { try S3Client(settings: settings, environment: [:], component: "test") }, prefix: "", staging: dir.path, runLength: 5, concurrency: 3).forEach(isCancelled: { false }) { seen.append($0.key) }
         #expect(seen == keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
         #expect(BackupctlTests.finalNames(dir.path).isEmpty, "the runs are removed")
     }

@@ -5,6 +5,9 @@ public struct StreamFormat: ArchiveFormat {
     public var compression: Compression
     public var level: Int?
     public var threads: Int
+    /// gzip through one small zlib stream (``SerialGzipCompressor``) instead of parallel batches: for a
+    /// small stream written beside a large one, where memory matters more than speed.
+    public var serial = false
 
     public init(compression: Compression = .gzip, level: Int? = nil, threads: Int = availableProcessors()) {
         self.compression = compression
@@ -23,7 +26,10 @@ public struct StreamFormat: ArchiveFormat {
     }
 
     public func makeWriter(output: @escaping ByteOutput) throws -> any ArchiveWriter {
-        try StreamWriter(compressor: compression.makeCompressor(level: level, threads: threads, output: output))
+        if serial, compression == .gzip {
+            return StreamWriter(compressor: try SerialGzipCompressor(level: level ?? compression.defaultLevel, output: output))
+        }
+        return try StreamWriter(compressor: compression.makeCompressor(level: level, threads: threads, output: output))
     }
 
     public func makeReader(input: @escaping ByteInput) throws -> any ArchiveReader {

@@ -103,6 +103,11 @@ public struct StoredSetVerifier: Sendable {
                         try await runCancellableOnDedicatedThread { cancellation in
                             let report = try ArtifactVerifier.checkIntegrity(path: path, name: artifact.name, format: format, expected: artifact.digest,
                                                                              progress: counter, isCancelled: { cancellation.isSet })
+                            if artifact.isIncrementalIndex {
+                                // Every line parsed, in order, and the trailer's count checked.
+                                _ = try IncrementalRestore.plan(index: .init(path: path, name: artifact.name, format: format), paths: [],
+                                                                isCancelled: { cancellation.isSet })
+                            }
                             if readData, artifact.isPack {
                                 try PackWriter.checkContents(path: path, key: artifact.name, format: format, entries: artifact.entries,
                                                              dead: artifact.deadEntries, isCancelled: { cancellation.isSet })
