@@ -19,9 +19,8 @@ public final class IncrementalWriter {
     private let order: PathOrder
     private var lookup: BlobLookup?
     private var lookupBuilt = false
-    /// The blobs this run added, by hash, to the number of their pack in ``newPacks``: 32 bytes and a
-    /// number each, not two strings.
-    private var newBlobs: [BlobHash: Int32] = [:]
+    /// The blobs this run added, by hash, to the number of their pack in ``newPacks``, in bounded memory.
+    private let newBlobs: NewBlobSet
     private var newPacks: [String] = []
     private var referenced: Set<String> = []
     /// The file bytes the new index takes from each pack (a blob named twice counts twice): the next run
@@ -44,6 +43,7 @@ public final class IncrementalWriter {
         self.session = session
         self.context = context
         self.order = order
+        newBlobs = NewBlobSet(staging: session.staging)
         packs = PackWriter(format: session.packFormat, staging: session.staging, plan: session.plan, source: session.source,
                            sourceType: session.sourceType, subject: session.subject, limit: session.packLimit)
         index = try IndexFile.Writer(header: IndexFile.Header(source: session.source, subject: session.subject, set: session.set.description,
@@ -96,7 +96,7 @@ public final class IncrementalWriter {
 
     /// The pack that already holds `hash`: one written by this run, or one the previous set names.
     public func knownPack(of hash: String) throws -> String? {
-        if let key = BlobHash(hex: hash), let number = newBlobs[key] { return newPacks[Int(number)] }
+        if let key = BlobHash(hex: hash), let number = try newBlobs.pack(of: key) { return newPacks[Int(number)] }
         if !lookupBuilt {
             lookupBuilt = true
             if let previous = session.previous, previousReader != nil {
@@ -113,7 +113,7 @@ public final class IncrementalWriter {
         let pack = try packs.beginEntry(hash: hash, size: Int64(bytes.count))
         try packs.write(bytes)
         try packs.endEntry(name: hash)
-        added(hash, pack: pack, size: Int64(bytes.count))
+        try added(hash, pack: pack, size: Int64(bytes.count))
         return pack
     }
 
@@ -127,13 +127,13 @@ public final class IncrementalWriter {
         let copied = try copy { try packs.write($0) }
         try packs.endEntry(name: hash, dead: copied != hash)
         guard copied == hash else { return nil }
-        added(hash, pack: pack, size: size)
+        try added(hash, pack: pack, size: size)
         return pack
     }
 
-    private func added(_ hash: String, pack: String, size: Int64) {
+    private func added(_ hash: String, pack: String, size: Int64) throws {
         if newPacks.last != pack { newPacks.append(pack) }
-        if let key = BlobHash(hex: hash) { newBlobs[key] = Int32(newPacks.count - 1) }
+        if let key = BlobHash(hex: hash) { try newBlobs.insert(key, pack: Int32(newPacks.count - 1)) }
         stats.newBlobs += 1
         stats.newBytes += size
     }
@@ -174,6 +174,8 @@ public final class IncrementalWriter {
 /// A SHA-256 as four words, for a compact in-memory set of hashes.
 struct BlobHash: Hashable {
     var words: (UInt64, UInt64, UInt64, UInt64)
+
+    init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 
     init?(hex: String) {
         guard let bytes = BlobLookup.hashBytes(hex) else { return nil }

@@ -1,0 +1,38 @@
+@testable import BackupKit
+import Foundation
+import Testing
+
+/// The blobs a run adds, kept in bounded memory: spilled to sorted runs with Bloom filters, merged when
+/// there are too many, and every one still found.
+struct NewBlobSetTests {
+    static func hash(_ seed: Int) -> BlobHash {
+        var generator = SeededGenerator(seed: UInt64(seed))
+        return BlobHash(words: (generator.next(), generator.next(), generator.next(), generator.next()))
+    }
+
+    @Test func everyBlobIsFoundAfterSpillsAndMergesAndNoOtherIs() throws {
+        let dir = try TemporaryDirectory("new-blobs")
+        defer { dir.remove() }
+        let set = NewBlobSet(staging: dir.path, memoryLimit: 50, maximumRuns: 3)
+        for index in 0..<1_000 { try set.insert(Self.hash(index), pack: Int32(index % 7)) }
+        #expect(set.count == 1_000)
+        #expect(set.spilledRuns >= 1 && set.spilledRuns < 3, "runs were spilled and merged: \(set.spilledRuns)")
+        for index in 0..<1_000 {
+            #expect(try set.pack(of: Self.hash(index)) == Int32(index % 7), "blob \(index)")
+        }
+        for index in 1_000..<2_000 {
+            #expect(try set.pack(of: Self.hash(index)) == nil)
+        }
+    }
+
+    @Test func theRunFilesGoWithTheSet() throws {
+        let dir = try TemporaryDirectory("new-blobs-files")
+        defer { dir.remove() }
+        do {
+            let set = NewBlobSet(staging: dir.path, memoryLimit: 10, maximumRuns: 4)
+            for index in 0..<35 { try set.insert(Self.hash(index), pack: 0) }
+            #expect(!listTree(dir.path).isEmpty, "spilled runs are files in staging")
+        }
+        #expect(listTree(dir.path).isEmpty, "and they are removed with the set")
+    }
+}
