@@ -36,3 +36,32 @@ struct NewBlobSetTests {
         #expect(listTree(dir.path).isEmpty, "and they are removed with the set")
     }
 }
+
+/// The incremental restore drill's comparison, on a real set: a sample whose index record does not match
+/// what its blob restores fails, naming the file.
+struct IncrementalDrillTests {
+    @Test func aSampledFileThatDiffersFromItsRecordFailsTheDrill() throws {
+        let dir = try IncrementalSetTests.workspace("drill-compare")
+        defer { dir.remove() }
+        let manifest = try IncrementalSetTests.run(dir)
+        let indexRecord = try IncrementalSetTests.index(of: manifest)
+        let index = IncrementalSession.PreviousIndex(path: dir.sub("backups/" + indexRecord.name), name: indexRecord.name,
+                                                     format: StreamFormat(compression: .gzip))
+        var generator = SeededGenerator(seed: 3)
+        let (sample, files) = try IncrementalDrill.sample(index, count: 5, using: &generator)
+        #expect(sample.count == 5 && files > 5)
+        let packs = Dictionary(uniqueKeysWithValues: manifest.artifacts.filter(\.isPack).map {
+            ($0.name, (path: dir.sub("backups/" + $0.name), format: TarFormat(compression: .gzip) as any ArchiveFormat))
+        })
+        let good = try IncrementalDrill.check(sample, files: files, index: index, packs: packs, scratch: dir.sub("scratch-good"),
+                                              artifact: indexRecord, isCancelled: { false })
+        #expect(good.passed, "\(good.summary)")
+
+        // The same blob, but a record that says another mode: the comparison must see it.
+        var tampered = sample
+        tampered[0].mode ^= 0o100
+        let bad = try IncrementalDrill.check(tampered, files: files, index: index, packs: packs, scratch: dir.sub("scratch-bad"),
+                                             artifact: indexRecord, isCancelled: { false })
+        #expect(!bad.passed && bad.summary.contains(tampered[0].path.description), "\(bad.summary)")
+    }
+}
