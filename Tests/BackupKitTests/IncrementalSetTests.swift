@@ -472,8 +472,13 @@ struct IncrementalKillTests {
         try Self.expectEveryNamedPackPresent(dir, after: "the last prune")
         let named = Set(try IncrementalSetTests.manifests(dir).flatMap { $0.artifacts.filter(\.isPack).map(\.name) })
         #expect(IncrementalSetTests.packsInSink(dir) == named, "the last prune left no pack that no set names")
-        let verify = try backupctl(["verify", "--all", "--read-data"], in: dir.path)
-        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        // Every set under a final name verifies, blobs included. (A run killed before its manifest leaves
+        // an incomplete set that retention keeps for an hour, as it may be a run in progress: `verify
+        // --all` rightly reports that one, so the sets with a manifest are verified one by one.)
+        for manifest in try IncrementalSetTests.manifests(dir) {
+            let verify = try backupctl(["verify", "--set", manifest.timestamp.description, "--read-data"], in: dir.path)
+            #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        }
         let restore = try backupctl(["restore", "--to", "out"], in: dir.path)
         #expect(restore.status == 0, "\(restore.stderr)")
         #expect(TreeFixture.snapshot(dir.sub("out")) == TreeFixture.snapshot(dir.sub("data")))
