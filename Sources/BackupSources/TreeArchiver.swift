@@ -83,7 +83,7 @@ final class TreeArchiver {
             try addChildren(of: path, relative: archivePath, exclude: exclude)
         case S_IFLNK:
             entry.kind = .symlink
-            let target = try readLink(path)
+            let target = try path.symlinkTarget()
             if target.string == nil {
                 context.warn("the symlink \(archivePath.shortenedForMessage) points at a name that is not UTF-8 (\(target.shortenedForMessage)); the target is stored as its bytes and restored as them")
             }
@@ -209,12 +209,6 @@ final class TreeArchiver {
         a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec && a.st_ino == b.st_ino
     }
 
-    private func readLink(_ path: RawPath) throws -> RawPath {
-        var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = path.withCString { readlink($0, &target, target.count) }
-        guard count >= 0 else { throw sourceError("cannot read the symlink \(path): \(String(cString: strerror(errno)))") }
-        return RawPath(bytes: Array(target[0..<count]))
-    }
 
     private func warnNotUTF8(_ archivePath: RawPath) {
         context.warn("\(archivePath.shortenedForMessage) has a name that is not UTF-8 (shown with \\x escapes); it is stored as its bytes (pax hdrcharset=BINARY) and restored as the same bytes, though other tools may show it differently")

@@ -16,6 +16,14 @@ extension RawPath {
         return names.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
     }
 
+    /// The target of the symlink at this path, as its bytes.
+    package func symlinkTarget() throws -> RawPath {
+        var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = withCString { readlink($0, &target, target.count) }
+        guard count >= 0 else { throw BackupError(.sourceFailed, "cannot read the symlink \(self): \(String(cString: strerror(errno)))") }
+        return RawPath(bytes: Array(target[0..<count]))
+    }
+
     /// The `lstat` of this path, or nil (with `errno` set).
     package func linkStatus() -> stat? {
         var info = stat()

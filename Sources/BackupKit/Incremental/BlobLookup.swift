@@ -44,14 +44,7 @@ final class BlobLookup {
         var offset = 0
         for file in bucketFiles {
             let records = try file.sortedUniqueRecords()
-            try records.withUnsafeBytes { raw in
-                var written = 0
-                while written < raw.count {
-                    let result = pwrite(descriptor, raw.baseAddress! + written, raw.count - written, off_t(offset * Self.recordSize + written))
-                    if result < 0 { if errno == EINTR { continue }; throw fileSystemError("cannot write", path) }
-                    written += result
-                }
-            }
+            try records.withUnsafeBytes { try writeAll(descriptor, $0, path: path) }
             let recordCount = records.count / Self.recordSize
             buckets.append((offset, recordCount))
             offset += recordCount
@@ -126,14 +119,7 @@ final class BlobLookup {
         }
 
         private func flush() throws {
-            try buffer.withUnsafeBytes { raw in
-                var written = 0
-                while written < raw.count {
-                    let result = Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
-                    if result < 0 { if errno == EINTR { continue }; throw fileSystemError("cannot write", path) }
-                    written += result
-                }
-            }
+            try buffer.withUnsafeBytes { try writeAll(descriptor, $0, path: path) }
             buffer.removeAll(keepingCapacity: true)
         }
 

@@ -48,7 +48,7 @@ public final class IncrementalDirectoryBackup {
             return record
         case S_IFLNK:
             record.kind = .symlink
-            record.linkTarget = try readLink(item.location)
+            record.linkTarget = try item.location.symlinkTarget()
             return record
         default:
             break
@@ -177,12 +177,5 @@ public final class IncrementalDirectoryBackup {
             total += count
         }
         return total
-    }
-
-    private func readLink(_ path: RawPath) throws -> RawPath {
-        var target = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = path.withCString { readlink($0, &target, target.count) }
-        guard count >= 0 else { throw BackupError(.sourceFailed, "cannot read the symlink \(path): \(String(cString: strerror(errno)))") }
-        return RawPath(bytes: Array(target[0..<count]))
     }
 }

@@ -112,7 +112,7 @@ final class NewBlobSet {
             descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { throw fileSystemError("cannot create", path) }
             filter = Self.emptyFilter(for: count)
-            try records.withUnsafeBytes { try Self.writeAll(descriptor, $0, at: 0, path: path) }
+            try records.withUnsafeBytes { try writeAll(descriptor, $0, path: path) }
             for index in 0..<count { Self.set(&filter, BlobHash.record(records, at: index * NewBlobSet.recordSize).hash) }
         }
 
@@ -172,22 +172,12 @@ final class NewBlobSet {
             }
         }
 
-        static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws {
-            var written = 0
-            while written < bytes.count {
-                let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
-                if result < 0 { if errno == EINTR { continue }; throw fileSystemError("cannot write", path) }
-                written += result
-            }
-        }
-
         /// Writes a run record by record, in order.
         final class Builder {
             let path: String
             private let descriptor: Int32
             private var filter: [UInt64]
             private var buffer: [UInt8] = []
-            private var written = 0
             private var count = 0
 
             init(path: String, expected: Int) throws {
@@ -205,8 +195,7 @@ final class NewBlobSet {
             }
 
             private func flush() throws {
-                try buffer.withUnsafeBytes { try Run.writeAll(descriptor, $0, at: written, path: path) }
-                written += buffer.count
+                try buffer.withUnsafeBytes { try writeAll(descriptor, $0, path: path) }
                 buffer.removeAll(keepingCapacity: true)
             }
 
