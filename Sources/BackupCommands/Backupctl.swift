@@ -93,6 +93,7 @@ public struct Backupctl: AsyncParsableCommand {
          19  the passphrase does not open a passphrase-protected identity file
          20  an encrypted artifact is cut short
          21  an encrypted artifact's age header or payload was changed
+         22  wal push: a different file under a WAL name the archive already holds
 
         With --json, every command prints one JSON object on stdout whose "schema" key names its layout \
         (docs/json); a command that fails first prints {"error": {"code", "exit_code", "message"}}.
@@ -100,6 +101,6 @@ public struct Backupctl: AsyncParsableCommand {
         version: BackupKitVersion.current,
         subcommands: [RunCommand.self, ListCommand.self, VerifyCommand.self, RestoreCommand.self, PruneCommand.self, ConfigCommand.self, NotifyCommand.self,
                       ScheduleCommand.self, StatusCommand.self, InstallCommand.self, KeyCommand.self,
-                      LsCommand.self, FindCommand.self, DiffCommand.self]
+                      LsCommand.self, FindCommand.self, DiffCommand.self, WALCommand.self, PITRCommand.self]
     )
 }

@@ -51,6 +51,16 @@ struct RestoreCommand: AsyncParsableCommand {
         restored from the next sink (local ones first) that holds a good copy, and the damage is logged; \
         the hooks run again for that attempt. With --sink, the error names the sinks with good copies.
 
+        Point in time (a postgres source with pitr:): --to-time '2026-12-02 10:41:00+00', --to-lsn 0/5000028 \
+        or --to-latest, with --to-pgdata DIR (empty or new). The newest base backup before the target is \
+        restored, with recovery.signal and the recovery settings: an explicit recovery_target_timeline (the \
+        timeline current at the target, from the archived history files; --timeline N to choose), and \
+        `backupctl wal fetch` as restore_command. The WAL from the base backup to the target is checked to be \
+        archived first (a gap is named), and a target outside the recovery window is refused with the window. \
+        --start --port N starts the server (as --os-user, default postgres, when run as root) and waits until \
+        recovery reached the target and the server was promoted. --no-archive writes archive_mode = off, for \
+        a copy that must not archive a new timeline into the plan.
+
         Encrypted sinks: restoring from one needs the identity, --identity FILE (as `age -i`, repeatable) or
         $BACKUP_ENCRYPTION_IDENTITY_FILE. Each artifact's ciphertext must have the SHA-256 the signed
         manifest records (a replaced file is refused, naming it), and is decrypted into the staging \
@@ -124,7 +134,63 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Read from this sink; default: the first sink (local first) that has the set.", valueName: "NAME"))
     var sink: String?
 
+    @Option(name: .customLong("to-time"), help: ArgumentHelp("Point-in-time recovery of a pitr source to this moment: '2026-12-02 10:41:00+00' (ISO 8601; no zone means UTC).", valueName: "TIME"))
+    var toTime: String?
+
+    @Option(name: .customLong("to-lsn"), help: ArgumentHelp("Point-in-time recovery up to this WAL position (0/5000028).", valueName: "LSN"))
+    var toLSN: String?
+
+    @Flag(name: .customLong("to-latest"), help: "Point-in-time recovery to the end of the archived WAL.")
+    var toLatest = false
+
+    @Option(name: .customLong("to-pgdata"), help: ArgumentHelp("The empty or new data directory a point-in-time recovery restores into.", valueName: "DIR"))
+    var toPGData: String?
+
+    @Option(name: .long, help: ArgumentHelp("The timeline to recover along; default: the one current at the target.", valueName: "N"))
+    var timeline: UInt32?
+
+    @Flag(name: .long, help: "With --to-pgdata: start the restored server and wait until it reached the target.")
+    var start = false
+
+    @Option(name: .long, help: ArgumentHelp("With --start: the port the restored server listens on (it also listens on a socket in DIR).", valueName: "N"))
+    var port: Int?
+
+    @Option(name: .customLong("os-user"), help: ArgumentHelp("With --to-pgdata as root: the OS user that owns the data directory and runs the server.", valueName: "NAME"))
+    var osUser = "postgres"
+
+    @Flag(name: .customLong("no-archive"), help: "With --to-pgdata: write archive_mode = off, so the restored server does not archive a new timeline into the plan.")
+    var noArchive = false
+
+    var pointInTimeTarget: RecoveryTarget? {
+        get throws {
+            if toLatest { return .latest }
+            if let toLSN {
+                guard let lsn = LSN(toLSN) else { throw ValidationError("--to-lsn \(toLSN): write a WAL position such as 0/5000028") }
+                return .lsn(lsn)
+            }
+            if let toTime {
+                guard let date = parsePointInTime(toTime) else {
+                    throw ValidationError("--to-time \(toTime): write a time such as '2026-12-02 10:41:00+00' or 2026-12-02T10:41:00Z")
+                }
+                return .time(date)
+            }
+            return nil
+        }
+    }
+
     func validate() throws {
+        let pointInTime = [toTime != nil, toLSN != nil, toLatest].filter { $0 }.count
+        if pointInTime > 1 { throw ValidationError("give one of --to-time, --to-lsn and --to-latest") }
+        if pointInTime == 1 || toPGData != nil {
+            guard pointInTime == 1, toPGData != nil else { throw ValidationError("a point-in-time restore needs a target (--to-time, --to-lsn or --to-latest) and --to-pgdata DIR") }
+            if all || to != nil || toDatabase != nil || toBucket != nil || set != nil {
+                throw ValidationError("a point-in-time restore chooses its base backup itself and restores into --to-pgdata: leave out --all, --to, --to-database, --to-bucket and --set")
+            }
+            if start != (port != nil) { throw ValidationError("--start and --port go together: the restored server needs a port of its own") }
+            _ = try pointInTimeTarget
+            return
+        }
+        if start || port != nil || timeline != nil || noArchive { throw ValidationError("--start, --port, --timeline and --no-archive go with --to-pgdata") }
         if latest && set != nil { throw ValidationError("give either --latest or --set, not both") }
         let targets = [to, toDatabase, toBucket].compactMap({ $0 }).count
         if all {
@@ -149,6 +215,7 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let toPGData { return try await restorePointInTime(into: toPGData) }
         do {
             var plan = try global.loadPlan()
             plan.identities = try identities.load()
@@ -243,4 +310,51 @@ struct RestoreCommand: AsyncParsableCommand {
         Terminal.out("  before_restore hooks: \(preview.beforeRestore.isEmpty ? "none" : preview.beforeRestore.joined(separator: "; "))")
         Terminal.out("  after_restore hooks: \(preview.afterRestore.isEmpty ? "none" : preview.afterRestore.joined(separator: "; "))")
     }
+}
+
+extension RestoreCommand {
+    func restorePointInTime(into directory: String) async throws {
+        do {
+            guard let planFile = global.planFile else {
+                throw BackupError(.usage, "a point-in-time restore needs a plan file (restore_command runs `backupctl wal fetch --config FILE`): give --config FILE")
+            }
+            let archive = try WALArchive(plan: try global.loadPlan(), source: only.first)
+            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/bin/backupctl"
+            var options = PointInTimeRestore.Options(target: try pointInTimeTarget!, dataDirectory: resolvePath(directory, against: FileManager.default.currentDirectoryPath),
+                                                     planFile: resolvePath(planFile, against: FileManager.default.currentDirectoryPath), executable: executable)
+            options.timeline = timeline
+            options.identityFiles = identities.files.map { resolvePath($0, against: FileManager.default.currentDirectoryPath) }
+            options.start = start
+            options.port = port
+            options.osUser = osUser
+            options.archiving = !noArchive
+            let restore = PointInTimeRestore(archive: archive, identities: try identities.load(), logger: global.makeLogger())
+            let json = global.json
+            let report = try await restore.run(options) { line in if !json { Terminal.error("backupctl: \(line)") } }
+            if global.json {
+                Terminal.json(report, schema: .restore)
+            } else {
+                Terminal.out("restored \(report.baseBackup) into \(report.dataDirectory) in \(String(format: "%.1f", report.restoreSeconds)) s: timeline \(report.timeline), WAL \(report.firstSegment) … \(report.lastSegment) (\(report.segments) segments), target \(report.target)")
+                if report.started {
+                    Terminal.out("recovered in \(String(format: "%.1f", report.recoverySeconds ?? 0)) s to \(report.recoveredTo ?? "the target"); the server runs on port \(report.port ?? 0) (socket in \(report.dataDirectory))")
+                } else {
+                    Terminal.out("start it with: pg_ctl -D \(report.dataDirectory) start  (as the server's OS user); it recovers to the target and promotes")
+                }
+            }
+        } catch { throw fail(error) }
+    }
+}
+
+/// Parses `2026-12-02 10:41:00+00`, `2026-12-02T10:41:00Z`, `2026-12-02 10:41:00.5+01:00`; no zone: UTC.
+func parsePointInTime(_ text: String) -> Date? {
+    var value = text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "T")
+    if let range = value.range(of: #"[+-]\d\d$"#, options: .regularExpression) { value.replaceSubrange(range, with: value[range] + ":00") }
+    let hasZone = value.hasSuffix("Z") || value.range(of: #"[+-]\d\d:\d\d$"#, options: .regularExpression) != nil
+    if !hasZone { value += "Z" }
+    for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = options
+        if let date = formatter.date(from: value) { return date }
+    }
+    return nil
 }

@@ -110,6 +110,8 @@ enum JSONSchema: String {
     case ls = "backupctl.ls.v1"
     case find = "backupctl.find.v1"
     case diff = "backupctl.diff.v1"
+    case walStatus = "backupctl.wal-status.v1"
+    case pitrSetup = "backupctl.pitr-setup.v1"
 }
 
 /// A command's output with its `schema` key beside the body's own keys.

@@ -167,6 +167,9 @@ public struct SMTPNotifier: Notifier {
         case .pruned: "old sets pruned"
         case .stale: "backups are STALE"
         case .test: "test alert"
+        case .walLag: "WAL archiving LAGS"
+        case .walGap: "WAL GAP"
+        case .walConflict: "WAL CONFLICT"
         }
     }
 

@@ -49,7 +49,7 @@ public struct HeartbeatPings: Sendable, Hashable, Codable {
             case .exitCode: return trimmed + "/\(Self.exitCode(for: alert))"
             case .off: return nil
             }
-        case .pruned, .stale, .test:
+        case .pruned, .stale, .test, .walLag, .walGap, .walConflict:
             return nil
         }
     }

@@ -20,9 +20,15 @@ public enum AlertEvent: String, Sendable, Hashable, Codable, CaseIterable {
     case pruned
     /// No good set is newer than the configured age.
     case stale
+    /// WAL waits in the spool longer than `max_wal_lag`, or the spool nears its limit.
+    case walLag = "wal_lag"
+    /// A segment is missing between a kept base backup and the newest archived WAL.
+    case walGap = "wal_gap"
+    /// A WAL file arrived under a name the archive holds with different content.
+    case walConflict = "wal_conflict"
     /// Sent by `backupctl notify test`; every notifier takes it.
     case test
 
     /// What a notifier gets when the plan does not say.
-    public static let defaultSelection: Set<AlertEvent> = [.failure, .verificationFailure, .missingCredentials, .diskSpace, .degraded, .stale]
+    public static let defaultSelection: Set<AlertEvent> = [.failure, .verificationFailure, .missingCredentials, .diskSpace, .degraded, .stale, .walLag, .walGap, .walConflict]
 }

@@ -57,6 +57,8 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
         public static let encryptedDataTruncated = Code(rawValue: "encrypted_data_truncated")
         /// An encrypted artifact's header or payload was changed: a byte fails its authentication.
         public static let encryptedDataDamaged = Code(rawValue: "encrypted_data_damaged")
+        /// A WAL file arrived under a name the archive holds with different content.
+        public static let walConflict = Code(rawValue: "wal_conflict")
     }
 
     /// What the engine may do about an error.

@@ -23,6 +23,8 @@ public enum ExitCodes {
     public static let wrongPassphrase: Int32 = 19
     public static let encryptedDataTruncated: Int32 = 20
     public static let encryptedDataDamaged: Int32 = 21
+    /// `wal push`: a different file under a name the archive already holds.
+    public static let walConflict: Int32 = 22
 
     public static func code(for error: BackupError.Code) -> Int32 {
         switch error {
@@ -44,6 +46,7 @@ public enum ExitCodes {
         case .wrongPassphrase: wrongPassphrase
         case .encryptedDataTruncated: encryptedDataTruncated
         case .encryptedDataDamaged: encryptedDataDamaged
+        case .walConflict: walConflict
         default: failure
         }
     }

@@ -7,6 +7,7 @@ extension PostgresSource.Configuration: Decodable {
         case binDirectory = "bin_dir"
         case restoreTest = "restore_test"
         case lockWaitTimeout = "lock_wait_timeout"
+        case pitr
     }
 
     /// Decodes the plan's keys; relative `*_file` paths stay as written until `resolvingPaths(with:)`.
@@ -38,6 +39,7 @@ extension PostgresSource.Configuration: Decodable {
         guard Self.lockWaitTimeoutBounds.contains(lockWaitTimeout.seconds) else {
             throw invalidValue(.lockWaitTimeout, in: container, "must be between 1s and 24h; 0 would let a table lock make the dump wait forever")
         }
+        pitr = try container.decodeIfPresent(PITRSettings.self, forKey: .pitr)
     }
 
     /// The `restore_test:` section: the server restore drills use.
@@ -97,6 +99,7 @@ extension PlanRegistry {
             configuration.connection = configuration.connection.resolvingPaths(with: definition)
             configuration.restoreTestServer = configuration.restoreTestServer?.resolvingPaths(with: definition)
             configuration.binDirectory = configuration.binDirectory.map(definition.resolvePath)
+            if let spool = configuration.pitr?.spool { configuration.pitr?.spool = definition.resolvePath(spool) }
             return PostgresSource(name: definition.name, configuration: configuration, environment: definition.environment)
         }
         addEnvironmentContribution(to: "sources", reading: ["DATABASE_URL", "BACKUP_PG_PASSWORD_FILE"]) { environment in

@@ -243,6 +243,7 @@ extension PostgresSource {
     /// Writes the dump as a file: `DIR/<database>.sql` (or `.dump`), refused unless the subject is a
     /// valid subject and the file lands inside `DIR`.
     func restoreToDirectory(_ request: RestoreRequest, from archive: any ArchiveReader) throws -> RestoreReport {
+        if request.artifact.details["kind"] == .string("base_backup") { return try restoreBaseBackup(request, from: archive) }
         let directory = request.destination.value
         let subject = request.artifact.subject
         guard ArtifactName.isValidSubject(subject) else {

@@ -50,11 +50,13 @@ public struct PostgresSource: BackupSource {
         /// as a migration's `ALTER TABLE`) before it fails naming the table and that session; 5 minutes
         /// by default, between 1 second and 24 hours.
         public var lockWaitTimeout: PlanDuration
+        /// Continuous WAL archiving and base backups for point-in-time recovery; nil: off.
+        public var pitr: PITRSettings?
 
         public init(connection: PostgresConnectionSettings = PostgresConnectionSettings(), databases: DatabaseSelection = .configured,
                     format: DumpFormat = .plain, globals: Bool = false, binDirectory: String? = nil,
                     restoreTestServer: PostgresConnectionSettings? = nil, jobs: Int? = nil,
-                    lockWaitTimeout: PlanDuration = Self.defaultLockWaitTimeout) {
+                    lockWaitTimeout: PlanDuration = Self.defaultLockWaitTimeout, pitr: PITRSettings? = nil) {
             self.connection = connection
             self.databases = databases
             self.format = format
@@ -63,6 +65,7 @@ public struct PostgresSource: BackupSource {
             self.restoreTestServer = restoreTestServer
             self.jobs = jobs
             self.lockWaitTimeout = lockWaitTimeout
+            self.pitr = pitr
         }
 
         /// The ``lockWaitTimeout`` of a plan that sets none: 5 minutes.
@@ -117,8 +120,12 @@ public struct PostgresSource: BackupSource {
         if configuration.globals, databases.contains(Self.globalsSubject) {
             throw BackupError(.invalidPlan, "postgres source '\(name)': a database named '\(Self.globalsSubject)' clashes with the globals dump's name; set globals: false or leave that database out")
         }
+        if configuration.pitr != nil, databases.contains(Self.baseSubject) {
+            throw BackupError(.invalidPlan, "postgres source '\(name)': a database named '\(Self.baseSubject)' clashes with the base backup's name; back it up through a second source")
+        }
         let dump = try tools.checkNotOlder("pg_dump", serverVersion: serverVersion, source: name)
         var artifacts: [SourceArtifact] = []
+        if let pitr = configuration.pitr { artifacts.append(try baseBackupArtifact(first, pitr: pitr)) }
         if configuration.globals {
             let dumpall = try tools.checkNotOlder("pg_dumpall", serverVersion: serverVersion, source: name)
             artifacts.append(SourceArtifact(subject: Self.globalsSubject, content: .stream(fileExtension: "sql"),
@@ -142,6 +149,7 @@ public struct PostgresSource: BackupSource {
     // MARK: Dump
 
     public func write(_ artifact: SourceArtifact, to archive: any ArchiveWriter, context: SourceContext) throws -> SourceReport {
+        if artifact.details["kind"] == .string("base_backup") { return try baseBackup(to: archive, context: context) }
         if artifact.details["kind"] == .string("globals") {
             try dumpGlobals(to: archive, context: context)
             return SourceReport()

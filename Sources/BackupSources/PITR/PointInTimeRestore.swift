@@ -1,0 +1,175 @@
+import BackupKit
+import Foundation
+import Glibc
+import Logging
+
+/// Restores a `pitr` source's cluster to a moment: the newest base backup before the target into an
+/// empty data directory, then `recovery.signal` and the recovery settings, with an explicit timeline
+/// and our `wal fetch` as `restore_command`. With ``Options/start`` it starts the server and waits
+/// until recovery stopped at the target and the server was promoted.
+public struct PointInTimeRestore: Sendable {
+    public struct Options: Sendable {
+        public var target: RecoveryTarget
+        /// Nil: the timeline current at the target (``RecoveryPlanner/choose(_:timeline:)``).
+        public var timeline: UInt32?
+        public var dataDirectory: String
+        /// The plan file `restore_command` reads (absolute).
+        public var planFile: String
+        /// The identity files `restore_command` passes to `wal fetch` (for encrypted sinks).
+        public var identityFiles: [String] = []
+        public var start = false
+        public var port: Int?
+        /// Who runs the server (and `restore_command`) when this runs as root.
+        public var osUser = "postgres"
+        /// Keep the backup's `archive_mode`: the restored cluster, once promoted, archives its new
+        /// timeline into the plan. False: `archive_mode = off` (a copy for inspection or a drill).
+        public var archiving = true
+        public var startTimeout: Double = 3600
+        /// The `backupctl` that `restore_command` runs.
+        public var executable: String
+
+        public init(target: RecoveryTarget, dataDirectory: String, planFile: String, executable: String) {
+            self.target = target
+            self.dataDirectory = dataDirectory
+            self.planFile = planFile
+            self.executable = executable
+        }
+    }
+
+    public struct Report: Sendable, Encodable {
+        public var source: String
+        public var baseBackup: String
+        public var baseSet: String
+        public var timeline: UInt32
+        public var target: String
+        public var firstSegment: String
+        public var lastSegment: String
+        public var segments: Int
+        public var dataDirectory: String
+        public var restoreSeconds: Double
+        public var started: Bool
+        /// From starting the server to the end of recovery (promotion).
+        public var recoverySeconds: Double?
+        /// The last transaction recovery replayed.
+        public var recoveredTo: String?
+        public var port: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case source, timeline, target, segments, started, port
+            case baseBackup = "base_backup"
+            case baseSet = "base_set"
+            case firstSegment = "first_segment"
+            case lastSegment = "last_segment"
+            case dataDirectory = "data_directory"
+            case restoreSeconds = "restore_seconds"
+            case recoverySeconds = "recovery_seconds"
+            case recoveredTo = "recovered_to"
+        }
+    }
+
+    public var archive: WALArchive
+    public var identities: [AgeIdentity]
+    public var logger: Logger
+
+    public init(archive: WALArchive, identities: [AgeIdentity], logger: Logger) {
+        self.archive = archive
+        self.identities = identities
+        self.logger = logger
+    }
+
+    public func run(_ options: Options, say: @Sendable (String) -> Void = { _ in }) async throws -> Report {
+        let directory = options.dataDirectory
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: directory), !existing.isEmpty {
+            throw BackupError(.restoreFailed, "\(directory) is not empty (\(existing.count) entries); a point-in-time restore needs an empty or new data directory. Choose another one, or move this one aside.")
+        }
+        if options.start, options.port == nil {
+            throw BackupError(.usage, "--start needs --port N: the restored server must not take the port of the running one")
+        }
+        let planner = try await RecoveryPlanner.load(archive, identities: identities)
+        let choice = try planner.choose(options.target, timeline: options.timeline)
+        say("restoring base backup \(choice.base.artifact.name) (set \(choice.base.set)), timeline \(choice.timeline), WAL \(choice.firstSegment) … \(choice.lastSegment) (\(choice.segmentCount) segments), target \(choice.target)")
+        let began = Date()
+        var plan = archive.plan
+        plan.identities += identities
+        let restorer = Restorer(plan: plan, logger: logger)
+        _ = try await restorer.restore(Restorer.Options(timestamp: choice.base.set, onlySources: [archive.source.name], subjects: ["base"],
+                                                        destination: .directory(directory)))
+        try writeRecoverySettings(choice, options)
+        if geteuid() == 0 { try chownTree(directory, to: options.osUser) }
+        var report = Report(source: archive.source.name, baseBackup: choice.base.artifact.name, baseSet: choice.base.set.description, timeline: choice.timeline,
+                            target: choice.target.description, firstSegment: choice.firstSegment, lastSegment: choice.lastSegment,
+                            segments: choice.segmentCount, dataDirectory: directory, restoreSeconds: Date().timeIntervalSince(began),
+                            started: false, port: options.port)
+        guard options.start, let port = options.port else { return report }
+        say("starting PostgreSQL on port \(port) and waiting for recovery to reach the target")
+        let recoveryStarted = Date()
+        let server = RecoveredServer(dataDirectory: directory, port: port, osUser: options.osUser, source: archive.source, binDirectory: binDirectory)
+        try server.start(timeout: options.startTimeout)
+        report.recoveredTo = try server.waitForPromotion(timeout: options.startTimeout)
+        report.recoverySeconds = Date().timeIntervalSince(recoveryStarted)
+        report.started = true
+        return report
+    }
+
+    var binDirectory: String? {
+        let path = PostgresTools(binDirectory: archive.source.configuration.binDirectory).path("pg_ctl", serverMajor: nil)
+        return path.contains("/") ? String(path.dropLast("/pg_ctl".count)) : nil
+    }
+
+    /// The cache `wal fetch` prefetches into, inside the data directory (PostgreSQL ignores it).
+    static func prefetchDirectory(_ dataDirectory: String) -> String { dataDirectory + "/backupctl_wal_prefetch" }
+
+    func writeRecoverySettings(_ choice: RecoveryChoice, _ options: Options) throws {
+        let directory = options.dataDirectory
+        let cache = Self.prefetchDirectory(directory)
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var fetch = [options.executable, "wal", "fetch", "--config", options.planFile, "--source", archive.source.name, "--cache", cache]
+        for file in options.identityFiles { fetch += ["--identity", file] }
+        let command = fetch.map(shellQuote).joined(separator: " ") + " %f %p"
+        var lines = ["", "# Point-in-time recovery, written by backupctl restore at \(RecoveryPlanner.describe(Date())):",
+                     "# base backup \(choice.base.artifact.name), timeline \(choice.timeline), WAL \(choice.firstSegment) … \(choice.lastSegment)",
+                     "restore_command = \(configQuote(command))",
+                     "recovery_end_command = \(configQuote("rm -rf " + shellQuote(cache)))",
+                     "recovery_target_timeline = '\(choice.timeline)'",
+                     "recovery_target_action = 'promote'"]
+        switch choice.target {
+        case .time(let date): lines.append("recovery_target_time = '\(Self.postgresTime(date))'")
+        case .lsn(let lsn): lines.append("recovery_target_lsn = '\(lsn)'")
+        case .latest: break
+        }
+        if let port = options.port { lines.append("port = \(port)") }
+        if !options.archiving { lines.append("archive_mode = off") }
+        let auto = directory + "/postgresql.auto.conf"
+        let existing = (try? String(contentsOfFile: auto, encoding: .utf8)) ?? ""
+        try AtomicFileWriter.write(Array((existing + lines.joined(separator: "\n") + "\n").utf8), to: auto)
+        try AtomicFileWriter.write([], to: directory + "/recovery.signal")
+        unlink(directory + "/standby.signal")
+    }
+
+    /// `2026-12-02 10:41:00.123456+00`: microseconds, as PostgreSQL's timestamps have.
+    static func postgresTime(_ date: Date) -> String {
+        let seconds = floor(date.timeIntervalSince1970)
+        let micros = Int((date.timeIntervalSince1970 - seconds) * 1_000_000)
+        let base = RecoveryPlanner.describe(Date(timeIntervalSince1970: seconds)).dropLast(3)
+        return "\(base).\(String(format: "%06d", micros))+00"
+    }
+}
+
+/// `'text'` for a postgresql.conf value.
+func configQuote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+
+/// A word for `/bin/sh`, quoted only when it needs to be.
+func shellQuote(_ text: String) -> String {
+    if !text.isEmpty, text.allSatisfy({ $0.isLetter || $0.isNumber || "/._-=:@%+,".contains($0) }) { return text }
+    return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}
+
+/// Gives a restored data directory to the user the server runs as.
+func chownTree(_ path: String, to user: String) throws {
+    guard let entry = getpwnam(user) else {
+        throw BackupError(.usage, "there is no OS user '\(user)' to run PostgreSQL as; pass --os-user NAME")
+    }
+    let child = try ChildProcess(executable: "chown", arguments: ["-R", "\(entry.pointee.pw_uid):\(entry.pointee.pw_gid)", path],
+                                 environment: ProcessInfo.processInfo.environment, stdout: .null)
+    guard try child.wait() == 0 else { throw BackupError(.restoreFailed, "cannot give \(path) to \(user): \(child.stderrText)") }
+}
