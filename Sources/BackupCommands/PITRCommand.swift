@@ -37,7 +37,7 @@ struct PITRCommand: AsyncParsableCommand {
                 }
                 let planPath = resolvePath(planFile, against: FileManager.default.currentDirectoryPath)
                 let archive = try WALArchive(plan: try global.loadPlan(), source: sourceOption.source)
-                let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/bin/backupctl"
+                let executable = currentExecutable()
                 let push = [executable, "wal", "push", "--config", planPath, "--source", archive.source.name].map(setupQuote).joined(separator: " ") + " %p"
                 let lines = ["archive_mode = on", "archive_command = '\(push.replacingOccurrences(of: "'", with: "''"))'", "archive_timeout = 60",
                              "wal_level = replica"]

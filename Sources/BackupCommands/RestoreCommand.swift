@@ -319,7 +319,7 @@ extension RestoreCommand {
                 throw BackupError(.usage, "a point-in-time restore needs a plan file (restore_command runs `backupctl wal fetch --config FILE`): give --config FILE")
             }
             let archive = try WALArchive(plan: try global.loadPlan(), source: only.first)
-            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/bin/backupctl"
+            let executable = currentExecutable()
             var options = PointInTimeRestore.Options(target: try pointInTimeTarget!, dataDirectory: resolvePath(directory, against: FileManager.default.currentDirectoryPath),
                                                      planFile: resolvePath(planFile, against: FileManager.default.currentDirectoryPath), executable: executable)
             options.timeline = timeline

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupKit
+import BackupSources
 import Foundation
 
 struct RunCommand: AsyncParsableCommand {
@@ -62,12 +63,27 @@ struct RunCommand: AsyncParsableCommand {
                 if !json { ProgressPrinter.show(event) }
             }
         }
-        let report = try result.get()
+        var report = try result.get()
         Terminal.clearProgress()
+        let pitr = await PITRMaintenance(plan: plan, planFile: global.planFile.map { resolvePath($0, against: FileManager.default.currentDirectoryPath) },
+                                         executable: currentExecutable(), logger: logger) { archive, event, summary in
+            await sendAlert(archive, event, summary)
+        }.afterRun(report, prune: !noPrune && signal == nil)
+        for outcome in pitr {
+            for retention in outcome.retention where retention.error != nil { report.warnings.append(retention.error!) }
+            if !outcome.gaps.isEmpty { report.warnings.append("source '\(outcome.source)': WAL gap: \(outcome.gaps.count) segment(s) missing, first \(outcome.gaps[0])") }
+            if let drill = outcome.drill, !drill.passed { report.warnings.append(drill.summary) }
+        }
         if global.json {
             Terminal.json(report, schema: .run)
         } else {
             printSummary(report)
+            for outcome in pitr {
+                for retention in outcome.retention where !retention.deleted.isEmpty {
+                    Terminal.out("  WAL retention removed \(retention.deleted.count) file(s) of '\(outcome.source)' from '\(retention.sink)' (kept from \(retention.keptFrom ?? "?"))")
+                }
+                if let drill = outcome.drill { Terminal.out("  \(drill.summary)") }
+            }
         }
         if let signal, report.error?.code == .cancelled {
             Terminal.error("backupctl: interrupted by \(signal): \(Self.cleanStop(staging: plan.resolvedStagingDirectory + "/" + plan.name)) (exit \(ExitCodes.interrupted))")

@@ -196,6 +196,12 @@ public struct StoredSetVerifier: Sendable {
     /// again with this host's signing key, only when that key signed it: an unsigned manifest is never
     /// signed here, and a host without the key records nothing.
     private func record(_ manifest: Manifest, in sink: any Sink, staging: String) async throws {
+        try await Self.rewrite(manifest, in: sink, plan: plan, staging: staging, logger: logger)
+    }
+
+    /// Stores `manifest` (with new drill results) again, signed: only when this host holds the key that
+    /// signed it, since a manifest signed by another key must not change hands. Logs why it did not.
+    package static func rewrite(_ manifest: Manifest, in sink: any Sink, plan: BackupPlan, staging: String, logger: Logger) async throws {
         guard FileManager.default.fileExists(atPath: plan.signingKeyPath) else {
             logger.notice("the drill results are not recorded in the manifest: this host has no signing key", metadata: ["key_file": "\(plan.signingKeyPath)"])
             return
@@ -208,6 +214,25 @@ public struct StoredSetVerifier: Sendable {
         }
         try makeDirectory(staging, purpose: "the staging directory")
         try await sink.put(manifest.key, from: try manifest.signed(with: key).staged(in: staging))
+    }
+
+    /// Records a drill's result on one artifact of a set, in every sink whose plaintext manifest holds
+    /// it (an encrypted sink's sealed manifest is left as it is). Returns the sinks it was recorded in.
+    public static func recordDrill(_ result: RestoreDrillResult, artifact: String, set: SetTimestamp, plan: BackupPlan, logger: Logger) async -> [String] {
+        var recorded: [String] = []
+        for sink in plan.sinks {
+            guard let catalog = try? await plan.catalog(in: sink), let entry = catalog.sets.first(where: { $0.timestamp == set }),
+                  entry.sealed == nil, var manifest = entry.manifest,
+                  let index = manifest.artifacts.firstIndex(where: { $0.name == artifact }) else { continue }
+            manifest.artifacts[index].restoreTest = RestoreTestRecord(result)
+            do {
+                try await rewrite(manifest, in: sink, plan: plan, staging: plan.resolvedStagingDirectory + "/" + plan.name, logger: logger)
+                recorded.append(sink.name)
+            } catch {
+                logger.warning("cannot record the drill in sink '\(sink.name)': \(error)")
+            }
+        }
+        return recorded
     }
 
     /// The restore drill of an incremental set's index: a random sample of its files restored from

@@ -26,7 +26,10 @@ struct RecoveredServer {
     }
 
     func start(timeout: Double) throws {
-        let (status, error) = try run([tool("pg_ctl"), "-D", dataDirectory, "-l", logPath, "-o", "-p \(port) -k \(dataDirectory)", "-W", "start"], timeout: 120)
+        // -w: pg_ctl returns once the server accepts connections (in recovery: once it is consistent), or
+        // fails when it stops first.
+        let (status, error) = try run([tool("pg_ctl"), "-D", dataDirectory, "-l", logPath, "-o", "-p \(port) -k \(dataDirectory)", "-w",
+                                       "-t", "\(Int(timeout))", "start"], timeout: timeout + 60)
         guard status == 0 else {
             throw BackupError(.restoreFailed, "pg_ctl could not start the restored server in \(dataDirectory): \(error.trimmingCharacters(in: .whitespacesAndNewlines)) \(logTail())")
         }
