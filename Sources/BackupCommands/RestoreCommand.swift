@@ -345,16 +345,19 @@ extension RestoreCommand {
     }
 }
 
-/// Parses `2026-12-02 10:41:00+00`, `2026-12-02T10:41:00Z`, `2026-12-02 10:41:00.5+01:00`; no zone: UTC.
+/// Parses `2026-12-02 10:41:00+00`, `2026-12-02T10:41:00Z`, `2026-12-02 10:41:00.123456+01:00`, to the
+/// microsecond; no zone means UTC.
 func parsePointInTime(_ text: String) -> Date? {
     var value = text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "T")
+    var fraction = 0.0
+    if let range = value.range(of: #"\.\d+"#, options: .regularExpression) {
+        fraction = Double("0" + value[range]) ?? 0
+        value.removeSubrange(range)
+    }
     if let range = value.range(of: #"[+-]\d\d$"#, options: .regularExpression) { value.replaceSubrange(range, with: value[range] + ":00") }
     let hasZone = value.hasSuffix("Z") || value.range(of: #"[+-]\d\d:\d\d$"#, options: .regularExpression) != nil
     if !hasZone { value += "Z" }
-    for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = options
-        if let date = formatter.date(from: value) { return date }
-    }
-    return nil
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime]
+    return formatter.date(from: value).map { $0.addingTimeInterval(fraction) }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupKit
+import BackupSources
 import Foundation
 
 struct StatusCommand: AsyncParsableCommand {
@@ -72,9 +73,11 @@ struct StatusCommand: AsyncParsableCommand {
         var lastFailure: RunState.Run?
         var sinks: [SinkStatus]
         var maxAgeSeconds: Double?
+        /// Each pitr source's WAL archive and recovery window.
+        var pitr: [PITRStatus] = []
 
         enum CodingKeys: String, CodingKey {
-            case plan, sinks
+            case plan, sinks, pitr
             case lastRun = "last_run"
             case lastFailure = "last_failure"
             case maxAgeSeconds = "max_age_seconds"
@@ -120,11 +123,15 @@ struct StatusCommand: AsyncParsableCommand {
             }
             sinks.append(status)
         }
-        let report = Status(plan: plan.name, lastRun: state.lastRun, lastFailure: state.lastFailure, sinks: sinks, maxAgeSeconds: limit?.seconds)
+        var report = Status(plan: plan.name, lastRun: state.lastRun, lastFailure: state.lastFailure, sinks: sinks, maxAgeSeconds: limit?.seconds)
+        for archive in PITRMaintenance.archives(in: plan) {
+            if let pitr = try? await PITRStatus.gather(archive, now: now) { report.pitr.append(pitr) }
+        }
         if global.json {
             Terminal.json(report, schema: .status)
         } else {
             print(report, now: now)
+            for pitr in report.pitr { pitr.lines.forEach(Terminal.out) }
         }
         if sinks.contains(where: { $0.stale == true }) { throw ExitCode(ExitCodes.stale) }
         if sinks.contains(where: { $0.error != nil }) { throw ExitCode(ExitCodes.failure) }

@@ -188,22 +188,3 @@ private func recordFetchFailure(_ message: String, cache: String) {
     _ = line.withCString { write(fd, $0, strlen($0)) }
     close(fd)
 }
-
-/// Starts a program in a session of its own, with stdin from /dev/null and its output appended to
-/// `log`, and does not wait for it: `wal push` returns while the pusher works.
-func spawnDetached(executable: String, arguments: [String], log: String) {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    posix_spawnattr_setflags(&attributes, Int16(0x80))  // POSIX_SPAWN_SETSID
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    _ = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-}

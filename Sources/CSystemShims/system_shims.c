@@ -2,7 +2,12 @@
 #include <malloc.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <spawn.h>
 #include "system_shims.h"
+
+int bk_spawn_close_inherited(void *actions) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, 3);
+}
 
 int bk_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);

@@ -50,14 +50,14 @@ final class FaultProxy {
     let port: Int
     let log: String
 
-    init(target: String, arguments: [String]) throws {
+    init(target: String, arguments: [String], listenPort: Int = 0) throws {
         let dir = NSTemporaryDirectory() + "fault-proxy-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         log = dir + "/log"
         // ChildProcess, not Foundation's Process: it starts the child with no signals blocked, so the
         // proxy sees SIGTERM even when the test runs on a thread that blocks signals.
         process = try ChildProcess(executable: "/usr/bin/python3",
-                                   arguments: [TestServers.repositoryRoot + "/scripts/servers/fault_proxy.py", "--listen", "127.0.0.1:0", "--target", target,
+                                   arguments: [TestServers.repositoryRoot + "/scripts/servers/fault_proxy.py", "--listen", "127.0.0.1:\(listenPort)", "--target", target,
                                                "--port-file", dir + "/port", "--log", log] + arguments,
                                    environment: ProcessInfo.processInfo.environment, stdout: .null)
         var port = 0

@@ -19,7 +19,8 @@ public struct ArchivedWAL: Sendable, Hashable {
     public static func prefix(plan: String, source: String) -> String { "wal_\(plan)_\(source)_" }
 
     public static func key(plan: String, source: String, name: WALFileName, sha256: String, time: Date, encrypted: Bool) -> String {
-        prefix(plan: plan, source: source) + "\(name.name).\(sha256).\(Int64(time.timeIntervalSince1970)).zst" + (encrypted ? ".age" : "")
+        // Whole seconds, rounded up: the file holds nothing written after this moment.
+        prefix(plan: plan, source: source) + "\(name.name).\(sha256).\(Int64(time.timeIntervalSince1970.rounded(.up))).zst" + (encrypted ? ".age" : "")
     }
 
     /// Parses a listed key of this plan and source; nil for any other key.

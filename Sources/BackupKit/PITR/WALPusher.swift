@@ -4,7 +4,7 @@ import Logging
 
 /// Moves spooled WAL to every WAL sink: oldest first, compressed, encrypted where a sink encrypts,
 /// and out of the spool only once every sink holds it. One pusher runs per spool at a time
-/// (``WALPusherLock``). A sink that fails is retried with growing pauses (up to 30 s) until the
+/// (``WALPusherLock``). A sink that fails is retried with growing pauses (up to 15 s) until the
 /// spool is empty; meanwhile the spool grows and ``AlertEvent/walLag`` is sent once when a segment
 /// waits longer than `max_wal_lag` or the spool passes 80% of its limit.
 public struct WALPusher: Sendable {
@@ -18,7 +18,7 @@ public struct WALPusher: Sendable {
     /// Sends an alert (the plan's notifiers); called at most once per lag episode.
     public var alert: @Sendable (AlertEvent, String) async -> Void
     /// The longest pause between two attempts after a failure.
-    public var maximumPause: Double = 30
+    public var maximumPause: Double = 15
 
     public init(plan: String, source: String, spool: WALSpool, sinks: [any Sink], recipients: [String: [AgeRecipient]], logger: Logger,
                 alert: @escaping @Sendable (AlertEvent, String) async -> Void) {
@@ -54,21 +54,25 @@ public struct WALPusher: Sendable {
                 }
                 return outcome
             }
-            var failed: String?
+            // A sink that fails sits out the rest of the round; the others keep receiving WAL, so an
+            // off-site outage never holds up the local copy.
+            var failedSinks: [String: String] = [:]
             for entry in entries {
                 do {
-                    try await push(entry, held: &held)
-                    outcome.pushed += 1
-                    pause = 1
+                    if try await push(entry, held: &held, failedSinks: &failedSinks) {
+                        outcome.pushed += 1
+                    }
                 } catch {
-                    failed = BackupError.wrap(error, as: .sinkFailed, "pushing \(entry.name.name)").message
+                    failedSinks["spool"] = BackupError.wrap(error, as: .sinkFailed, "pushing \(entry.name.name)").message
                     break
                 }
+                if failedSinks.count == sinks.count { break }
             }
+            let failed: String? = failedSinks.isEmpty ? nil : failedSinks.sorted { $0.key < $1.key }.map(\.value).joined(separator: "; ")
+            if failed == nil { pause = 1 }
             guard let failed else { continue }
             outcome.failures += 1
             logger.warning("\(failed); retrying in \(Int(pause)) s")
-            held = [:]
             if let limit = giveUpAfterFailures, outcome.failures >= limit {
                 throw BackupError(.sinkFailed, failed)
             }
@@ -95,27 +99,36 @@ public struct WALPusher: Sendable {
         return nil
     }
 
-    private func push(_ entry: WALSpool.Entry, held: inout [String: Set<String>]) async throws {
+    /// Sends `entry` to every sink that lacks it and has not failed this round; true when every sink
+    /// holds it and it left the spool.
+    private func push(_ entry: WALSpool.Entry, held: inout [String: Set<String>], failedSinks: inout [String: String]) async throws -> Bool {
         let sha256 = try spool.digest(of: entry)
         let compressedPath = spool.directory + "/outgoing.zst"
         let compressed = try WALObject.compressChecked(path: entry.path, sha256: sha256, name: entry.name)
         let staged = try StagedFile(writing: compressed, to: compressedPath)
         defer { unlink(compressedPath) }
         let time = min(entry.modified, Date())
-        for sink in sinks {
-            if held[sink.name] == nil {
-                held[sink.name] = Set(try await sink.list().compactMap { ArchivedWAL($0, plan: plan, source: source) }.map { "\($0.name.name).\($0.sha256)" })
+        let identity = "\(entry.name.name).\(sha256)"
+        for sink in sinks where failedSinks[sink.name] == nil {
+            do {
+                if held[sink.name] == nil {
+                    held[sink.name] = Set(try await sink.list().compactMap { ArchivedWAL($0, plan: plan, source: source) }.map { "\($0.name.name).\($0.sha256)" })
+                }
+                // A copy from an earlier attempt (the pusher died before the spool forgot the file).
+                if held[sink.name]!.contains(identity) { continue }
+                let encryptTo = recipients[sink.name]
+                let key = ArchivedWAL.key(plan: plan, source: source, name: entry.name, sha256: sha256, time: time, encrypted: encryptTo != nil)
+                try await sink.put(key, from: try encryptTo.map { try staged.encrypted(to: $0) } ?? staged)
+                held[sink.name]!.insert(identity)
+                logger.debug("\(entry.name.name) → \(sink.name) as \(key)")
+            } catch {
+                failedSinks[sink.name] = BackupError.wrap(error, as: .sinkFailed, "sink '\(sink.name)', \(entry.name.name)").message
+                held[sink.name] = nil
             }
-            let encryptTo = recipients[sink.name]
-            let key = ArchivedWAL.key(plan: plan, source: source, name: entry.name, sha256: sha256, time: time, encrypted: encryptTo != nil)
-            // A copy from an earlier attempt (the pusher died before the spool forgot the file).
-            if held[sink.name]!.contains("\(entry.name.name).\(sha256)") { continue }
-            let file = try encryptTo.map { try staged.encrypted(to: $0) } ?? staged
-            try await sink.put(key, from: file)
-            held[sink.name]!.insert("\(entry.name.name).\(sha256)")
-            logger.debug("\(entry.name.name) → \(sink.name) as \(key)")
         }
+        guard sinks.allSatisfy({ held[$0.name]?.contains(identity) == true }) else { return false }
         try spool.markArchived(entry, sha256: sha256)
+        return true
     }
 
     /// Whether a lag alert was sent for the current episode, kept in the spool's `lag.json`.

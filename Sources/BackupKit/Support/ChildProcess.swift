@@ -70,6 +70,9 @@ package final class ChildProcess {
         let (errRead, errWrite) = try Self.makePipe()
         posix_spawn_file_actions_adddup2(&actions, errWrite, 2)
         childEnds.append(errWrite)
+        // Last, after the dup2s onto 0-2: nothing else the parent inherited reaches the child (a server
+        // it starts would otherwise hold it open for as long as it runs).
+        _ = bk_spawn_close_inherited(&actions)
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

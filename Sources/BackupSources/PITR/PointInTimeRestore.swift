@@ -53,9 +53,12 @@ public struct PointInTimeRestore: Sendable {
         /// The last transaction recovery replayed.
         public var recoveredTo: String?
         public var port: Int?
+        /// No transaction after the target was archived: recovery went to the end of the archive.
+        public var endOfArchive = false
 
         enum CodingKeys: String, CodingKey {
             case source, timeline, target, segments, started, port
+            case endOfArchive = "end_of_archive"
             case baseBackup = "base_backup"
             case baseSet = "base_set"
             case firstSegment = "first_segment"
@@ -104,8 +107,21 @@ public struct PointInTimeRestore: Sendable {
         say("starting PostgreSQL on port \(port) and waiting for recovery to reach the target")
         let recoveryStarted = Date()
         let server = RecoveredServer(dataDirectory: directory, port: port, osUser: options.osUser, source: archive.source, binDirectory: binDirectory)
-        try server.start(timeout: options.startTimeout)
-        report.recoveredTo = try server.waitForPromotion(timeout: options.startTimeout)
+        do {
+            try server.start(timeout: options.startTimeout)
+            report.recoveredTo = try server.waitForPromotion(timeout: options.startTimeout)
+        } catch let error as BackupError where server.endedBeforeTarget && choice.target != .latest {
+            // The archive holds no transaction that committed after the target, so its end is the
+            // state at the target: recover to the end.
+            logger.notice("recovery reached the end of the archive before the target: \(error.message)")
+            server.stop()
+            try appendSettings(["", "# No transaction committed after the target was archived: the end of the archive is the state at the target.",
+                                "recovery_target_time = ''", "recovery_target_lsn = ''"], to: directory, owner: options.osUser)
+            say("no transaction committed after the target is archived; recovering to the end of the archive, which is the state at the target")
+            try server.start(timeout: options.startTimeout)
+            report.recoveredTo = try server.waitForPromotion(timeout: options.startTimeout)
+            report.endOfArchive = true
+        }
         report.recoverySeconds = Date().timeIntervalSince(recoveryStarted)
         report.started = true
         return report
@@ -139,17 +155,27 @@ public struct PointInTimeRestore: Sendable {
         }
         if let port = options.port { lines.append("port = \(port)") }
         if !options.archiving { lines.append("archive_mode = off") }
-        let auto = directory + "/postgresql.auto.conf"
-        let existing = (try? String(contentsOfFile: auto, encoding: .utf8)) ?? ""
-        try AtomicFileWriter.write(Array((existing + lines.joined(separator: "\n") + "\n").utf8), to: auto)
+        try appendSettings(lines, to: directory, owner: options.osUser)
         try AtomicFileWriter.write([], to: directory + "/recovery.signal")
         unlink(directory + "/standby.signal")
     }
 
+    /// Appends lines to the data directory's postgresql.auto.conf (later lines win).
+    func appendSettings(_ lines: [String], to directory: String, owner: String) throws {
+        let auto = directory + "/postgresql.auto.conf"
+        let existing = (try? String(contentsOfFile: auto, encoding: .utf8)) ?? ""
+        try AtomicFileWriter.write(Array((existing + lines.joined(separator: "\n") + "\n").utf8), to: auto)
+        if geteuid() == 0, let user = getpwnam(owner) { chown(auto, user.pointee.pw_uid, user.pointee.pw_gid) }
+    }
+
     /// `2026-12-02 10:41:00.123456+00`: microseconds, as PostgreSQL's timestamps have.
     static func postgresTime(_ date: Date) -> String {
-        let seconds = floor(date.timeIntervalSince1970)
-        let micros = Int((date.timeIntervalSince1970 - seconds) * 1_000_000)
+        var seconds = floor(date.timeIntervalSince1970)
+        var micros = Int(((date.timeIntervalSince1970 - seconds) * 1_000_000).rounded())
+        if micros == 1_000_000 {
+            seconds += 1
+            micros = 0
+        }
         let base = RecoveryPlanner.describe(Date(timeIntervalSince1970: seconds)).dropLast(3)
         return "\(base).\(String(format: "%06d", micros))+00"
     }

@@ -73,6 +73,11 @@ struct RecoveredServer {
         return try PostgresConnection(settings: settings, environment: source.environment, source: source.name)
     }
 
+    /// Whether the server stopped because the archived WAL ended before the recovery target.
+    var endedBeforeTarget: Bool {
+        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("recovery ended before configured recovery target was reached")
+    }
+
     /// The log's last lines, for errors.
     func logTail(lines: Int = 12) -> String {
         guard let text = try? String(contentsOfFile: logPath, encoding: .utf8) else { return "(no server log at \(logPath))" }

@@ -40,7 +40,7 @@ public enum RecoveryTarget: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .time(let date): "time \(RecoveryPlanner.describe(date))"
+        case .time(let date): "time \(PointInTimeRestore.postgresTime(date))"
         case .lsn(let lsn): "LSN \(lsn)"
         case .latest: "the end of the archived WAL"
         }
@@ -161,7 +161,7 @@ public struct RecoveryPlanner: Sendable {
         switch target {
         case .time(let date):
             guard date >= window.start, date <= window.end else {
-                throw BackupError(.usage, "\(Self.describe(date)) is outside the recovery window: source '\(archive.source.name)' \(windowText)")
+                throw BackupError(.usage, "\(PointInTimeRestore.postgresTime(date)) is outside the recovery window: source '\(archive.source.name)' \(windowText)")
             }
             base = candidates.last { $0.consistentAt <= date }
         case .lsn(let lsn):

@@ -1,6 +1,7 @@
 import BackupKit
 import Foundation
 import Glibc
+import Synchronization
 
 /// The base backup of a `pitr` source: `pg_basebackup` in tar format, streamed into the archive like
 /// any artifact (`db_base_<set>.tar.gz`), with the server's `backup_manifest` inside the tar.
@@ -47,6 +48,8 @@ extension PostgresSource {
             let child = try ChildProcess(executable: tool, arguments: ["-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--manifest-checksums=SHA256",
                                                                         "-v", "--no-password"],
                                          environment: login.environment)
+            let watchdog = ArchiveWaitWatchdog(child: child)
+            defer { watchdog.stop() }
             let total = try child.forEachChunk { chunk in
                 if context.isCancelled() {
                     child.terminate()
@@ -60,6 +63,10 @@ extension PostgresSource {
             extract.closeInput()
             let status = try child.wait()
             let extractStatus = try extract.wait()
+            if watchdog.fired {
+                let failing = (try? connection.query("SELECT coalesce(last_failed_wal, '?'), coalesce(last_failed_time::text, '?') FROM pg_stat_archiver").first) ?? nil
+                throw BackupError(.sourceFailed, "postgres source '\(name)': the base backup waits for WAL the server cannot archive (archive_command fails\(failing.map { ": last failed \($0[0] ?? "?") at \($0[1] ?? "?")" } ?? ""); see the server log). Check archive_command with `backupctl pitr setup` as the server's OS user. The base backup was stopped; without its WAL it could not be recovered.")
+            }
             return (status, total, login.redact(child.stderrText), extractStatus, extract.stderrText)
         }
         let stopped = Date()
@@ -140,4 +147,32 @@ extension PostgresSource {
         let entries = (try? FileManager.default.subpathsOfDirectory(atPath: directory).count) ?? 0
         return RestoreReport(artifact: request.artifact.name, destination: directory, entries: entries, bytes: bytes)
     }
+}
+
+/// Stops a base backup that waits for WAL archiving which keeps failing: with `-X none` the server
+/// holds `pg_basebackup` until the backup's last segment is archived, and says every 60 s that it is
+/// "still waiting for all required WAL segments to be archived". The first time it says so, the
+/// backup is stopped instead of waiting for ever.
+final class ArchiveWaitWatchdog: @unchecked Sendable {
+    private let state = Mutex<(stopped: Bool, fired: Bool)>((false, false))
+
+    init(child: ChildProcess) {
+        let processID = child.processID
+        // Only stderrText is read here, and it is thread-safe (a Mutex-guarded capture).
+        nonisolated(unsafe) let child = child
+        Thread.detachNewThread { [self] in
+            while !state.withLock({ $0.stopped }) {
+                usleep(500_000)
+                if child.stderrText.contains("still waiting for all required WAL segments to be archived") {
+                    state.withLock { $0.fired = true }
+                    kill(-processID, SIGTERM)
+                    return
+                }
+            }
+        }
+    }
+
+    var fired: Bool { state.withLock { $0.fired } }
+
+    func stop() { state.withLock { $0.stopped = true } }
 }

@@ -13,4 +13,9 @@ int bk_release_free_memory(void);
 /// fcntl(fd, F_SETPIPE_SZ, size): the pipe holds up to `size` bytes. Returns the new size, or -1.
 int bk_set_pipe_size(int fd, int size);
 
+/// posix_spawn_file_actions_addclosefrom_np(actions, 3): the child starts with only stdin, stdout and
+/// stderr open, so a server it starts (a restored PostgreSQL, the WAL pusher) never holds a descriptor
+/// the parent's parent waits on. `actions` is a posix_spawn_file_actions_t *.
+int bk_spawn_close_inherited(void *actions);
+
 #endif
