@@ -332,7 +332,7 @@ extension RestoreCommand {
             let json = global.json
             let report = try await restore.run(options) { line in if !json { Terminal.error("backupctl: \(line)") } }
             if global.json {
-                Terminal.json(report, schema: .restore)
+                Terminal.json(report, schema: .restorePITR)
             } else {
                 Terminal.out("restored \(report.baseBackup) into \(report.dataDirectory) in \(String(format: "%.1f", report.restoreSeconds)) s: timeline \(report.timeline), WAL \(report.firstSegment) … \(report.lastSegment) (\(report.segments) segments), target \(report.target)")
                 if report.started {

@@ -110,7 +110,12 @@ enum JSONSchema: String {
     case ls = "backupctl.ls.v1"
     case find = "backupctl.find.v1"
     case diff = "backupctl.diff.v1"
+    case walPush = "backupctl.wal-push.v1"
+    case walFetch = "backupctl.wal-fetch.v1"
+    case walDrain = "backupctl.wal-drain.v1"
     case walStatus = "backupctl.wal-status.v1"
+    case pitrDrill = "backupctl.pitr-drill.v1"
+    case restorePITR = "backupctl.restore-pitr.v1"
     case pitrSetup = "backupctl.pitr-setup.v1"
 }
 

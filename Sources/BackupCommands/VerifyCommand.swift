@@ -197,7 +197,7 @@ extension VerifyCommand {
         } catch { throw fail(error) }
         if !result.passed { await sendAlert(archive, .verificationFailure, result.summary) }
         if global.json {
-            Terminal.json(result, schema: .verify)
+            Terminal.json(result, schema: .pitrDrill)
         } else {
             Terminal.out(result.summary)
             if !result.recordedIn.isEmpty { Terminal.out("recorded in the manifest of \(result.baseBackup ?? "the base backup") in: \(result.recordedIn.joined(separator: ", "))") }

@@ -53,7 +53,7 @@ struct WALCommand: AsyncParsableCommand {
             do {
                 let (name, outcome, _) = try archive.spool.accept(path)
                 if global.json {
-                    Terminal.json(["file": name.name, "outcome": outcome.rawValue], schema: .walStatus)
+                    Terminal.json(["file": name.name, "outcome": outcome.rawValue], schema: .walPush)
                 }
                 if !noPusher { startPusher(archive) }
             } catch let error as BackupError where error.code == .walConflict || error.code == .diskSpace {
@@ -101,7 +101,7 @@ struct WALCommand: AsyncParsableCommand {
                 let fetcher = archive.fetcher(identities: try identities.load(), cacheDirectory: cache, logger: global.makeLogger())
                 switch try await fetcher.fetch(name, to: path) {
                 case .found(let from):
-                    if global.json { Terminal.json(["file": name, "from": from], schema: .walStatus) }
+                    if global.json { Terminal.json(["file": name, "from": from], schema: .walFetch) }
                 case .missing:
                     throw ExitCode(ExitCodes.failure)
                 }
@@ -140,7 +140,7 @@ struct WALCommand: AsyncParsableCommand {
                 let pusher = try archive.pusher(logger: logger) { event, summary in await sendAlert(archive, event, summary) }
                 let outcome = try await pusher.drain(giveUpAfterFailures: once ? 1 : nil)
                 withExtendedLifetime(lock) {}
-                if global.json { Terminal.json(["pushed": outcome.pushed, "failed_rounds": outcome.failures], schema: .walStatus) }
+                if global.json { Terminal.json(["pushed": outcome.pushed, "failed_rounds": outcome.failures], schema: .walDrain) }
             } catch { throw fail(error) }
         }
     }
@@ -158,6 +158,7 @@ struct WALCommand: AsyncParsableCommand {
             do {
                 let archive = try WALArchive(plan: try global.loadPlan(), source: sourceOption.source)
                 let report = try await PITRStatus.gather(archive)
+                report.record(in: archive.plan)
                 if global.json {
                     Terminal.json(report, schema: .walStatus)
                 } else {

@@ -122,7 +122,7 @@ import Testing
 
     @Test func walRetentionRemovesExactlyWhatPrecedesTheOldestKeptBaseBackupAndGapsAreNamed() throws {
         let hook = TestHTTPReceiver.uniquePath("pitr-gap")
-        let cluster = try ScratchPostgres("pitr-retention", port: 55702, extra: "retention:\n  keep_last: 2\n" + webhook(hook))
+        let cluster = try ScratchPostgres("pitr-retention", port: 55702, extra: "metrics_file: ./metrics.prom\nretention:\n  keep_last: 2\n" + webhook(hook))
         defer { cluster.remove() }
         try cluster.sql("CREATE TABLE t(id bigserial, at timestamptz DEFAULT clock_timestamp())")
         for _ in 0..<2 {
@@ -144,6 +144,18 @@ import Testing
         #expect(deleted == expected, "deleted \(deleted.sorted()), expected \(expected.sorted())")
         #expect(after.allSatisfy { segmentNumber($0)! >= segmentNumber(keptBase)! })
         #expect(try cluster.backupctl(["wal", "status"]).status == 0)
+        let overall = try cluster.backupctl(["status", "--json"])
+        #expect(try CommandOutputTests.violation(of: "status", in: overall.stdout) == nil)
+        #expect(overall.stdout.contains("\"pitr\""))
+        let metrics = (try? String(contentsOfFile: cluster.root.sub("metrics.prom"), encoding: .utf8)) ?? ""
+        for gauge in ["backupkit_wal_last_archived_age_seconds", "backupkit_wal_spool_bytes", "backupkit_pitr_window_start_timestamp_seconds",
+                      "backupkit_pitr_window_end_timestamp_seconds"] {
+            #expect(metrics.contains(gauge + "{"), "\(gauge) in \(metrics)")
+        }
+        let setup = try cluster.backupctl(["pitr", "setup", "--json"])
+        #expect(setup.status == 0, "\(setup.stdout)\(setup.stderr)")
+        #expect(try CommandOutputTests.violation(of: "pitr-setup", in: setup.stdout) == nil)
+        #expect(setup.stdout.contains("wal push --config"))
 
         // A segment deleted in the middle is reported as a gap, by name, and alerts.
         try cluster.switchAndDrain()
@@ -153,6 +165,7 @@ import Testing
         try FileManager.default.removeItem(atPath: cluster.backups + "/" + key)
         let status = try cluster.backupctl(["wal", "status", "--json"])
         #expect(status.status == 1)
+        #expect(try CommandOutputTests.violation(of: "wal-status", in: status.stdout) == nil)
         let gaps = try #require((try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["gaps"] as? [String])
         #expect(gaps == [victim])
         try ScratchPostgres.check(cluster.backupctl(["run", "--no-prune"]))
@@ -176,6 +189,7 @@ import Testing
         let scratchBefore = scratchClusters()
         let drill = try cluster.backupctl(["verify", "--pitr-drill", "--json"])
         #expect(drill.status == 0, "\(drill.stdout)\(drill.stderr)")
+        #expect(try CommandOutputTests.violation(of: "pitr-drill", in: drill.stdout) == nil)
         let result = try #require(try JSONSerialization.jsonObject(with: Data(drill.stdout.utf8)) as? [String: Any])
         #expect(result["passed"] as? Bool == true)
         #expect((result["rto_seconds"] as? Double ?? 0) > 0)

@@ -123,6 +123,7 @@ import Testing
 
         let first = try push(segment)
         #expect(first.0.status == 0 && first.1 == "spooled", "\(first.0.stdout)\(first.0.stderr)")
+        #expect(try CommandOutputTests.violation(of: "wal-push", in: first.0.stdout) == nil)
         #expect(FileManager.default.fileExists(atPath: workspace.spool + "/queue/" + name), "spooled: \(listTree(workspace.spool))")
         let again = try push(segment)
         #expect(again.0.status == 0 && again.1 == "already_spooled", "a retry of a spooled file: \(again.0.stdout)\(again.0.stderr)")

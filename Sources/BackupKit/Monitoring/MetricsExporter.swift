@@ -16,8 +16,13 @@ import Prometheus
 /// | `backupkit_sink_up` | plan, sink | 1 when the sink stored the last run's set |
 /// | `backupkit_verification_passed` | plan | 1 when every artifact of the last run passed verification |
 /// | `backupkit_restore_drill_passed` | plan | 1 or 0 for the last run's restore drills (absent when none ran) |
+/// | `backupkit_wal_last_archived_age_seconds` | plan, source | how old the newest archived WAL segment is (when the metrics were written) |
+/// | `backupkit_wal_last_archived_timestamp_seconds` | plan, source | when it was written |
+/// | `backupkit_wal_spool_bytes` | plan, source | WAL waiting in the spool for the sinks |
+/// | `backupkit_pitr_window_start_timestamp_seconds` | plan, source | the earliest moment a restore can reach |
+/// | `backupkit_pitr_window_end_timestamp_seconds` | plan, source | the latest moment a restore can reach |
 package enum MetricsExporter {
-    public static func exposition(for state: RunState) -> String {
+    public static func exposition(for state: RunState, now: Date = Date()) -> String {
         let registry = PrometheusCollectorRegistry()
         let plan = [("plan", state.plan)]
         if let last = state.lastRun {
@@ -44,6 +49,22 @@ package enum MetricsExporter {
             for artifact in success.artifacts {
                 gauge(registry, "artifact_size_bytes", labels: plan + [("source", artifact.source), ("subject", artifact.subject)],
                                    help: "Each artifact's size in the last good set").set(Double(artifact.size))
+            }
+        }
+        for (source, wal) in (state.walArchives ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let labels = plan + [("source", source)]
+            if let archived = wal.lastArchivedAt {
+                gauge(registry, "wal_last_archived_age_seconds", labels: labels, help: "How old the newest archived WAL segment is")
+                    .set(max(0, now.timeIntervalSince(archived)).rounded(.down))
+                gauge(registry, "wal_last_archived_timestamp_seconds", labels: labels, help: "When the newest archived WAL segment was written")
+                    .set(archived.timeIntervalSince1970.rounded(.down))
+            }
+            gauge(registry, "wal_spool_bytes", labels: labels, help: "WAL waiting in the spool for the sinks").set(Double(wal.spoolBytes))
+            if let start = wal.windowStart, let end = wal.windowEnd {
+                gauge(registry, "pitr_window_start_timestamp_seconds", labels: labels, help: "The earliest moment a point-in-time restore can reach")
+                    .set(start.timeIntervalSince1970.rounded(.down))
+                gauge(registry, "pitr_window_end_timestamp_seconds", labels: labels, help: "The latest moment a point-in-time restore can reach")
+                    .set(end.timeIntervalSince1970.rounded(.down))
             }
         }
         for (name, sink) in state.sinks.sorted(by: { $0.key < $1.key }) {

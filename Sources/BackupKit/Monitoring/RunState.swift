@@ -82,7 +82,34 @@ package struct RunState: Sendable, Codable, Hashable {
         }
     }
 
+    /// A `pitr` source's WAL archive, as `run` and `wal status` last saw it.
+    public struct WALArchiveState: Sendable, Codable, Hashable {
+        public var lastArchived: String?
+        public var lastArchivedAt: Date?
+        public var spoolBytes: Int64
+        public var windowStart: Date?
+        public var windowEnd: Date?
+
+        public init(lastArchived: String?, lastArchivedAt: Date?, spoolBytes: Int64, windowStart: Date?, windowEnd: Date?) {
+            self.lastArchived = lastArchived
+            self.lastArchivedAt = lastArchivedAt
+            self.spoolBytes = spoolBytes
+            self.windowStart = windowStart
+            self.windowEnd = windowEnd
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case lastArchived = "last_archived"
+            case lastArchivedAt = "last_archived_at"
+            case spoolBytes = "spool_bytes"
+            case windowStart = "window_start"
+            case windowEnd = "window_end"
+        }
+    }
+
     public var plan: String
+    /// By source name; nil in state files written before PITR.
+    public var walArchives: [String: WALArchiveState]?
     public var lastRun: Run?
     public var lastSuccess: Run?
     public var lastFailure: Run?
@@ -90,6 +117,7 @@ package struct RunState: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case plan, sinks
+        case walArchives = "wal_archives"
         case lastRun = "last_run"
         case lastSuccess = "last_success"
         case lastFailure = "last_failure"

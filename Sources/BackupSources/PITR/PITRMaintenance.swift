@@ -42,6 +42,7 @@ public struct PITRMaintenance: Sendable {
             if prune, report.status != .failed {
                 outcome.retention = await WALRetention(archive: archive, logger: logger).apply()
             }
+            if let status = try? await PITRStatus.gather(archive, identities: plan.identities) { status.record(in: plan) }
             if let planner = try? await RecoveryPlanner.load(archive, identities: plan.identities) {
                 outcome.gaps = planner.gaps(timeline: planner.latestTimeline)
                 if !outcome.gaps.isEmpty {

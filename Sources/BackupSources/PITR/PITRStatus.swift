@@ -57,6 +57,18 @@ public struct PITRStatus: Sendable, Encodable {
         return status
     }
 
+    /// Records this status in the plan's state file (for `backupkit_wal_*` and `backupkit_pitr_*`
+    /// metrics), and rewrites the plan's metrics file when it has one.
+    public func record(in plan: BackupPlan) {
+        var state = RunState.load(path: plan.statePath, plan: plan.name)
+        var archives = state.walArchives ?? [:]
+        archives[source] = RunState.WALArchiveState(lastArchived: lastArchived, lastArchivedAt: lastArchivedAt, spoolBytes: spoolBytes,
+                                                    windowStart: windowStart, windowEnd: windowEnd)
+        state.walArchives = archives
+        try? state.save(path: plan.statePath)
+        if let metrics = plan.metricsFile { try? MetricsExporter.writeFile(metrics, state: state) }
+    }
+
     /// The human-readable lines.
     public var lines: [String] {
         var lines = ["source \(source): timeline \(timeline), \(baseBackups) base backup(s)"]
