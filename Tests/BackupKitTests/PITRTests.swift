@@ -164,6 +164,23 @@ import Testing
         let short = try push(workspace.dir.sub("in/00000001000000000000000A"), json: false)
         #expect(short.0.status == 2 && short.0.stderr.contains("not a whole segment"), "\(short.0.status) \(short.0.stderr)")
         #expect(!FileManager.default.fileExists(atPath: workspace.spool + "/queue/00000001000000000000000A"), "the short file was not spooled")
+
+        // wal fetch gives back exactly what was archived, says "missing" with exit 1, and refuses a copy
+        // whose content is not what its key names (here: another segment's valid object) with exit 126.
+        #expect(try workspace.backupctl(["wal", "drain", "--config", workspace.plan]).status == 0)
+        let fetched = workspace.dir.sub("fetched")
+        let fetch = try workspace.backupctl(["wal", "fetch", "--config", workspace.plan, name, fetched])
+        #expect(fetch.status == 0, "\(fetch.stderr)")
+        #expect(try sha256(fetched) == digest)
+        let missing = try workspace.backupctl(["wal", "fetch", "--config", workspace.plan, "00000001000000000000000F", workspace.dir.sub("none")])
+        #expect(missing.status == 1 && !FileManager.default.fileExists(atPath: workspace.dir.sub("none")))
+        let objectB = try #require(listTree(workspace.sink).first { $0.hasPrefix("wal_pitrpush_db_00000001000000000000000B.") })
+        let object9 = try #require(archivedCopies().first)
+        try FileManager.default.removeItem(atPath: workspace.sink + "/" + object9)
+        try FileManager.default.copyItem(atPath: workspace.sink + "/" + objectB, toPath: workspace.sink + "/" + object9)
+        let swapped = try workspace.backupctl(["wal", "fetch", "--config", workspace.plan, name, workspace.dir.sub("swapped")])
+        #expect(swapped.status == 126 && swapped.stderr.contains("SHA-256"), "\(swapped.status) \(swapped.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.dir.sub("swapped")))
     }
 
     // MARK: - Timelines
