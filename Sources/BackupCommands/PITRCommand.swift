@@ -65,9 +65,14 @@ struct PITRCommand: AsyncParsableCommand {
         /// Runs `test -x/-r/-w` as the server's user for each path it needs.
         func check(executable: String, planPath: String, archive: WALArchive) -> [String] {
             var problems: [String] = []
-            guard getpwnam(osUser) != nil else { return ["there is no OS user '\(osUser)'; pass --os-user with the user PostgreSQL runs as"] }
+            guard let user = getpwnam(osUser) else { return ["there is no OS user '\(osUser)'; pass --os-user with the user PostgreSQL runs as"] }
+            let isThatUser = geteuid() == user.pointee.pw_uid
+            guard geteuid() == 0 || isThatUser else {
+                return ["cannot check what \(osUser) may do from this user: run `backupctl pitr setup` as root or as \(osUser) (or use --print)"]
+            }
             func can(_ test: String, _ path: String) -> Bool {
-                guard let child = try? ChildProcess(executable: "runuser", arguments: ["-u", osUser, "--", "test", test, path],
+                let (executable, arguments) = isThatUser ? ("test", [test, path]) : ("runuser", ["-u", osUser, "--", "test", test, path])
+                guard let child = try? ChildProcess(executable: executable, arguments: arguments,
                                                     environment: ProcessInfo.processInfo.environment, stdout: .null) else { return false }
                 return (try? child.wait(timeout: 30)) == 0
             }

@@ -161,7 +161,7 @@ import Testing
         try cluster.switchAndDrain()
         let segments = cluster.archivedNames().filter { WALFileName($0)!.kind == .segment }.sorted()
         let victim = segments[segments.count / 2]
-        let key = try #require(try FileManager.default.contentsOfDirectory(atPath: cluster.backups).first { $0.hasPrefix("wal_\(cluster.planName)_db_\(victim).") })
+        let key = try #require(cluster.objectKey(of: victim))
         try FileManager.default.removeItem(atPath: cluster.backups + "/" + key)
         let status = try cluster.backupctl(["wal", "status", "--json"])
         #expect(status.status == 1)
@@ -203,7 +203,7 @@ import Testing
 
         // Damage the base backup's first segment (every recovery from it reads it).
         let start = try #require((try baseBackup(cluster)["details"] as? [String: Any])?["start_wal"] as? String)
-        let key = try #require(try FileManager.default.contentsOfDirectory(atPath: cluster.backups).first { $0.hasPrefix("wal_\(cluster.planName)_db_\(start).") })
+        let key = try #require(cluster.objectKey(of: start))
         var bytes = try #require(readFile(cluster.backups + "/" + key))
         bytes[bytes.count / 2] ^= 0xff
         try writeFile(cluster.backups + "/" + key, bytes, mode: 0o600)

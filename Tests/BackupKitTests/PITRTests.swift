@@ -183,6 +183,37 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: workspace.dir.sub("swapped")))
     }
 
+    /// WAL on a sink that encrypts is stored as age ciphertext of the zstd stream (`age -d | zstd -d`
+    /// gives the segment back), and `wal fetch` needs the identity to read it.
+    @Test func walOnAnEncryptingSinkIsAgeCiphertextThatFetchOpensWithTheIdentity() throws {
+        let keyDirectory = try TemporaryDirectory("pitr-key")
+        defer { keyDirectory.remove() }
+        let generated = try backupctl(["key", "generate", "--output", "team.key", "--json"], in: keyDirectory.path)
+        let recipient = try #require((try JSONSerialization.jsonObject(with: Data(generated.stdout.utf8)) as? [String: Any])?["recipient"] as? String)
+        let workspace = try PITRWorkspace("pitr-encrypted", plan: "pitrenc", notify: "encryption:\n  recipients: [\(recipient)]")
+        defer { workspace.remove() }
+        let name = "000000010000000000000004"
+        let segment = workspace.dir.sub("in/" + name)
+        try writeRandom(segment, size: 16 << 20)
+        let digest = try sha256(segment)
+        #expect(try workspace.backupctl(["wal", "push", "--config", workspace.plan, "--no-pusher", segment]).status == 0)
+        #expect(try workspace.backupctl(["wal", "drain", "--config", workspace.plan]).status == 0)
+        let object = try #require(listTree(workspace.sink).first { $0.hasPrefix("wal_pitrenc_db_\(name).") })
+        #expect(object.hasSuffix(".zst.age"), "\(object)")
+        let stored = try #require(readFile(workspace.sink + "/" + object))
+        #expect(stored.starts(with: Array("age-encryption.org/v1".utf8)))
+        let opened = try runProcess("/bin/sh", ["-c", "age -d -i \"$0\" \"$1\" | zstd -d -q -c > \"$2\"", keyDirectory.sub("team.key"),
+                                                 workspace.sink + "/" + object, workspace.dir.sub("opened")])
+        #expect(opened.status == 0, "\(opened.stderr)")
+        #expect(try sha256(workspace.dir.sub("opened")) == digest)
+        let withoutKey = try workspace.backupctl(["wal", "fetch", "--config", workspace.plan, name, workspace.dir.sub("no-key")])
+        #expect(withoutKey.status == 126 && withoutKey.stderr.contains("identity"), "\(withoutKey.status) \(withoutKey.stderr)")
+        let withKey = try workspace.backupctl(["wal", "fetch", "--config", workspace.plan, "--identity", keyDirectory.sub("team.key"), name,
+                                               workspace.dir.sub("fetched")])
+        #expect(withKey.status == 0, "\(withKey.stderr)")
+        #expect(try sha256(workspace.dir.sub("fetched")) == digest)
+    }
+
     // MARK: - Timelines
 
     /// A restored copy promoted onto timeline 2 archives into the same plan while the original goes on

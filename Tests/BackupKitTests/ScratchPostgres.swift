@@ -88,14 +88,26 @@ struct ScratchPostgres {
     }
 
     /// Switches to a new segment and waits until the spool is empty (everything archived to every sink).
-    func switchAndDrain(timeout: Double = 60) throws {
+    func switchAndDrain(timeout: Double = 180) throws {
         try sql("SELECT pg_switch_wal()")
         let drained = waitUntil(timeout: timeout) {
             let queue = (try? FileManager.default.contentsOfDirectory(atPath: spool + "/queue")) ?? []
             let archiver = (try? sql("SELECT last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver")) ?? "f"
             return queue.filter { !$0.hasPrefix(".") }.isEmpty && archiver == "t"
         }
-        guard drained else { throw BackupError(.io, "WAL was not archived within \(timeout) s") }
+        guard drained else {
+            let queue = (try? FileManager.default.contentsOfDirectory(atPath: spool + "/queue")) ?? []
+            let archiver = (try? sql("SELECT last_archived_wal, failed_count, last_failed_wal, pg_walfile_name(pg_current_wal_lsn()) FROM pg_stat_archiver")) ?? "?"
+            let pusher = ((try? String(contentsOfFile: spool + "/pusher.log", encoding: .utf8)) ?? "").split(separator: "\n").suffix(5).joined(separator: " / ")
+            throw BackupError(.io, "WAL was not archived within \(timeout) s: queue \(queue.sorted()), archiver \(archiver), pusher log: \(pusher)")
+        }
+    }
+
+    /// The key of `name`'s object in the local sink (a segment, not its `.backup` label).
+    func objectKey(of name: String) -> String? {
+        ((try? FileManager.default.contentsOfDirectory(atPath: backups)) ?? []).first { key in
+            ArchivedWAL(StoredObject(key: key, size: 0), plan: planName, source: "db")?.name.name == name
+        }
     }
 
     /// Stops a server restored into `dataDirectory` (as postgres) and removes the directory.
