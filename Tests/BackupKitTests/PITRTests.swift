@@ -26,10 +26,12 @@ import Testing
         #expect(listTree(workspace.sink).contains { $0.hasPrefix("db_base_") && $0.hasSuffix(".tar.gz") }, "\(listTree(workspace.sink))")
 
         try cluster.pgbench(["-i", "-s", "1", "-q"])
-        let load = try cluster.startPgbench(["-c", "2", "-T", "25", "-n"])
+        // 20 s by default; BACKUPKIT_PITR_LOAD_SECONDS=180 archives for minutes (how the closing figures were taken).
+        let seconds = Int(ProcessInfo.processInfo.environment["BACKUPKIT_PITR_LOAD_SECONDS"] ?? "") ?? 20
+        let load = try cluster.startPgbench(["-c", "2", "-T", "\(seconds + 5)", "-n"])
         defer { load.kill() }
-        // One row per ~100 ms, each INSERT its own transaction (psql -c without BEGIN), for 20 s.
-        let loopEnd = Date().addingTimeInterval(20)
+        // One row per ~100 ms, each INSERT its own transaction (psql -c without BEGIN), for the load's length.
+        let loopEnd = Date().addingTimeInterval(Double(seconds))
         var inserted = 0
         while Date() < loopEnd {
             try cluster.psql("INSERT INTO commits (at) VALUES (clock_timestamp())")
