@@ -38,7 +38,9 @@ struct PITRCommand: AsyncParsableCommand {
                 let planPath = resolvePath(planFile, against: FileManager.default.currentDirectoryPath)
                 let archive = try WALArchive(plan: try global.loadPlan(), source: sourceOption.source)
                 let executable = currentExecutable()
-                let push = [executable, "wal", "push", "--config", planPath, "--source", archive.source.name].map(setupQuote).joined(separator: " ") + " %p"
+                // PostgreSQL replaces %p: a literal % in a path is written %%.
+                let push = [executable, "wal", "push", "--config", planPath, "--source", archive.source.name].map(shellQuote).joined(separator: " ")
+                    .replacingOccurrences(of: "%", with: "%%") + " %p"
                 let lines = ["archive_mode = on", "archive_command = '\(push.replacingOccurrences(of: "'", with: "''"))'", "archive_timeout = 60",
                              "wal_level = replica"]
                 let checks = print ? [] : check(executable: executable, planPath: planPath, archive: archive)
@@ -92,9 +94,4 @@ struct PITRCommand: AsyncParsableCommand {
             return problems
         }
     }
-}
-
-private func setupQuote(_ text: String) -> String {
-    if text.allSatisfy({ $0.isLetter || $0.isNumber || "/._-=:@%+,".contains($0) }) { return text }
-    return "\"" + text.replacingOccurrences(of: "\"", with: "\\\"") + "\""
 }

@@ -58,8 +58,9 @@ struct RestoreCommand: AsyncParsableCommand {
         `backupctl wal fetch` as restore_command. The WAL from the base backup to the target is checked to be \
         archived first (a gap is named), and a target outside the recovery window is refused with the window. \
         --start --port N starts the server (as --os-user, default postgres, when run as root) and waits until \
-        recovery reached the target and the server was promoted. --no-archive writes archive_mode = off, for \
-        a copy that must not archive a new timeline into the plan.
+        recovery reached the target and the server was promoted. The restored server gets archive_mode = off \
+        unless --archive is given: a copy never adds a timeline to the plan's archive; the restore that \
+        replaces production passes --archive so that its new timeline is archived.
 
         Encrypted sinks: restoring from one needs the identity, --identity FILE (as `age -i`, repeatable) or
         $BACKUP_ENCRYPTION_IDENTITY_FILE. Each artifact's ciphertext must have the SHA-256 the signed
@@ -158,7 +159,10 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(name: .customLong("os-user"), help: ArgumentHelp("With --to-pgdata as root: the OS user that owns the data directory and runs the server.", valueName: "NAME"))
     var osUser = "postgres"
 
-    @Flag(name: .customLong("no-archive"), help: "With --to-pgdata: write archive_mode = off, so the restored server does not archive a new timeline into the plan.")
+    @Flag(name: .customLong("archive"), help: "With --to-pgdata: keep the backup's archive_mode, so the restored server, once promoted, archives its new timeline into the plan (the restore that replaces production). Default: archive_mode = off, so a copy never adds a timeline to the archive.")
+    var archive = false
+
+    @Flag(name: .customLong("no-archive"), help: "With --to-pgdata: archive_mode = off (the default; kept for scripts).")
     var noArchive = false
 
     var pointInTimeTarget: RecoveryTarget? {
@@ -187,10 +191,11 @@ struct RestoreCommand: AsyncParsableCommand {
                 throw ValidationError("a point-in-time restore chooses its base backup itself and restores into --to-pgdata: leave out --all, --to, --to-database, --to-bucket and --set")
             }
             if start != (port != nil) { throw ValidationError("--start and --port go together: the restored server needs a port of its own") }
+            if archive && noArchive { throw ValidationError("give either --archive or --no-archive, not both") }
             _ = try pointInTimeTarget
             return
         }
-        if start || port != nil || timeline != nil || noArchive { throw ValidationError("--start, --port, --timeline and --no-archive go with --to-pgdata") }
+        if start || port != nil || timeline != nil || noArchive || archive { throw ValidationError("--start, --port, --timeline, --archive and --no-archive go with --to-pgdata") }
         if latest && set != nil { throw ValidationError("give either --latest or --set, not both") }
         let targets = [to, toDatabase, toBucket].compactMap({ $0 }).count
         if all {
@@ -327,7 +332,7 @@ extension RestoreCommand {
             options.start = start
             options.port = port
             options.osUser = osUser
-            options.archiving = !noArchive
+            options.archiving = self.archive
             let restore = PointInTimeRestore(archive: archive, identities: try identities.load(), logger: global.makeLogger())
             let json = global.json
             let report = try await restore.run(options) { line in if !json { Terminal.error("backupctl: \(line)") } }

@@ -55,20 +55,31 @@ struct WALCommand: AsyncParsableCommand {
                 if global.json {
                     Terminal.json(["file": name.name, "outcome": outcome.rawValue], schema: .walPush)
                 }
-                if !noPusher { startPusher(archive) }
+                if !noPusher { try await startPusher(archive) }
             } catch let error as BackupError where error.code == .walConflict || error.code == .diskSpace {
-                await sendAlert(archive, error.code == .walConflict ? .walConflict : .diskSpace, error.message)
-                if !noPusher { startPusher(archive) }
+                // PostgreSQL retries a failed file every few seconds: one alert an hour per problem.
+                let event: AlertEvent = error.code == .walConflict ? .walConflict : .diskSpace
+                if archive.spool.isAlertDue("\(event.rawValue) \(URL(fileURLWithPath: path).lastPathComponent)") {
+                    await sendAlert(archive, event, error.message)
+                }
+                if !noPusher { try? await startPusher(archive) }
                 throw fail(error)
             } catch { throw fail(error) }
         }
 
-        /// Starts `wal drain --background` in its own session, unless a pusher already waits to run.
-        func startPusher(_ archive: WALArchive) {
+        /// Starts `wal drain --background` in its own session, unless a pusher already waits to run. A
+        /// pusher that cannot be started fails the push (PostgreSQL keeps the file and retries; the
+        /// spooled copy makes the retry a success once a pusher runs) and alerts wal_lag.
+        func startPusher(_ archive: WALArchive) async throws {
             guard !WALPusherLock.someoneWaits(spool: archive.spool.directory) else { return }
             var arguments = ["backupctl", "wal", "drain", "--background", "--source", archive.source.name]
             if let file = global.planFile { arguments += ["--config", URL(fileURLWithPath: file).path] }
-            spawnDetached(executable: "/proc/self/exe", arguments: arguments, log: archive.spool.directory + "/pusher.log")
+            do {
+                try spawnDetached(executable: "/proc/self/exe", arguments: arguments, log: archive.spool.directory + "/pusher.log")
+            } catch let error as BackupError {
+                if archive.spool.isAlertDue("pusher") { await sendAlert(archive, .walLag, "the WAL pusher cannot be started: \(error.message)") }
+                throw error
+            }
         }
     }
 

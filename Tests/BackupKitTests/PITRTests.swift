@@ -71,10 +71,12 @@ import Testing
 
             let restored = RestoredServer(directory: workspace.dir.sub("r\(index)"), port: 55611 + index)
             defer { restored.stopAndRemove() }
+            // The first without --no-archive: a restored copy does not archive by default.
             let result = try workspace.backupctl(["restore", "--config", workspace.plan, "--to-time", target.time, "--to-pgdata", restored.directory,
-                                                  "--start", "--port", "\(restored.port)", "--no-archive"])
+                                                  "--start", "--port", "\(restored.port)"] + (index == 0 ? [] : ["--no-archive"]))
             try #require(result.status == 0, "restore --to-time \(target.time): \(result.stdout)\(result.stderr)")
             #expect(result.stdout.contains(": timeline 1,"), "\(result.stdout)")
+            #expect(try restored.psql("SHOW archive_mode") == "off", "a restored copy does not archive unless --archive is given")
             #expect(try restored.psql("SELECT pg_is_in_recovery()") == "f", "the restored server was promoted")
             #expect(try restored.psql("SELECT count(*), max(at) FROM commits") == expected,
                     "restore to \(target.time) holds exactly the rows committed by then (original: \(expected))")
@@ -246,12 +248,12 @@ import Testing
         let lastA = try a.closeSegment()
         try #require(workspace.waitUntilArchived(lastA), "\(lastA) archived: \(workspace.status())")
 
-        // B: restored to T1 (after r2) and promoted onto timeline 2; it keeps archive_command, so it
-        // archives its timeline into the same plan (and spool).
+        // B: restored to T1 (after r2) and promoted onto timeline 2; with --archive it keeps
+        // archive_command, so it archives its timeline into the same plan (and spool).
         let b = RestoredServer(directory: workspace.dir.sub("b"), port: 55621)
         defer { b.stopAndRemove() }
         let restoredB = try workspace.backupctl(["restore", "--config", workspace.plan, "--to-time", t1.text, "--to-pgdata", b.directory,
-                                                 "--start", "--port", "\(b.port)"])
+                                                 "--start", "--port", "\(b.port)", "--archive"])
         try #require(restoredB.status == 0, "restore --to-time \(t1.text) into B: \(restoredB.stdout)\(restoredB.stderr)")
         #expect(restoredB.stdout.contains(": timeline 1,"), "\(restoredB.stdout)")
         #expect(try b.psql("SELECT string_agg(name, ',' ORDER BY name) FROM marks") == "r1,r2")

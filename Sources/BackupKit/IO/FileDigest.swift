@@ -44,6 +44,12 @@ extension Sequence<UInt8> {
 
 extension FileDigest {
     /// Reads the file at `path` to its end and returns its size and SHA-256. Blocking.
+    package static func of(_ bytes: [UInt8]) -> FileDigest {
+        var accumulator = DigestAccumulator()
+        bytes.withUnsafeBytes { accumulator.update($0) }
+        return accumulator.finalize()
+    }
+
     package static func of(path: String) throws -> FileDigest {
         let file = try FileReader(path: path, computeDigest: true)
         try file.forEachChunk { _ in }

@@ -50,20 +50,27 @@ public struct WALFetcher: Sendable {
         }
         if let spool {
             let queued = spool.queueDirectory + "/" + name.name
-            if access(queued, F_OK) == 0 {
-                let digest = try spool.digest(of: WALSpool.Entry(name: name, path: queued, size: 0, modified: Date()))
-                let actual = try FileDigest.of(path: queued).sha256
-                if actual == digest {
-                    try install(from: queued, to: destination, move: false)
-                    return .found(from: "spool")
+            do {
+                // Read once: the pusher may remove the file at any moment (it is then in every sink).
+                let entry = WALSpool.Entry(name: name, path: queued, size: 0, modified: Date())
+                let recorded = try spool.digest(of: entry)
+                let bytes = try readWhole(queued)
+                guard FileDigest.of(bytes).sha256 == recorded else {
+                    // The pusher stops at this file too, so no sink has it: ending recovery here would
+                    // silently lose everything after it.
+                    throw BackupError(.verificationFailed, "the spooled copy of \(name.name) (\(queued)) does not match the SHA-256 recorded when it was spooled; the spool's disk may be failing")
                 }
-                logger.warning("the spooled copy of \(name.name) does not match its recorded SHA-256; trying the sinks")
+                try AtomicFileWriter.write(bytes, to: destination)
+                return .found(from: "spool")
+            } catch let error as BackupError where error.code == .notFound {
+                // Not spooled, or pushed meanwhile: the sinks have it.
             }
         }
         let (catalog, unreachable) = await WALCatalog.load(sinks: sinks, plan: plan, source: source, segmentSize: segmentSize)
         guard catalog.has(name.name) else {
-            if !unreachable.isEmpty, name.kind != .history {
-                // An unreachable sink may hold it: ending recovery here would lose what follows.
+            if !unreachable.isEmpty {
+                // An unreachable sink may hold it: ending recovery here would lose what follows, and at
+                // promotion a history file reported missing lets PostgreSQL reuse a timeline ID.
                 throw BackupError(.unreachable, "\(name.name) is in no reachable sink, and these could not be listed: \(unreachable.map { "\($0.key): \($0.value)" }.sorted().joined(separator: "; "))")
             }
             return .missing
@@ -118,6 +125,12 @@ public struct WALFetcher: Sendable {
             }
         }
         return .failure(BackupError(.verificationFailed, "no good copy of \(name.name): " + errors.joined(separator: "; ")))
+    }
+
+    private func readWhole(_ path: String) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try FileReader(path: path).forEachChunk { bytes.append(contentsOf: $0) }
+        return bytes
     }
 
     private func install(from path: String, to destination: String, move: Bool) throws {

@@ -69,18 +69,19 @@ public struct WALPusher: Sendable {
                 if failedSinks.count == sinks.count { break }
             }
             let failed: String? = failedSinks.isEmpty ? nil : failedSinks.sorted { $0.key < $1.key }.map(\.value).joined(separator: "; ")
+            // Checked every round, not only after a failure: a slow sink lags too.
+            if !lag.alerted, let reason = try lagReason() {
+                lag.alerted = true
+                lag.since = Date()
+                lag.save(spool: spool)
+                await alert(.walLag, reason + (failed.map { ". Last error: \($0)" } ?? ""))
+            }
             if failed == nil { pause = 1 }
             guard let failed else { continue }
             outcome.failures += 1
             logger.warning("\(failed); retrying in \(Int(pause)) s")
             if let limit = giveUpAfterFailures, outcome.failures >= limit {
                 throw BackupError(.sinkFailed, failed)
-            }
-            if !lag.alerted, let reason = try lagReason() {
-                lag.alerted = true
-                lag.since = Date()
-                lag.save(spool: spool)
-                await alert(.walLag, "\(reason). Last error: \(failed)")
             }
             try await Task.sleep(nanoseconds: UInt64(pause * 1e9))
             pause = min(pause * 2, maximumPause)

@@ -157,4 +157,16 @@ public struct WALSpool: Sendable {
     public func forgetArchived(_ name: String) {
         unlink(archivedDirectory + "/" + name)
     }
+
+    /// Whether an alert about `subject` may go out now: once an hour per subject, remembered in the
+    /// spool's `alerts/` (so an archive_command that PostgreSQL retries every few seconds alerts once).
+    public func isAlertDue(_ subject: String, every interval: TimeInterval = 3600) -> Bool {
+        let directory = self.directory + "/alerts"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let marker = directory + "/" + subject.map { $0.isLetter || $0.isNumber || $0 == "." ? String($0) : "_" }.joined()
+        var info = stat()
+        if stat(marker, &info) == 0, Date().timeIntervalSince1970 - Double(info.st_mtim.tv_sec) < interval { return false }
+        _ = try? AtomicFileWriter.write(Array(subject.utf8), to: marker)
+        return true
+    }
 }

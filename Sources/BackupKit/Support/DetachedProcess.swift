@@ -2,8 +2,9 @@ import CSystemShims
 import Glibc
 
 /// Starts a program in a session of its own, with stdin from /dev/null and its output appended to
-/// `log`, and does not wait for it: `wal push` returns while the pusher works.
-public func spawnDetached(executable: String, arguments: [String], log: String) {
+/// `log`, and does not wait for it: `wal push` returns while the pusher works. Throws when it cannot
+/// be started.
+public func spawnDetached(executable: String, arguments: [String], log: String) throws {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -18,5 +19,8 @@ public func spawnDetached(executable: String, arguments: [String], log: String) 
     let argv = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
-    _ = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    let status = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    guard status == 0 else {
+        throw BackupError(.io, "cannot start \(arguments.joined(separator: " ")): \(String(cString: strerror(status)))")
+    }
 }

@@ -77,6 +77,7 @@ public struct PITRDrill: Sendable {
             let to = window.end.timeIntervalSince1970
             let moment = Date(timeIntervalSince1970: to > from ? Double.random(in: from...to, using: &generator) : to)
             var options = PointInTimeRestore.Options(target: .time(moment), dataDirectory: dataDirectory, planFile: planFile, executable: executable)
+            options.timeline = timeline
             options.identityFiles = identityFiles
             options.start = true
             options.port = try Self.freePort()

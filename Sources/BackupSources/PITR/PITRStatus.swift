@@ -53,6 +53,9 @@ public struct PITRStatus: Sendable, Encodable {
             status.problems.append("wal_gap: \(gaps.count) segment(s) missing on timeline \(timeline): \(gaps.prefix(10).joined(separator: ", "))\(gaps.count > 10 ? ", …" : "")")
         }
         if planner.bases.isEmpty { status.problems.append("no base backup: run `backupctl run`") }
+        for (name, why) in planner.unreadableHistories.sorted(by: { $0.key < $1.key }) {
+            status.problems.append("timeline history \(name) cannot be read (the window and gaps above may be wrong): \(why)")
+        }
         for (sink, error) in planner.unreachable.sorted(by: { $0.key < $1.key }) { status.problems.append("sink '\(sink)': \(error)") }
         return status
     }

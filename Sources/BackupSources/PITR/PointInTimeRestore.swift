@@ -22,8 +22,9 @@ public struct PointInTimeRestore: Sendable {
         /// Who runs the server (and `restore_command`) when this runs as root.
         public var osUser = "postgres"
         /// Keep the backup's `archive_mode`: the restored cluster, once promoted, archives its new
-        /// timeline into the plan. False: `archive_mode = off` (a copy for inspection or a drill).
-        public var archiving = true
+        /// timeline into the plan (the restore that replaces production). False, the default:
+        /// `archive_mode = off`, so a copy made to look at old data never adds a timeline to the archive.
+        public var archiving = false
         public var startTimeout: Double = 3600
         /// The `backupctl` that `restore_command` runs.
         public var executable: String
@@ -141,7 +142,8 @@ public struct PointInTimeRestore: Sendable {
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var fetch = [options.executable, "wal", "fetch", "--config", options.planFile, "--source", archive.source.name, "--cache", cache]
         for file in options.identityFiles { fetch += ["--identity", file] }
-        let command = fetch.map(shellQuote).joined(separator: " ") + " %f %p"
+        // PostgreSQL replaces %f and %p: a literal % in a path is written %%.
+        let command = fetch.map(shellQuote).joined(separator: " ").replacingOccurrences(of: "%", with: "%%") + " %f %p"
         var lines = ["", "# Point-in-time recovery, written by backupctl restore at \(RecoveryPlanner.describe(Date())):",
                      "# base backup \(choice.base.artifact.name), timeline \(choice.timeline), WAL \(choice.firstSegment) … \(choice.lastSegment)",
                      "restore_command = \(configQuote(command))",
@@ -155,9 +157,25 @@ public struct PointInTimeRestore: Sendable {
         }
         if let port = options.port { lines.append("port = \(port)") }
         if !options.archiving { lines.append("archive_mode = off") }
+        try writeMissingConfiguration(in: directory)
         try appendSettings(lines, to: directory, owner: options.osUser)
         try AtomicFileWriter.write([], to: directory + "/recovery.signal")
         unlink(directory + "/standby.signal")
+    }
+
+    /// A cluster whose configuration lives outside its data directory (Debian keeps it in
+    /// /etc/postgresql/<major>/<cluster>) has none in its base backup: the restored directory gets a
+    /// minimal postgresql.conf (no TCP; the socket and port come from the start) and a pg_hba.conf that
+    /// lets local socket connections in, so the copy starts. Existing files are never touched.
+    func writeMissingConfiguration(in directory: String) throws {
+        let files = [
+            ("postgresql.conf", "# Written by backupctl restore: the base backup held no postgresql.conf (it lived outside the data directory).\nlisten_addresses = ''\n"),
+            ("pg_hba.conf", "# Written by backupctl restore: the base backup held no pg_hba.conf. Socket connections only.\nlocal all all trust\n"),
+            ("pg_ident.conf", "# Written by backupctl restore.\n"),
+        ]
+        for (name, text) in files where !FileManager.default.fileExists(atPath: directory + "/" + name) {
+            try AtomicFileWriter.write(Array(text.utf8), to: directory + "/" + name)
+        }
     }
 
     /// Appends lines to the data directory's postgresql.auto.conf (later lines win).
@@ -184,9 +202,9 @@ public struct PointInTimeRestore: Sendable {
 /// `'text'` for a postgresql.conf value.
 func configQuote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
 
-/// A word for `/bin/sh`, quoted only when it needs to be.
-func shellQuote(_ text: String) -> String {
-    if !text.isEmpty, text.allSatisfy({ $0.isLetter || $0.isNumber || "/._-=:@%+,".contains($0) }) { return text }
+/// A word for `/bin/sh`, quoted only when it needs to be (single quotes: `$` and backquotes stay literal).
+public func shellQuote(_ text: String) -> String {
+    if !text.isEmpty, text.allSatisfy({ $0.isLetter || $0.isNumber || "/._-=:@+,".contains($0) }) { return text }
     return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 

@@ -72,6 +72,8 @@ public struct RecoveryPlanner: Sendable {
     /// When each timeline after the first began: its history file's time.
     public let timelineStarts: [UInt32: Date]
     public let unreachable: [String: String]
+    /// History files that could not be read (no identity for an encrypting sink, damage), with why.
+    public var unreadableHistories: [String: String] = [:]
 
     public static func load(_ archive: WALArchive, identities: [AgeIdentity]) async throws -> RecoveryPlanner {
         let (catalog, unreachable) = await archive.catalog()
@@ -92,13 +94,20 @@ public struct RecoveryPlanner: Sendable {
         let fetcher = archive.fetcher(identities: identities, cacheDirectory: nil, logger: .init(label: "backupctl"))
         var histories: [UInt32: TimelineHistory] = [1: TimelineHistory(timeline: 1)]
         var starts: [UInt32: Date] = [:]
+        var unreadable: [String: String] = [:]
         for file in catalog.histories {
-            guard let bytes = try await fetcher.read(file.name, catalog: catalog) else { continue }
-            histories[file.name.timeline] = try TimelineHistory(timeline: file.name.timeline, text: String(decoding: bytes, as: UTF8.self))
-            starts[file.name.timeline] = file.time
+            do {
+                guard let bytes = try await fetcher.read(file.name, catalog: catalog) else { continue }
+                histories[file.name.timeline] = try TimelineHistory(timeline: file.name.timeline, text: String(decoding: bytes, as: UTF8.self))
+                starts[file.name.timeline] = file.time
+            } catch {
+                unreadable[file.name.name] = BackupError.wrap(error, as: .verificationFailed, file.name.name).message
+            }
         }
-        return RecoveryPlanner(archive: archive, catalog: catalog, bases: bases.sorted { $0.consistentAt < $1.consistentAt },
-                               histories: histories, timelineStarts: starts, unreachable: unreachable)
+        var planner = RecoveryPlanner(archive: archive, catalog: catalog, bases: bases.sorted { $0.consistentAt < $1.consistentAt },
+                                      histories: histories, timelineStarts: starts, unreachable: unreachable)
+        planner.unreadableHistories = unreadable
+        return planner
     }
 
     public var latestTimeline: UInt32 { histories.keys.max() ?? 1 }
@@ -136,6 +145,10 @@ public struct RecoveryPlanner: Sendable {
     /// Chooses the timeline, the base backup and the WAL for `target`, and checks the WAL is there.
     public func choose(_ target: RecoveryTarget, timeline requested: UInt32? = nil) throws -> RecoveryChoice {
         let size = archive.settings.segmentSize
+        if let (name, why) = unreadableHistories.first {
+            // Without every history file the timeline cannot be chosen safely.
+            throw BackupError(.verificationFailed, "cannot read the timeline history file \(name): \(why)")
+        }
         let timeline: UInt32
         if let requested {
             guard histories[requested] != nil else {

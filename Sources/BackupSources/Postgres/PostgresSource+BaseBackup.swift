@@ -48,7 +48,11 @@ extension PostgresSource {
             let child = try ChildProcess(executable: tool, arguments: ["-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--manifest-checksums=SHA256",
                                                                         "-v", "--no-password"],
                                          environment: login.environment)
-            let watchdog = ArchiveWaitWatchdog(child: child)
+            let watchdog = ArchiveWaitWatchdog(child: child) {
+                // Only archiving that fails stops the backup, not a backlog that drains slowly.
+                let row = try? connection.query("SELECT (last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time))::text FROM pg_stat_archiver").first
+                return row?[0] == "true"
+            }
             defer { watchdog.stop() }
             let total = try child.forEachChunk { chunk in
                 if context.isCancelled() {
@@ -151,23 +155,36 @@ extension PostgresSource {
 
 /// Stops a base backup that waits for WAL archiving which keeps failing: with `-X none` the server
 /// holds `pg_basebackup` until the backup's last segment is archived, and says every 60 s that it is
-/// "still waiting for all required WAL segments to be archived". The first time it says so, the
-/// backup is stopped instead of waiting for ever.
+/// "still waiting for all required WAL segments to be archived". When it says so and the server's
+/// archiver reports its last attempt failed (`isArchivingFailing`), the backup is stopped instead of
+/// waiting for ever; a backlog that is still draining is waited for.
 final class ArchiveWaitWatchdog: @unchecked Sendable {
     private let state = Mutex<(stopped: Bool, fired: Bool)>((false, false))
 
-    init(child: ChildProcess) {
+    init(child: ChildProcess, isArchivingFailing: @escaping () -> Bool) {
         let processID = child.processID
-        // Only stderrText is read here, and it is thread-safe (a Mutex-guarded capture).
+        // Only stderrText is read here, and it is thread-safe (a Mutex-guarded capture); the check runs
+        // on this thread only, while the backup's own thread waits for the child.
         nonisolated(unsafe) let child = child
+        nonisolated(unsafe) let isArchivingFailing = isArchivingFailing
         Thread.detachNewThread { [self] in
-            while !state.withLock({ $0.stopped }) {
+            var warningsSeen = 0
+            while true {
                 usleep(500_000)
-                if child.stderrText.contains("still waiting for all required WAL segments to be archived") {
-                    state.withLock { $0.fired = true }
-                    kill(-processID, SIGTERM)
-                    return
+                let warnings = child.stderrText.components(separatedBy: "still waiting for all required WAL segments to be archived").count - 1
+                guard warnings > warningsSeen else {
+                    if state.withLock({ $0.stopped }) { return }
+                    continue
                 }
+                warningsSeen = warnings
+                let failing = isArchivingFailing()
+                let stop = state.withLock { state -> Bool in
+                    guard !state.stopped, failing else { return false }
+                    state.fired = true
+                    return true
+                }
+                if stop { kill(-processID, SIGTERM) }
+                if state.withLock({ $0.stopped || $0.fired }) { return }
             }
         }
     }
