@@ -212,4 +212,28 @@ import Testing
         #expect(failed.stdout.contains("PITR drill FAILED") && failed.stdout.contains(start), "\(failed.stdout)")
         #expect(waitUntil(timeout: 30) { http.requests(pathPrefix: hook).contains { $0.text.contains("verification_failure") && $0.text.contains(start) } })
     }
+
+    /// `drill_every:` makes `run` drill when no drill is recorded within that time, and only once there
+    /// is a window to drill in (the first base backup has no WAL after it yet): no false alarm.
+    @Test func runDrillsWhenDueAndOnlyOnceThereIsAWindow() throws {
+        let hook = TestHTTPReceiver.uniquePath("pitr-run-drill")
+        let cluster = try ScratchPostgres("pitr-rundrill", port: 55704, pitr: ["drill_every: 1h"], extra: webhook(hook))
+        defer { cluster.remove() }
+        try cluster.sql("CREATE TABLE t(id bigserial PRIMARY KEY)")
+        var outputs: [String] = []
+        for _ in 0..<3 {
+            let run = try ScratchPostgres.check(cluster.backupctl(["run", "--no-prune"]))
+            outputs.append(run.stdout)
+            try cluster.sql("INSERT INTO t DEFAULT VALUES")
+            try cluster.switchAndDrain()
+        }
+        let passed = outputs.filter { $0.contains("PITR drill passed") }.count
+        #expect(passed == 1, "one drill in three runs an hour apart at most: \(outputs)")
+        #expect(!outputs.joined().contains("FAILED"), "\(outputs)")
+        #expect(!events(hook).contains("verification_failure"), "\(events(hook))")
+        let drilled = ((try? FileManager.default.contentsOfDirectory(atPath: cluster.backups)) ?? []).filter { $0.hasPrefix("manifest_") }.contains { name in
+            String(decoding: FileManager.default.contents(atPath: cluster.backups + "/" + name) ?? Data(), as: UTF8.self).contains("PITR drill passed")
+        }
+        #expect(drilled, "the drill is recorded in a manifest")
+    }
 }

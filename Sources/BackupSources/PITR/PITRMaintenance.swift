@@ -48,7 +48,9 @@ public struct PITRMaintenance: Sendable {
                 if !outcome.gaps.isEmpty {
                     await alert(archive, .walGap, "\(outcome.gaps.count) WAL segment(s) are missing between the oldest base backup and the newest archived WAL on timeline \(planner.latestTimeline): \(outcome.gaps.prefix(20).joined(separator: ", "))\(outcome.gaps.count > 20 ? ", …" : ""). A restore past the first of them is impossible; the next base backup starts a complete range again.")
                 }
-                if report.status != .failed, let every = archive.settings.drillEvery, let planFile, isDrillDue(planner, every: every) {
+                // Not before there is a window to drill in (the first run's base backup has no WAL after it yet).
+                if report.status != .failed, let every = archive.settings.drillEvery, let planFile, isDrillDue(planner, every: every),
+                   planner.window(timeline: planner.latestTimeline) != nil {
                     let drill = PITRDrill(archive: archive, identities: plan.identities, identityFiles: [], planFile: planFile, executable: executable, logger: logger)
                     var generator = SystemRandomNumberGenerator()
                     let result = await drill.run(using: &generator)
