@@ -145,7 +145,7 @@ struct WALCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let archive = try WALArchive(plan: try global.loadPlan(), source: sourceOption.source)
-                try makeDirectoryForSpool(archive.spool.directory)
+                try makeDirectory(archive.spool.directory, purpose: "the WAL spool")
                 guard let lock = try WALPusherLock.acquire(spool: archive.spool.directory, wait: !background) else { return }
                 let logger = global.makeLogger()
                 let pusher = try archive.pusher(logger: logger) { event, summary in await sendAlert(archive, event, summary) }
@@ -185,10 +185,6 @@ struct WALCommand: AsyncParsableCommand {
 func sendAlert(_ archive: WALArchive, _ event: AlertEvent, _ summary: String) async {
     let alert = Alert(event: event, plan: archive.plan.name, host: currentHostName(), summary: "source '\(archive.source.name)': \(summary)")
     _ = await AlertDispatcher(notifiers: archive.plan.notifiers, logger: Logger(label: "backupctl")).send([alert])
-}
-
-private func makeDirectoryForSpool(_ path: String) throws {
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
 }
 
 /// Appends a fetch failure to the prefetch cache's `fetch-errors`, where the PITR drill reads it.

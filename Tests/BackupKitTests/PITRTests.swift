@@ -29,7 +29,7 @@ import Testing
         // 20 s by default; BACKUPKIT_PITR_LOAD_SECONDS=180 archives for minutes (how the closing figures were taken).
         let seconds = Int(ProcessInfo.processInfo.environment["BACKUPKIT_PITR_LOAD_SECONDS"] ?? "") ?? 20
         let load = try cluster.startPgbench(["-c", "2", "-T", "\(seconds + 5)", "-n"])
-        defer { load.kill() }
+        defer { load.terminate() }
         // One row per ~100 ms, each INSERT its own transaction (psql -c without BEGIN), for the load's length.
         let loopEnd = Date().addingTimeInterval(Double(seconds))
         var inserted = 0
@@ -38,7 +38,7 @@ import Testing
             inserted += 1
             usleep(100_000)
         }
-        let loadStatus = load.wait(timeout: 60)
+        let loadStatus = try? load.wait(timeout: 60)
         #expect(loadStatus == 0, "pgbench under load: \(load.stderrText)")
         let transactions = Int(try cluster.psql("SELECT count(*) FROM pgbench_history")) ?? 0
         #expect(transactions > 100, "pgbench ran a real load (\(transactions) transactions)")
@@ -561,8 +561,8 @@ private struct PITRCluster {
     }
 
     /// Starts pgbench through scripts/pg-cluster in the background, its output in files beside the cluster.
-    func startPgbench(_ arguments: [String]) throws -> DetachedChild {
-        try DetachedChild(pgCluster, ["pgbench", directory] + arguments, stdoutPath: directory + "-pgbench.out", stderrPath: directory + "-pgbench.err")
+    func startPgbench(_ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess(executable: pgCluster, arguments: ["pgbench", directory] + arguments, environment: clientEnvironment(), stdout: .null)
     }
 
     /// `pg_switch_wal()`: the name of the segment it completed.
@@ -617,101 +617,13 @@ private func insertMarkRow(socket: String, port: Int, _ name: String) throws -> 
 
 // MARK: - Processes
 
-// Not runProcess: Foundation's Process learns that a child ended when the socket it hands the child
-// (and every descendant that does not close it) is closed, so a PostgreSQL server that `pg-cluster start`
-// or `restore --start` leaves running holds it and runProcess never returns. These children get only
-// stdin (/dev/null), stdout and stderr (files) and are waited for with waitpid.
-
-/// glibc's posix_spawn_file_actions_addclosefrom_np (2.34), which the Glibc module does not import.
-private let spawnCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
-    guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-}()
-
-/// A child started with posix_spawn: nothing but 0, 1 and 2 open (closefrom 3), SIGPIPE at its default,
-/// its own process group.
-private final class DetachedChild: @unchecked Sendable {
-    let pid: pid_t
-    let stdoutPath: String
-    let stderrPath: String
-    private(set) var status: Int32?
-
-    init(_ executable: String, _ arguments: [String], stdoutPath: String, stderrPath: String) throws {
-        self.stdoutPath = stdoutPath
-        self.stderrPath = stderrPath
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard let closeFrom = spawnCloseFrom else { throw PITRTestFailure(description: "this libc has no posix_spawn_file_actions_addclosefrom_np (glibc 2.34)") }
-        _ = closeFrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = clientEnvironment().map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else { throw PITRTestFailure(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
-        self.pid = pid
-    }
-
-    /// Waits up to `timeout` seconds; the exit status (128 + signal for a signal), or nil when it still runs.
-    func wait(timeout: Double) -> Int32? {
-        if let status { return status }
-        let deadline = Date().addingTimeInterval(timeout)
-        var raw: Int32 = 0
-        while true {
-            let result = waitpid(pid, &raw, WNOHANG)
-            if result == pid {
-                status = raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
-                return status
-            }
-            if result == -1, errno != EINTR { return nil }
-            if Date() >= deadline { return nil }
-            usleep(10_000)
-        }
-    }
-
-    /// Kills it (SIGKILL) if it still runs, and reaps it.
-    func kill() {
-        guard status == nil else { return }
-        Glibc.kill(pid, SIGKILL)
-        _ = wait(timeout: 30)
-    }
-
-    var stdoutText: String { String(decoding: readFile(stdoutPath) ?? [], as: UTF8.self) }
-    var stderrText: String { String(decoding: readFile(stderrPath) ?? [], as: UTF8.self) }
-
-    func removeOutput() {
-        unlink(stdoutPath)
-        unlink(stderrPath)
-    }
-}
-
-/// Runs a program to completion (killed after `timeout` seconds); its status and output.
+/// Runs a program to completion (killed after `timeout` seconds); its status and output. Through
+/// ChildProcess, which starts children with only stdin, stdout and stderr open, so a PostgreSQL server
+/// that `pg-cluster start` or `restore --start` leaves running holds nothing this test waits on.
 private func runDetached(_ executable: String, _ arguments: [String], timeout: Double = 120) throws -> ProcessResult {
-    let base = NSTemporaryDirectory() + "pitr-child-\(UUID().uuidString)"
-    let child = try DetachedChild(executable, arguments, stdoutPath: base + ".out", stderrPath: base + ".err")
-    defer { child.removeOutput() }
-    guard let status = child.wait(timeout: timeout) else {
-        child.kill()
-        throw PITRTestFailure(description: "\(executable) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s: \(child.stderrText)")
-    }
-    return ProcessResult(status: status, stdout: child.stdoutText, stderr: child.stderrText)
+    let child = try ChildProcess(executable: executable, arguments: arguments, environment: clientEnvironment())
+    var output: [UInt8] = []
+    try child.forEachChunk { output += $0 }
+    let status = try child.wait(timeout: timeout)
+    return ProcessResult(status: status, stdout: String(decoding: output, as: UTF8.self), stderr: child.stderrText)
 }

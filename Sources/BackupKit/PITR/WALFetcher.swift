@@ -44,7 +44,7 @@ public struct WALFetcher: Sendable {
         if let cacheDirectory {
             let cached = cacheDirectory + "/" + name.name
             if access(cached, F_OK) == 0 {
-                try install(from: cached, to: destination, move: true)
+                try install(cached, at: destination)
                 return .found(from: "prefetch cache")
             }
         }
@@ -133,11 +133,12 @@ public struct WALFetcher: Sendable {
         return bytes
     }
 
-    private func install(from path: String, to destination: String, move: Bool) throws {
-        if move, rename(path, destination) == 0 { return }
+    /// Moves a prefetched file to where PostgreSQL asked (copied when they are on different file systems).
+    private func install(_ path: String, at destination: String) throws {
+        if rename(path, destination) == 0 { return }
         let writer = try AtomicFileWriter(finalPath: destination, mode: 0o600, computeDigest: false)
         try FileReader(path: path).forEachChunk { try writer.write($0) }
         try writer.commit()
-        if move { unlink(path) }
+        unlink(path)
     }
 }

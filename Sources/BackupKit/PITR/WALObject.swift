@@ -45,12 +45,13 @@ public struct ArchivedWAL: Sendable, Hashable {
 
     /// Compresses a WAL file for storing (zstd level 3, one frame with its checksum). A segment is at
     /// most `segment_size` (16 MiB by default), so it is compressed in memory.
-    public static func compress(path: String) throws -> [UInt8] {
+    public static func compress(path: String) throws -> (compressed: [UInt8], sha256: String) {
         var output: [UInt8] = []
         let compressor = try ZstdCompressor(level: 3, threads: 1) { output.append(contentsOf: $0) }
-        try FileReader(path: path).forEachChunk { try compressor.write($0) }
+        let reader = try FileReader(path: path, computeDigest: true)
+        try reader.forEachChunk { try compressor.write($0) }
         try compressor.finish()
-        return output
+        return (output, reader.digest!.finalize().sha256)
     }
 
     /// The original bytes of a stored object: decrypted with `identities` when it is encrypted,

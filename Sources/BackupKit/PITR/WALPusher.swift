@@ -193,12 +193,12 @@ public final class WALPusherLock: @unchecked Sendable {
 }
 
 enum WALObject {
-    /// Compresses a spooled file after checking it still holds what was spooled.
+    /// Compresses a spooled file, checking in the same pass that it still holds what was spooled.
     static func compressChecked(path: String, sha256: String, name: WALFileName) throws -> [UInt8] {
-        let actual = try FileDigest.of(path: path).sha256
+        let (compressed, actual) = try ArchivedWAL.compress(path: path)
         guard actual == sha256 else {
             throw BackupError(.verificationFailed, "the spooled copy of \(name.name) (\(path)) changed on disk: SHA-256 \(actual.prefix(16))…, spooled as \(sha256.prefix(16))…. The spool's disk may be failing; the file is kept for inspection")
         }
-        return try ArchivedWAL.compress(path: path)
+        return compressed
     }
 }

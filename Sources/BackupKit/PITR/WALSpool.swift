@@ -99,10 +99,7 @@ public struct WALSpool: Sendable {
     func existingDigest(of name: WALFileName) throws -> (sha256: String, outcome: Outcome)? {
         let queued = queueDirectory + "/" + name.name
         if access(queued, F_OK) == 0 {
-            if let sidecar = (try? String(contentsOfFile: queued + ".sha256", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) {
-                return (sidecar, .alreadySpooled)
-            }
-            return (try FileDigest.of(path: queued).sha256, .alreadySpooled)
+            return (try digest(of: Entry(name: name, path: queued, size: 0, modified: Date())), .alreadySpooled)
         }
         if let recorded = archivedDigest(of: name.name) { return (recorded, .alreadyArchived) }
         return nil

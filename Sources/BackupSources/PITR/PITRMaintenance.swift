@@ -42,8 +42,8 @@ public struct PITRMaintenance: Sendable {
             if prune, report.status != .failed {
                 outcome.retention = await WALRetention(archive: archive, logger: logger).apply()
             }
-            if let status = try? await PITRStatus.gather(archive, identities: plan.identities) { status.record(in: plan) }
             if let planner = try? await RecoveryPlanner.load(archive, identities: plan.identities) {
+                (try? PITRStatus.gather(from: planner))?.record(in: plan)
                 outcome.gaps = planner.gaps(timeline: planner.latestTimeline)
                 if !outcome.gaps.isEmpty {
                     await alert(archive, .walGap, "\(outcome.gaps.count) WAL segment(s) are missing between the oldest base backup and the newest archived WAL on timeline \(planner.latestTimeline): \(outcome.gaps.prefix(20).joined(separator: ", "))\(outcome.gaps.count > 20 ? ", …" : ""). A restore past the first of them is impossible; the next base backup starts a complete range again.")

@@ -35,8 +35,13 @@ public struct PITRStatus: Sendable, Encodable {
     }
 
     public static func gather(_ archive: WALArchive, identities: [AgeIdentity] = [], now: Date = Date()) async throws -> PITRStatus {
+        try gather(from: try await RecoveryPlanner.load(archive, identities: identities), now: now)
+    }
+
+    /// The status from a planner already loaded.
+    public static func gather(from planner: RecoveryPlanner, now: Date = Date()) throws -> PITRStatus {
+        let archive = planner.archive
         let usage = try archive.spool.usage()
-        let planner = try await RecoveryPlanner.load(archive, identities: identities)
         let timeline = planner.latestTimeline
         let last = planner.catalog.lastSegment(on: planner.history(of: timeline))
         let window = planner.window(timeline: timeline)

@@ -13,6 +13,13 @@ public struct BaseBackupRecord: Sendable, Hashable {
     public var consistentAt: Date
     public var verified: Bool
 
+    /// The base backup of `source` in a set, when the set is good and holds one.
+    init?(_ entry: SetCatalog.Entry, source: String) {
+        guard entry.isGood, let manifest = entry.manifest,
+              let artifact = manifest.artifacts.first(where: { $0.source == source && $0.subject == PostgresSource.baseSubject }) else { return nil }
+        self.init(set: entry.timestamp, artifact: artifact, verified: artifact.verification.status == .passed)
+    }
+
     init?(set: SetTimestamp, artifact: ManifestArtifact, verified: Bool) {
         guard artifact.details["kind"] == .string("base_backup"),
               case .integer(let timeline)? = artifact.details["timeline"],
@@ -83,10 +90,8 @@ public struct RecoveryPlanner: Sendable {
         plan.identities += identities
         for sink in archive.plan.sinks {
             guard let sets = try? await plan.catalog(in: sink) else { continue }
-            for entry in sets.sets where entry.isGood && !seen.contains(entry.timestamp) {
-                guard let manifest = entry.manifest,
-                      let artifact = manifest.artifacts.first(where: { $0.source == archive.source.name && $0.subject == "base" }),
-                      let record = BaseBackupRecord(set: entry.timestamp, artifact: artifact, verified: artifact.verification.status == .passed) else { continue }
+            for entry in sets.sets where !seen.contains(entry.timestamp) {
+                guard let record = BaseBackupRecord(entry, source: archive.source.name) else { continue }
                 seen.insert(entry.timestamp)
                 bases.append(record)
             }

@@ -35,12 +35,8 @@ public struct WALRetention: Sendable {
             var outcome = Outcome(sink: sink.name)
             do {
                 let sets = try await archive.plan.catalog(in: sink)
-                let oldest = sets.sets.filter(\.isGood).compactMap { entry -> BaseBackupRecord? in
-                    guard let manifest = entry.manifest,
-                          let artifact = manifest.artifacts.first(where: { $0.source == archive.source.name && $0.subject == PostgresSource.baseSubject }),
-                          artifact.verification.status == .passed else { return nil }
-                    return BaseBackupRecord(set: entry.timestamp, artifact: artifact, verified: true)
-                }.min { $0.startLSN < $1.startLSN }
+                let oldest = sets.sets.compactMap { BaseBackupRecord($0, source: archive.source.name) }.filter(\.verified)
+                    .min { $0.startLSN < $1.startLSN }
                 guard let oldest, let cutoff = oldest.startSegment.segmentNumber(segmentSize: size) else {
                     outcomes.append(outcome)
                     continue
