@@ -42,18 +42,6 @@ public struct TimelineHistory: Sendable, Hashable {
         return timeline
     }
 
-    /// Whether WAL of `other` at `lsn` is on this timeline's path.
-    public func contains(timeline other: UInt32, at lsn: LSN) -> Bool {
-        timeline(at: lsn) == other
-    }
-
-    /// Where `other` was left on this path (nil: `other` is this timeline, or not on the path).
-    public func switchPoint(leaving other: UInt32) -> LSN? {
-        ancestors.first { $0.timeline == other }?.switchPoint
-    }
-}
-
-extension TimelineHistory {
     /// The timeline whose copy of segment `number` recovery reads on this path: the newest one that
     /// began before the segment ends (a new timeline copies the segment it branched in).
     public func timeline(forSegment number: UInt64, segmentSize: Int64) -> UInt32 {

@@ -47,11 +47,6 @@ public struct WALCatalog: Sendable {
 
     public var histories: [ArchivedWAL] { files.values.compactMap { $0.first?.object }.filter { $0.name.kind == .history }.sorted { $0.name < $1.name } }
 
-    /// The newest archived segment (by time, then name).
-    public var newestSegment: ArchivedWAL? {
-        files.values.compactMap { $0.first?.object }.filter { $0.name.kind == .segment }.max { ($0.time, $0.name.name) < ($1.time, $1.name.name) }
-    }
-
     /// The segment names recovery reads from segment number `first` to `last` on `history`'s path that
     /// no sink holds.
     public func missingSegments(from first: UInt64, through last: UInt64, on history: TimelineHistory) -> [String] {

@@ -55,9 +55,6 @@ public struct WALFileName: Sendable, Hashable, Comparable, CustomStringConvertib
         }
     }
 
-    /// The segment's name: the first 24 characters (nil for history files).
-    public var segmentName: String? { log == nil ? nil : String(name.prefix(24)) }
-
     /// The segment number, given the segment size (16 MiB unless `initdb --wal-segsize` said otherwise).
     public func segmentNumber(segmentSize: Int64) -> UInt64? {
         guard let log, let segment else { return nil }
@@ -74,9 +71,6 @@ public struct WALFileName: Sendable, Hashable, Comparable, CustomStringConvertib
     public static func segment(timeline: UInt32, containing lsn: LSN, segmentSize: Int64) -> WALFileName {
         segment(timeline: timeline, number: lsn.value / UInt64(segmentSize), segmentSize: segmentSize)
     }
-
-    /// The history file of `timeline`.
-    public static func history(timeline: UInt32) -> WALFileName { WALFileName(hex8(timeline) + ".history")! }
 
     static func segmentsPerLog(_ segmentSize: Int64) -> UInt64 { 0x1_0000_0000 / UInt64(segmentSize) }
 
